@@ -88,3 +88,13 @@ class EngineFailure(NSTError):
     """The optimization itself failed (non-finite loss, out of memory, ...)."""
 
     code = "engine_failure"
+
+
+class TooManyActiveJobs(NSTError):
+    """The caller already has as many queued or running jobs as allowed."""
+
+    code = "too_many_jobs"
+
+    def __init__(self, message: str, retry_after_seconds: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

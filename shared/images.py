@@ -59,11 +59,14 @@ def read_image_file(path: str, max_pixels: int) -> Image.Image:
     return decode_image(data, max_pixels, name=path)
 
 
-def encode_png(pixels: np.ndarray | Image.Image) -> bytes:
-    """Encode an HxWx3 uint8 array (or an image) as PNG; what we store is always re-encoded."""
+def encode_png(pixels: np.ndarray | Image.Image, fast: bool = False) -> bytes:
+    """Encode an HxWx3 uint8 array (or an image) as PNG; what we store is always re-encoded.
+
+    ``fast`` trades size for speed (zlib level 1) where the encode sits on a request path.
+    """
     image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels, "RGB")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="PNG", compress_level=1 if fast else 6)
     return buffer.getvalue()
 
 

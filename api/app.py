@@ -1,0 +1,29 @@
+"""The Flask application factory: the HTTP side of the service and nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from api import errors, health, jobs, metrics, openapi, web
+from api.services import Services
+from shared.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; settings default to the environment, read here and only here."""
+    settings = settings or load_settings()
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        MAX_FORM_PARTS=settings.max_style_images + 64,
+        JSON_SORT_KEYS=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["nst"] = Services.from_settings(settings)
+    for module in (errors, metrics, health, jobs, openapi, web):
+        module.init_app(app)
+    return app

@@ -1,0 +1,172 @@
+"""The ``/v1/jobs`` resource: submit, poll, list, download, cancel.
+
+Views only validate, talk to the job store and storage, and shape JSON; the
+work happens in the worker. Status answers come from Redis alone.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, jsonify, redirect, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from api.auth import current_owner
+from api.presenters import job_json
+from api.services import Services, services
+from api.submission import Submission, parse_submission
+from shared.errors import (
+    InvalidParams,
+    JobConflict,
+    JobNotFound,
+    StorageUnavailable,
+    TooManyActiveJobs,
+)
+from shared.images import encode_png
+from shared.jobs import Job, JobStatus, is_job_id, new_job_id
+from shared.storage import JobKeys
+from worker.celery_app import enqueue_job
+
+bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+MAX_PAGE = 100
+
+
+@bp.post("")
+def submit_job() -> tuple[Response, int, dict[str, str]]:
+    """Validate everything, store the inputs, record the job, queue it: 202 + Location."""
+    svc = services()
+    owner = current_owner()
+    idempotency_key = request.headers.get("Idempotency-Key")
+    if idempotency_key and (earlier := svc.store.find_by_idempotency_key(owner, idempotency_key)):
+        return _accepted(earlier, svc, status=200)
+    if svc.store.active_count(owner) >= svc.settings.max_active_jobs_per_key:
+        raise TooManyActiveJobs(
+            f"at most {svc.settings.max_active_jobs_per_key} jobs may be queued or running at once"
+        )
+    submission = parse_submission(request, svc.limits, svc.settings.max_pixels)
+    job = Job(id=new_job_id(), owner=owner, params=submission.params, style_count=len(submission.styles))
+    _store_inputs(job, submission, svc)
+    try:
+        created = svc.store.create(job, svc.settings.max_active_jobs_per_key, idempotency_key)
+    except Exception:
+        svc.storage.delete_prefix(JobKeys(job.id).prefix)
+        raise
+    if created.id != job.id:  # a concurrent request with the same Idempotency-Key won
+        svc.storage.delete_prefix(JobKeys(job.id).prefix)
+        return _accepted(created, svc, status=200)
+    try:
+        enqueue_job(svc.queue, job.id)
+    except Exception:
+        svc.store.discard(job)
+        svc.storage.delete_prefix(JobKeys(job.id).prefix)
+        raise
+    return _accepted(created, svc, status=202)
+
+
+def _store_inputs(job: Job, submission: Submission, svc: Services) -> None:
+    """Re-encode and store the inputs; on failure remove what was written."""
+    keys = JobKeys(job.id)
+    try:
+        svc.storage.put(keys.content, encode_png(submission.content, fast=True), "image/png")
+        for index, style in enumerate(submission.styles):
+            svc.storage.put(keys.style(index), encode_png(style, fast=True), "image/png")
+    except StorageUnavailable:
+        try:
+            svc.storage.delete_prefix(keys.prefix)
+        finally:
+            raise
+
+
+def _accepted(job: Job, svc: Services, status: int) -> tuple[Response, int, dict[str, str]]:
+    body = job_json(job, svc.storage, svc.settings.presign_expiry_seconds)
+    return jsonify(body), status, {"Location": url_for("jobs.get_job", job_id=job.id)}
+
+
+def _owned_job(job_id: str) -> Job:
+    if not is_job_id(job_id):
+        raise InvalidParams("not a job id (expected a UUID)", field="job_id")
+    return services().store.get(job_id, current_owner())
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str) -> Response:
+    svc = services()
+    return jsonify(job_json(_owned_job(job_id), svc.storage, svc.settings.presign_expiry_seconds))
+
+
+@bp.get("")
+def list_jobs() -> Response:
+    """The caller's jobs, newest first; ``?status=&limit=&offset=``."""
+    svc = services()
+    owner = current_owner()
+    status = _status_filter(request.args.get("status"))
+    limit = _int_arg("limit", 20, 1, MAX_PAGE)
+    offset = _int_arg("offset", 0, 0, 1_000_000)
+    jobs = svc.store.list_for_owner(owner, status, offset, limit + 1)
+    expires = svc.settings.presign_expiry_seconds
+    body = {"jobs": [job_json(j, svc.storage, expires) for j in jobs[:limit]], "next": None}
+    if len(jobs) > limit:
+        args = {**request.args.to_dict(), "offset": offset + limit, "limit": limit}
+        body["next"] = url_for("jobs.list_jobs", **args)
+    return jsonify(body)
+
+
+def _status_filter(raw: str | None) -> JobStatus | None:
+    if raw is None:
+        return None
+    try:
+        return JobStatus(raw)
+    except ValueError:
+        choices = ", ".join(s.value for s in JobStatus)
+        raise InvalidParams(f"status must be one of {choices}", field="status") from None
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidParams(f"{name} must be a whole number from {low} to {high}", field=name)
+    return int(raw)
+
+
+@bp.delete("/<job_id>")
+def cancel_job(job_id: str) -> tuple[Response, int]:
+    """Cancel: a queued job never runs; a running one stops at its next checkpoint."""
+    svc = services()
+    job = _owned_job(job_id)
+    if job.status.is_final:
+        raise JobConflict(f"the job has already {job.status.value}")
+    job = svc.store.request_cancel(job.id, job.owner)
+    return jsonify(job_json(job, svc.storage, svc.settings.presign_expiry_seconds)), 202
+
+
+@bp.get("/<job_id>/result")
+def get_result(job_id: str) -> WerkzeugResponse:
+    job = _owned_job(job_id)
+    if job.status != JobStatus.SUCCEEDED:
+        raise JobNotFound(f"job {job_id} has no result yet (status {job.status.value})")
+    return _image(JobKeys(job.id).result, "image/png", f"nst-{job.id}.png")
+
+
+@bp.get("/<job_id>/preview")
+def get_preview(job_id: str) -> WerkzeugResponse:
+    job = _owned_job(job_id)
+    if not job.has_preview:
+        raise JobNotFound(f"job {job_id} has no preview yet")
+    return _image(JobKeys(job.id).preview, "image/jpeg", None)
+
+
+def _image(key: str, mimetype: str, download_name: str | None) -> WerkzeugResponse:
+    """Redirect to a presigned URL, or stream the object when storage cannot presign."""
+    svc = services()
+    url = svc.storage.presigned_url(key, svc.settings.presign_expiry_seconds)
+    if url:
+        return redirect(url, code=302)
+    response = Response(svc.storage.get(key), mimetype=mimetype)
+    response.headers["Cache-Control"] = "no-store"
+    if download_name:
+        response.headers["Content-Disposition"] = f'inline; filename="{download_name}"'
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,53 @@
+"""The JSON shape of a job, with links made fresh for each request."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import url_for
+
+from shared.jobs import Job, JobStatus
+from shared.storage import JobKeys, ObjectStorage
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_json(job: Job, storage: ObjectStorage, expires_in: int) -> dict[str, Any]:
+    """Render a job for clients; URLs are presigned (or API routes) at request time, never stored."""
+    keys = JobKeys(job.id)
+    progress = None
+    if job.progress is not None:
+        progress = {
+            **job.progress.model_dump(),
+            "percent": job.progress.percent,
+            "eta_seconds": job.progress.eta_seconds,
+        }
+    has_result = job.status == JobStatus.SUCCEEDED
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "progress": progress,
+        "preview_url": _url(job, "preview", keys.preview, storage, expires_in) if job.has_preview else None,
+        "result_url": _url(job, "result", keys.result, storage, expires_in) if has_result else None,
+        "error": job.error.model_dump() if job.error else None,
+        "cancel_requested": job.cancel_requested,
+        "attempts": job.attempts,
+        "resumed_from_iteration": job.resumed_from_iteration,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "style_count": job.style_count,
+        "params": job.params.model_dump(mode="json"),
+        "links": {"self": url_for("jobs.get_job", job_id=job.id, _external=True)},
+    }
+
+
+def _url(job: Job, kind: str, key: str, storage: ObjectStorage, expires_in: int) -> str:
+    presigned = storage.presigned_url(key, expires_in)
+    return presigned or url_for(f"jobs.get_{kind}", job_id=job.id, _external=True)

@@ -1,0 +1,320 @@
+"""Job records in Redis, changed only by compare-and-set transactions.
+
+Every state change runs under WATCH/MULTI on the job's key, so two workers (a
+redelivered message), a worker and a cancelling client, or a worker and the
+sweeper can never both win: the loser sees the new state and backs off. Small
+sets beside the records keep the counts the API needs cheap: active jobs per
+owner (for the per-key limit), and queued/running ids (for metrics and the
+sweeper).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+
+import redis
+
+from shared.errors import JobNotFound, TooManyActiveJobs
+from shared.jobs import Job, JobFailure, JobStatus, Progress
+
+Mutation = Callable[[Job], Job | None]
+
+
+class JobStore:
+    """CRUD and state transitions of job records; one instance per process is enough."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "nst", ttl_seconds: int = 30 * 86400) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self.ttl_seconds = ttl_seconds
+
+    # -- keys -------------------------------------------------------------------------------
+    def _job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def _owner_jobs_key(self, owner: str) -> str:
+        return f"{self.prefix}:owner:{owner}:jobs"
+
+    def _owner_active_key(self, owner: str) -> str:
+        return f"{self.prefix}:owner:{owner}:active"
+
+    def _status_key(self, status: JobStatus) -> str:
+        return f"{self.prefix}:status:{status.value}"
+
+    def _finished_key(self) -> str:
+        return f"{self.prefix}:stats:finished"
+
+    def _idempotency_key(self, owner: str, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.prefix}:idem:{owner}:{digest}"
+
+    # -- reads ------------------------------------------------------------------------------
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        """Return the job; JobNotFound if it is unknown or belongs to another owner."""
+        raw = self.redis.get(self._job_key(job_id))
+        if raw is None:
+            raise JobNotFound(f"no job {job_id}")
+        job = Job.model_validate_json(raw)
+        if owner is not None and job.owner != owner:
+            raise JobNotFound(f"no job {job_id}")
+        return job
+
+    def list_for_owner(self, owner: str, status: JobStatus | None, offset: int, limit: int) -> list[Job]:
+        """The owner's jobs, newest first; filtering by status scans at most a few pages."""
+        jobs: list[Job] = []
+        cursor = 0
+        skipped = 0
+        while len(jobs) < limit:
+            ids = self.redis.zrevrange(self._owner_jobs_key(owner), cursor, cursor + 199)
+            if not ids:
+                break
+            cursor += len(ids)
+            for raw in self.redis.mget([self._job_key(i.decode()) for i in ids]):
+                if raw is None:
+                    continue
+                job = Job.model_validate_json(raw)
+                if status is not None and job.status != status:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                jobs.append(job)
+                if len(jobs) == limit:
+                    break
+        return jobs
+
+    def count(self, status: JobStatus) -> int:
+        """How many jobs are in a (non-final) status right now."""
+        return int(self.redis.scard(self._status_key(status)))
+
+    def finished_counts(self) -> dict[tuple[str, str], int]:
+        """Jobs ended so far by (status, reason), counted in Redis so every process agrees."""
+        raw = self.redis.hgetall(self._finished_key())
+        counts = {}
+        for field, value in raw.items():
+            status, _, reason = field.decode().partition(":")
+            counts[(status, reason)] = int(value)
+        return counts
+
+    def find_by_idempotency_key(self, owner: str, key: str) -> Job | None:
+        """The job an earlier request with this Idempotency-Key created, if any."""
+        job_id = self.redis.get(self._idempotency_key(owner, key))
+        if job_id is None:
+            return None
+        try:
+            return self.get(job_id.decode(), owner)
+        except JobNotFound:
+            return None
+
+    def running_ids(self) -> list[str]:
+        return sorted(m.decode() for m in self.redis.smembers(self._status_key(JobStatus.RUNNING)))
+
+    def active_count(self, owner: str) -> int:
+        return int(self.redis.scard(self._owner_active_key(owner)))
+
+    # -- creation ---------------------------------------------------------------------------
+    def create(self, job: Job, max_active: int | None = None, idempotency_key: str | None = None) -> Job:
+        """Record a new queued job atomically with the owner's limit and idempotency key.
+
+        Returns the job that already answers this idempotency key when there is one.
+        Raises TooManyActiveJobs when the owner already has ``max_active`` active jobs.
+        """
+        active_key = self._owner_active_key(job.owner)
+        idem_key = self._idempotency_key(job.owner, idempotency_key) if idempotency_key else None
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(active_key, *([idem_key] if idem_key else []))
+                    if idem_key and (existing := pipe.get(idem_key)) is not None:
+                        pipe.reset()
+                        return self.get(existing.decode(), job.owner)
+                    if max_active is not None and pipe.scard(active_key) >= max_active:
+                        raise TooManyActiveJobs(
+                            f"at most {max_active} jobs may be queued or running at once; "
+                            "wait for one to finish or cancel one"
+                        )
+                    pipe.multi()
+                    pipe.set(self._job_key(job.id), job.model_dump_json())
+                    pipe.zadd(self._owner_jobs_key(job.owner), {job.id: job.created_at})
+                    pipe.sadd(active_key, job.id)
+                    pipe.sadd(self._status_key(JobStatus.QUEUED), job.id)
+                    if idem_key:
+                        pipe.set(idem_key, job.id, ex=self.ttl_seconds)
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    continue
+
+    def discard(self, job: Job) -> None:
+        """Remove a job that could not be queued, so nothing half-made stays visible."""
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self._job_key(job.id))
+            pipe.zrem(self._owner_jobs_key(job.owner), job.id)
+            pipe.srem(self._owner_active_key(job.owner), job.id)
+            pipe.srem(self._status_key(JobStatus.QUEUED), job.id)
+            pipe.execute()
+
+    # -- compare-and-set --------------------------------------------------------------------
+    def update(self, job_id: str, mutate: Mutation) -> Job | None:
+        """Apply mutate to the current record under WATCH; None from mutate means no change."""
+        key = self._job_key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise JobNotFound(f"no job {job_id}")
+                    before = Job.model_validate_json(raw)
+                    after = mutate(before.model_copy(deep=True))
+                    if after is None:
+                        pipe.reset()
+                        return None
+                    after.updated_at = time.time()
+                    pipe.multi()
+                    self._write(pipe, before, after)
+                    pipe.execute()
+                    return after
+                except redis.WatchError:
+                    continue
+
+    def _write(self, pipe: redis.client.Pipeline, before: Job, after: Job) -> None:
+        pipe.set(self._job_key(after.id), after.model_dump_json())
+        if before.status == after.status:
+            return
+        for status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            if after.status == status:
+                pipe.sadd(self._status_key(status), after.id)
+            else:
+                pipe.srem(self._status_key(status), after.id)
+        if after.status.is_final:
+            pipe.srem(self._owner_active_key(after.owner), after.id)
+            pipe.expire(self._job_key(after.id), self.ttl_seconds)
+            reason = after.error.code if after.error else after.status.value
+            pipe.hincrby(self._finished_key(), f"{after.status.value}:{reason}", 1)
+
+    # -- transitions used by the worker -----------------------------------------------------
+    def mark_running(self, job_id: str, worker: str, stale_after: float) -> Job | None:
+        """Claim a delivered job, or None when another delivery owns it.
+
+        None when the job is final (duplicate delivery), cancelled, or running on
+        another worker that still sends heartbeats; a running job whose heartbeat
+        is older than ``stale_after`` seconds, or that ran on this same worker (a
+        child process that died), is taken over.
+        """
+
+        def claim(job: Job) -> Job | None:
+            if job.status.is_final or job.cancel_requested:
+                return None
+            now = time.time()
+            if job.status == JobStatus.RUNNING and job.worker != worker:
+                if job.heartbeat_at is not None and now - job.heartbeat_at < stale_after:
+                    return None
+            job.status = JobStatus.RUNNING
+            job.started_at = job.started_at or now
+            job.heartbeat_at = now
+            job.worker = worker
+            job.attempts += 1
+            return job
+
+        return self.update(job_id, claim)
+
+    def record_progress(
+        self, job_id: str, worker: str, progress: Progress, has_preview: bool
+    ) -> Job | None:
+        """Store a checkpoint's numbers; the returned job tells whether a cancel was asked.
+
+        None when the job is no longer running on this worker: its run must stop.
+        """
+
+        def apply(job: Job) -> Job | None:
+            if job.status != JobStatus.RUNNING or job.worker != worker:
+                return None
+            job.progress = progress
+            job.has_preview = job.has_preview or has_preview
+            job.heartbeat_at = time.time()
+            return job
+
+        return self.update(job_id, apply)
+
+    def note_resume(self, job_id: str, iteration: int) -> Job | None:
+        def apply(job: Job) -> Job:
+            job.resumed_from_iteration = iteration
+            return job
+
+        return self.update(job_id, apply)
+
+    def heartbeat(self, job_id: str, worker: str) -> Job | None:
+        def beat(job: Job) -> Job | None:
+            if job.status != JobStatus.RUNNING or job.worker != worker:
+                return None
+            job.heartbeat_at = time.time()
+            return job
+
+        return self.update(job_id, beat)
+
+    def finish(self, job_id: str, status: JobStatus, failure: JobFailure | None = None) -> Job | None:
+        """Move a job to a final state once; None if it already was final."""
+
+        def end(job: Job) -> Job | None:
+            if job.status.is_final:
+                return None
+            job.status = status
+            job.error = failure
+            job.finished_at = time.time()
+            job.heartbeat_at = None
+            return job
+
+        return self.update(job_id, end)
+
+    def requeue(self, job_id: str, expected_worker: str | None) -> Job | None:
+        """Give a running job back to the queue (warm shutdown, sweeper)."""
+
+        def back(job: Job) -> Job | None:
+            if job.status != JobStatus.RUNNING or job.worker != expected_worker:
+                return None
+            job.status = JobStatus.QUEUED
+            job.worker = None
+            job.heartbeat_at = None
+            return job
+
+        return self.update(job_id, back)
+
+    def stale_running(self, stale_after: float) -> list[Job]:
+        """Running jobs whose worker has not sent a heartbeat for stale_after seconds."""
+        now = time.time()
+        jobs = [self.get(job_id) for job_id in self.running_ids()]
+        return [j for j in jobs if j.heartbeat_at is None or now - j.heartbeat_at > stale_after]
+
+    # -- worker draining (warm shutdown) ----------------------------------------------------
+    def _draining_key(self, worker: str) -> str:
+        return f"{self.prefix}:draining:{worker}"
+
+    def set_draining(self, worker: str, ttl_seconds: int = 3600) -> None:
+        """Ask the jobs running on worker to hand themselves back at their next checkpoint."""
+        self.redis.set(self._draining_key(worker), "1", ex=ttl_seconds)
+
+    def clear_draining(self, worker: str) -> None:
+        self.redis.delete(self._draining_key(worker))
+
+    def is_draining(self, worker: str) -> bool:
+        return bool(self.redis.exists(self._draining_key(worker)))
+
+    # -- transitions used by the API ------------------------------------------------------
+    def request_cancel(self, job_id: str, owner: str) -> Job:
+        """Cancel a queued job now, or flag a running one to stop at its next checkpoint."""
+        self.get(job_id, owner)
+
+        def cancel(job: Job) -> Job | None:
+            if job.status.is_final:
+                return None
+            job.cancel_requested = True
+            if job.status == JobStatus.QUEUED:
+                job.status = JobStatus.CANCELLED
+                job.finished_at = time.time()
+            return job
+
+        updated = self.update(job_id, cancel)
+        return updated or self.get(job_id, owner)

@@ -1,0 +1,100 @@
+"""The job record: what a client sees when it polls, and what the worker updates.
+
+A job is a small JSON document in Redis (see ``shared/job_store.py``); images
+and resumable state live in object storage under keys made from the job id.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.params import JobParams
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """Final states never change again; a redelivered message for them is dropped."""
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class Losses(BaseModel):
+    content: float
+    style: float
+    tv: float
+    total: float
+
+
+class Progress(BaseModel):
+    """The latest checkpoint's numbers; ``iteration`` counts over all scales."""
+
+    iteration: int = Field(ge=0)
+    total: int = Field(ge=1)
+    losses: Losses | None = None
+    elapsed_seconds: float = Field(0.0, ge=0)
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.iteration / self.total, 1)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the pace so far; None until there is a pace to go by."""
+        if self.iteration <= 0 or self.elapsed_seconds <= 0:
+            return None
+        return round(self.elapsed_seconds / self.iteration * (self.total - self.iteration), 1)
+
+
+class JobFailure(BaseModel):
+    code: str
+    message: str
+
+
+class Job(BaseModel):
+    """One style-transfer job as recorded in Redis."""
+
+    model_config = ConfigDict(validate_assignment=False)
+
+    id: str
+    owner: str
+    status: JobStatus = JobStatus.QUEUED
+    params: JobParams
+    style_count: int = Field(ge=1)
+    created_at: float = Field(default_factory=time.time)
+    updated_at: float = Field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: Progress | None = None
+    has_preview: bool = False
+    error: JobFailure | None = None
+    attempts: int = 0
+    resumed_from_iteration: int | None = None
+    cancel_requested: bool = False
+    heartbeat_at: float | None = None
+    worker: str | None = None
+
+
+def new_job_id() -> str:
+    """Random, unguessable job ids (UUID4): knowing one id tells nothing of others."""
+    return str(uuid.uuid4())
+
+
+def is_job_id(value: str) -> bool:
+    """Tell whether value is a canonical UUID string, before it is used in any key."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -1,0 +1,228 @@
+"""Object storage for job inputs, checkpoints and results: one interface, two backends.
+
+``S3Storage`` talks to any S3-compatible endpoint (AWS, MinIO, moto) through
+boto3 with its ``standard`` retry mode (exponential backoff with jitter on
+throttling and connection errors), so a briefly unreachable store is retried and
+only then reported as ``StorageUnavailable``. ``FileStorage`` keeps objects under
+a local directory for the one-machine setup. Keys are made by ``JobKeys`` from
+the job id alone: nothing a user sends ever becomes part of a path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import ConfigError, ObjectNotFound, StorageUnavailable
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class JobKeys:
+    """The object keys of one job, derived from its (validated UUID) id only."""
+
+    job_id: str
+
+    def __post_init__(self) -> None:
+        uuid.UUID(self.job_id)  # raises ValueError: a non-UUID never reaches a path
+
+    @property
+    def prefix(self) -> str:
+        return f"jobs/{self.job_id}/"
+
+    @property
+    def content(self) -> str:
+        return f"{self.prefix}content.png"
+
+    def style(self, index: int) -> str:
+        return f"{self.prefix}style-{index}.png"
+
+    @property
+    def preview(self) -> str:
+        return f"{self.prefix}preview.jpg"
+
+    @property
+    def state(self) -> str:
+        return f"{self.prefix}state.npz"
+
+    @property
+    def result(self) -> str:
+        return f"{self.prefix}result.png"
+
+
+class ObjectStorage(Protocol):
+    """What the API and the worker need from a store; every failure is a shared.errors type."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store bytes under key, replacing any previous object (never visible half-written)."""
+
+    def get(self, key: str) -> bytes:
+        """Return the object's bytes; raise ObjectNotFound when the key is absent."""
+
+    def exists(self, key: str) -> bool:
+        """Tell whether key holds an object."""
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every object whose key starts with prefix."""
+
+    def presigned_url(self, key: str, expires_in: int) -> str | None:
+        """A time-limited URL for a GET of key, or None when the API must stream it itself."""
+
+    def check(self) -> None:
+        """Raise StorageUnavailable unless the store answers (readiness probe)."""
+
+
+class S3Storage:
+    """S3-compatible storage under ``s3://bucket/prefix``."""
+
+    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str,
+                 retries: int) -> None:  # fmt: skip
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        config = Config(
+            retries={"mode": "standard", "total_max_attempts": retries + 1},
+            connect_timeout=3,
+            read_timeout=30,
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+        )
+        self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"could not write {key} to object storage: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            return bytes(response["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise ObjectNotFound(f"{key} does not exist") from None
+            raise StorageUnavailable(f"could not read {key} from object storage: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"could not read {key} from object storage: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise StorageUnavailable(f"could not check {key} in object storage: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"could not check {key} in object storage: {exc}") from exc
+
+    def delete_prefix(self, prefix: str) -> None:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"could not delete {prefix} from object storage: {exc}") from exc
+
+    def presigned_url(self, key: str, expires_in: int) -> str | None:
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=expires_in,
+            )
+        )  # fmt: skip
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageUnavailable(f"object storage bucket {self.bucket!r} unreachable: {exc}") from exc
+
+
+class FileStorage:
+    """Objects as files under one directory; writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root):
+            raise ValueError(f"key escapes the storage root: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageUnavailable(f"could not write {key}: {exc.strerror}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{key} does not exist") from None
+        except OSError as exc:
+            raise StorageUnavailable(f"could not read {key}: {exc.strerror}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete_prefix(self, prefix: str) -> None:
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        targets = [base] if base.is_file() else sorted(base.rglob("*"), reverse=True)
+        for path in targets:
+            if path.is_file():
+                path.unlink(missing_ok=True)
+            elif path.is_dir():
+                path.rmdir()
+        if base.is_dir() and base != self.root:
+            base.rmdir()
+
+    def presigned_url(self, key: str, expires_in: int) -> str | None:
+        return None
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"storage directory {self.root} unusable: {exc.strerror}") from exc
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"storage directory {self.root} is not writable")
+
+
+def open_storage(settings: Settings) -> ObjectStorage:
+    """Build the store that NST_STORAGE_URL names."""
+    parsed = urlparse(settings.storage_url)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise ConfigError("NST_STORAGE_URL: s3:// URL needs a bucket name")
+        return S3Storage(
+            parsed.netloc, parsed.path, settings.s3_endpoint_url, settings.s3_region,
+            settings.storage_retries,
+        )  # fmt: skip
+    path = parsed.netloc + parsed.path
+    return FileStorage(Path(path))

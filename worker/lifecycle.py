@@ -1,0 +1,86 @@
+"""Worker process lifetime: load the model once per process, drain on shutdown, sweep.
+
+TensorFlow is initialized in each pool child after the fork (``worker_process_init``),
+never in the prefork parent, and the model is reused for every job that child runs.
+The parent process marks itself draining when a warm shutdown starts, so the
+running job hands itself back at its next checkpoint, and runs the sweeper that
+requeues jobs whose worker vanished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import redis
+from celery import signals
+
+from shared.job_store import JobStore
+from shared.settings import Settings, load_settings
+from shared.storage import open_storage
+from worker.runner import WorkerContext
+from worker.sweeper import sweep_forever
+
+log = logging.getLogger(__name__)
+_engine: Any = None
+
+
+def _settings() -> Settings:
+    from worker.celery_app import app
+
+    settings: Settings = app.conf.nst_settings
+    return settings
+
+
+def _store(settings: Settings) -> JobStore:
+    client = redis.Redis.from_url(settings.redis_url)
+    return JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
+
+
+@signals.worker_process_init.connect
+def load_engine(**_: object) -> None:
+    """Build VGG19 in the pool child, once, before its first job."""
+    global _engine
+    from worker.nst import StyleTransfer
+
+    _engine = StyleTransfer(_settings().vgg19_weights)
+
+
+def worker_context(worker_name: str) -> WorkerContext:
+    """The per-process context a job runs with (the engine is built if the hook did not run)."""
+    if _engine is None:
+        load_engine()
+    settings = _settings()
+    return WorkerContext(settings, _store(settings), open_storage(settings), _engine, worker_name)
+
+
+@signals.worker_init.connect
+def check_weights(**_: object) -> None:
+    """Fail at start-up, not mid-job, when the configured weights cannot be used."""
+    from worker.weights import check_weights_file
+
+    check_weights_file(_settings().vgg19_weights)
+
+
+@signals.worker_ready.connect
+def start_sweeper(sender: Any = None, **_: object) -> None:
+    """Clear a stale draining flag for this name and start the sweeper thread."""
+    settings = _settings()
+    store = _store(settings)
+    store.clear_draining(sender.hostname)
+    from worker.celery_app import app, enqueue_job
+
+    thread = threading.Thread(
+        target=sweep_forever, args=(store, settings, lambda job_id: enqueue_job(app, job_id)),
+        name="nst-sweeper", daemon=True,
+    )  # fmt: skip
+    thread.start()
+
+
+@signals.worker_shutting_down.connect
+def drain(sender: Any = None, **_: object) -> None:
+    """Ask the running job to checkpoint and hand itself back."""
+    settings = _settings()
+    _store(settings).set_draining(str(sender))
+    log.info("draining %s: running jobs hand back at their next checkpoint", sender)

@@ -1,0 +1,159 @@
+"""Run one job from its id: load inputs, optimize, checkpoint, write the result.
+
+This is the plain-Python body of the Celery task, kept free of Celery so it can
+be read and tested on its own. It is idempotent: a redelivered job resumes from
+its last stored checkpoint and writes the same keys, and the job store's
+compare-and-set transitions let only one delivery end the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from shared.errors import JobCancelled, NSTError
+from shared.images import decode_image, encode_jpeg, encode_png
+from shared.job_store import JobStore
+from shared.jobs import Job, JobFailure, JobStatus, Losses, Progress
+from shared.settings import Settings
+from shared.storage import JobKeys, ObjectStorage
+
+if TYPE_CHECKING:
+    from worker.nst import Checkpoint, StyleTransfer
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # final already, cancelled before start, or owned by a live worker
+    HANDED_BACK = "handed_back"  # the worker is shutting down; the job goes back to the queue
+
+
+class WorkerDraining(Exception):
+    """Raised at a checkpoint when this worker is shutting down and must hand the job back."""
+
+
+class ClaimLost(Exception):
+    """Raised at a checkpoint when the job is no longer this worker's (the sweeper moved it)."""
+
+
+@dataclass
+class WorkerContext:
+    """What a worker process builds once and reuses for every job."""
+
+    settings: Settings
+    store: JobStore
+    storage: ObjectStorage
+    engine: StyleTransfer
+    worker_name: str
+
+
+def run_job(job_id: str, ctx: WorkerContext) -> Outcome:
+    """Run job_id to a final state (or hand it back); never raises for a job's own failure."""
+    job = ctx.store.mark_running(job_id, ctx.worker_name, ctx.settings.stale_after_seconds)
+    if job is None:
+        return Outcome.SKIPPED
+    with _Heartbeat(ctx, job_id):
+        try:
+            _optimize(job, ctx)
+        except ClaimLost:
+            return Outcome.SKIPPED
+        except WorkerDraining:
+            ctx.store.requeue(job_id, ctx.worker_name)
+            return Outcome.HANDED_BACK
+        except JobCancelled:
+            ctx.store.finish(job_id, JobStatus.CANCELLED)
+            return Outcome.CANCELLED
+        except NSTError as exc:
+            log.warning("job %s failed: %s", job_id, exc.message)
+            ctx.store.finish(job_id, JobStatus.FAILED, JobFailure(code=exc.code, message=exc.message))
+            return Outcome.FAILED
+        except Exception as exc:
+            log.exception("job %s crashed", job_id)
+            failure = JobFailure(code="internal_error", message=f"the worker failed: {exc}")
+            ctx.store.finish(job_id, JobStatus.FAILED, failure)
+            return Outcome.FAILED
+    ctx.store.finish(job_id, JobStatus.SUCCEEDED)
+    return Outcome.SUCCEEDED
+
+
+def _optimize(job: Job, ctx: WorkerContext) -> None:
+    """Load inputs and any saved state, run the engine, store the result."""
+    keys = JobKeys(job.id)
+    content = _load_image(ctx, keys.content, "content")
+    styles = [_load_image(ctx, keys.style(i), f"style {i + 1}") for i in range(job.style_count)]
+    resume = ctx.storage.get(keys.state) if ctx.storage.exists(keys.state) else None
+    if resume is not None and job.progress is not None:
+        ctx.store.note_resume(job.id, job.progress.iteration)
+    result = ctx.engine.run(
+        content,
+        styles,
+        job.params,
+        checkpoint_every=job.params.checkpoint_every or ctx.settings.checkpoint_every,
+        on_checkpoint=_checkpoint_writer(job.id, ctx),
+        resume_from=resume,
+    )
+    ctx.storage.put(keys.result, encode_png(result.image), "image/png")
+
+
+def _load_image(ctx: WorkerContext, key: str, name: str) -> Image.Image:
+    return decode_image(ctx.storage.get(key), ctx.settings.max_pixels, name=name)
+
+
+def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint], None]:
+    """Store state, preview and progress at each checkpoint; stop here on cancel or drain."""
+    keys = JobKeys(job_id)
+
+    def on_checkpoint(checkpoint: Checkpoint) -> None:
+        ctx.storage.put(keys.state, checkpoint.state, "application/octet-stream")
+        ctx.storage.put(keys.preview, encode_jpeg(checkpoint.image), "image/jpeg")
+        losses = checkpoint.losses
+        progress = Progress(
+            iteration=checkpoint.iteration,
+            total=checkpoint.total,
+            losses=Losses(content=losses.content, style=losses.style, tv=losses.tv, total=losses.total),
+            elapsed_seconds=checkpoint.elapsed_seconds,
+        )
+        job = ctx.store.record_progress(job_id, ctx.worker_name, progress, has_preview=True)
+        if job is None:
+            raise ClaimLost()
+        if job.cancel_requested:
+            raise JobCancelled("cancelled by its owner")
+        if checkpoint.iteration < checkpoint.total and ctx.store.is_draining(ctx.worker_name):
+            raise WorkerDraining()
+
+    return on_checkpoint
+
+
+class _Heartbeat:
+    """Refresh the job's heartbeat between checkpoints, so the sweeper knows it is alive."""
+
+    def __init__(self, ctx: WorkerContext, job_id: str) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.ctx.settings.heartbeat_seconds):
+            try:
+                self.ctx.store.heartbeat(self.job_id, self.ctx.worker_name)
+            except Exception:  # a missed beat is harmless; the next one may succeed
+                log.warning("heartbeat for %s failed", self.job_id, exc_info=True)

@@ -1,0 +1,51 @@
+"""Requeue jobs whose worker vanished (no heartbeat), at most a few times.
+
+A worker killed outright (SIGKILL of the whole container, a lost node) leaves its
+message unacknowledged in Redis until the visibility timeout, which is longer
+than a job. The sweeper notices sooner, from the heartbeat in the job record,
+and puts the job back; the compare-and-set in ``JobStore.requeue`` means that of
+several workers sweeping at once only one requeues a given job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from shared.job_store import JobStore
+from shared.jobs import JobFailure, JobStatus
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def sweep_once(store: JobStore, settings: Settings, enqueue: Callable[[str], None]) -> list[str]:
+    """Requeue or fail each stale running job; return the ids that were requeued."""
+    requeued = []
+    for job in store.stale_running(settings.stale_after_seconds):
+        if job.attempts > settings.max_redeliveries:
+            failure = JobFailure(
+                code="worker_lost",
+                message=f"the job's worker stopped responding {job.attempts} times; giving up",
+            )
+            store.finish(job.id, JobStatus.FAILED, failure)
+            continue
+        if store.requeue(job.id, job.worker) is not None:
+            enqueue(job.id)
+            requeued.append(job.id)
+            log.warning("requeued job %s: no heartbeat from %s", job.id, job.worker)
+    return requeued
+
+
+def sweep_forever(
+    store: JobStore, settings: Settings, enqueue: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> None:  # fmt: skip
+    """Sweep every few heartbeats until stop is set; errors are logged, never fatal."""
+    stop = stop or threading.Event()
+    while not stop.wait(max(settings.heartbeat_seconds, 1.0)):
+        try:
+            sweep_once(store, settings, enqueue)
+        except Exception:
+            log.exception("sweep failed")
