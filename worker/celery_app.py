@@ -46,7 +46,7 @@ def make_celery(settings: Settings, include_tasks: bool = False) -> Celery:
         task_soft_time_limit=max(settings.job_time_limit_seconds - 30, 5),
         task_serializer="json",
         accept_content=["json"],
-        worker_hijack_root_logger=False,
+        worker_proc_alive_timeout=180,  # the pool child loads VGG19 before it reports up
     )
     app.conf.nst_settings = settings
     return app
