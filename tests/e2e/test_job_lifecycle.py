@@ -1,0 +1,130 @@
+"""Whole jobs through the live API, the real Redis queue, a real worker process and S3."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from shared.images import encode_png
+from shared.jobs import Job, JobStatus, new_job_id
+from shared.params import JobParams
+from shared.storage import JobKeys
+from tests.fixtures.live import LiveAPI, WorkerProcess, wait_for
+from tests.images import content_bytes, image_size, style_bytes
+from worker.celery_app import enqueue_job, make_celery
+
+Poll = Callable[[], dict[str, Any]]
+
+
+def submit(api: LiveAPI, **params: Any) -> dict[str, Any]:
+    files = [("content", ("c.jpg", content_bytes(64), "image/jpeg")),
+             ("style", ("s.jpg", style_bytes(64), "image/jpeg"))]  # fmt: skip
+    data = {"size": "48", "iterations": "6", "optimizer": "adam", **{k: str(v) for k, v in params.items()}}
+    response = requests.post(f"{api.url}/v1/jobs", data=data, files=files, headers=api.headers, timeout=30)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def poller(api: LiveAPI, job_id: str) -> Poll:
+    def poll() -> dict[str, Any]:
+        response = requests.get(f"{api.url}/v1/jobs/{job_id}", headers=api.headers, timeout=10)
+        assert response.status_code == 200
+        return dict(response.json())
+
+    return poll
+
+
+def wait_status(poll: Poll, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def reached() -> bool:
+        seen.update(poll())
+        return seen["status"] in statuses
+
+    wait_for(reached, timeout, f"status in {statuses}", every=0.1)
+    return seen
+
+
+def test_job_succeeds_with_a_preview_before_the_result(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    job = submit(live_api, iterations=8, checkpoint_every=2)
+    poll = poller(live_api, job["id"])
+    previews_while_running: list[str] = []
+
+    def finished() -> bool:
+        state = poll()
+        if state["status"] == "running" and state["preview_url"]:
+            previews_while_running.append(state["preview_url"])
+        return state["status"] in {"succeeded", "failed"}
+
+    wait_for(finished, 180, "the job to end", every=0.05)
+    final = poll()
+    assert final["status"] == "succeeded", final
+    assert previews_while_running, "no preview appeared before the job ended"
+    assert final["progress"]["iteration"] == final["progress"]["total"] == 8
+    result = requests.get(final["result_url"], timeout=10)
+    assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
+    width, height = image_size(content_bytes(64))
+    assert image_size(result.content) == (48, round(48 * height / width))
+    via_api = requests.get(f"{live_api.url}/v1/jobs/{job['id']}/result", headers=live_api.headers,
+                           allow_redirects=True, timeout=10)  # fmt: skip
+    assert via_api.content == result.content
+
+
+def test_engine_error_ends_the_job_failed_with_a_message(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    env = live_api.env
+    job = Job(id=new_job_id(), owner="x", params=JobParams(size=32, iterations=2), style_count=1)
+    keys = JobKeys(job.id)
+    storage = env.storage()
+    storage.put(keys.content, b"\x89PNG\r\n\x1a\n truncated", "image/png")
+    storage.put(keys.style(0), encode_png(__import__("numpy").zeros((8, 8, 3), "uint8")), "image/png")
+    env.store().create(job)
+    enqueue_job(make_celery(env.settings()), job.id)
+    worker = start_worker()
+    wait_for(lambda: env.store().get(job.id).status.is_final, 120, "the job to end")
+    ended = env.store().get(job.id)
+    assert ended.status == JobStatus.FAILED
+    assert ended.error is not None and ended.error.code == "invalid_image"
+    assert "content" in ended.error.message and "truncated or corrupt" in ended.error.message
+    follow_up = submit(live_api, iterations=2)  # the worker keeps serving
+    assert wait_status(poller(live_api, follow_up["id"]), {"succeeded", "failed"})["status"] == "succeeded"
+    assert worker.proc.poll() is None
+
+
+def test_cancel_while_running_stops_at_the_next_checkpoint(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    job = submit(live_api, iterations=400, checkpoint_every=2, size=32)
+    poll = poller(live_api, job["id"])
+    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "progress")
+    cancel = requests.delete(f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10)
+    assert cancel.status_code == 202 and cancel.json()["cancel_requested"]
+    final = wait_status(poll, {"cancelled", "succeeded", "failed"}, timeout=60)
+    assert final["status"] == "cancelled"
+    assert final["progress"]["iteration"] < 400 and final["result_url"] is None
+
+
+def test_cancel_while_queued_means_it_never_runs(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    blocker = submit(live_api, iterations=400, checkpoint_every=2, size=32)
+    waiting = submit(live_api, iterations=2)
+    wait_for(lambda: poller(live_api, blocker["id"])()["status"] == "running", 120, "blocker running")
+    cancel = requests.delete(f"{live_api.url}/v1/jobs/{waiting['id']}", headers=live_api.headers, timeout=10)
+    assert cancel.json()["status"] == "cancelled"
+    requests.delete(f"{live_api.url}/v1/jobs/{blocker['id']}", headers=live_api.headers, timeout=10)
+    wait_status(poller(live_api, blocker["id"]), {"cancelled"}, timeout=60)
+    store = live_api.env.store()
+    queue = live_api.env.values["NST_QUEUE"]
+    wait_for(lambda: store.redis.llen(queue) == 0, 30, "the cancelled job's message to be consumed")
+    never_ran = store.get(waiting["id"])
+    assert never_ran.status == JobStatus.CANCELLED
+    assert never_ran.attempts == 0 and never_ran.started_at is None
