@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# One-machine service control for `make up`, `make down`, `make demo` and `make test`.
+# Starts only what is not already running and records what it started in .run/*.pid,
+# so `down` stops exactly that and nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RUN=.run
+PY=${PY:-.venv/bin/python}
+mkdir -p "$RUN"
+export NST_REDIS_URL="${NST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export NST_API_PORT="${NST_API_PORT:-8000}"
+
+redis_answers() { "$PY" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$NST_REDIS_URL" 2>/dev/null; }
+alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
+  local deadline=$((SECONDS + $1)) what=$2; shift 2
+  until "$@"; do
+    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $what" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+ensure_redis() {
+  redis_answers && return 0
+  command -v redis-server >/dev/null || { echo "no Redis at $NST_REDIS_URL and redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
+  local port; port=$("$PY" -c "import sys,urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 6379)" "$NST_REDIS_URL")
+  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --appendonly yes --appendfsync everysec \
+    --maxmemory-policy noeviction --dir "$PWD/$RUN" --pidfile "$PWD/$RUN/redis.pid" --logfile "$PWD/$RUN/redis.log"
+  wait_until 20 "redis" redis_answers
+  echo "started redis on port $port"
+}
+
+api_ready() { "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "http://127.0.0.1:$NST_API_PORT/readyz" 2>/dev/null; }
+
+up() {
+  export NST_AUTH="${NST_AUTH:-off}" NST_STORAGE_URL="${NST_STORAGE_URL:-file://$PWD/$RUN/storage}"
+  ensure_redis
+  if ! alive api; then
+    nohup .venv/bin/gunicorn --bind "127.0.0.1:$NST_API_PORT" --workers 2 --threads 4 'api.app:create_app()' \
+      >"$RUN/api.log" 2>&1 & echo $! >"$RUN/api.pid"
+    echo "started api on http://127.0.0.1:$NST_API_PORT"
+  fi
+  if ! alive worker; then
+    nohup "$PY" -m celery -A worker.celery_app:app worker --queues "${NST_QUEUE:-nst-gpu}" --concurrency 1 \
+      --pool prefork --hostname "local@%h" --without-gossip --without-mingle --loglevel INFO \
+      >"$RUN/worker.log" 2>&1 & echo $! >"$RUN/worker.pid"
+    echo "started worker (log: $RUN/worker.log)"
+  fi
+  wait_until 60 "the api at :$NST_API_PORT (see $RUN/api.log)" api_ready
+  wait_until 180 "the worker (see $RUN/worker.log)" grep -q "ready\." "$RUN/worker.log"
+}
+
+down() {
+  for name in worker api redis; do
+    if alive "$name"; then
+      kill "$(cat "$RUN/$name.pid")" && echo "stopped $name"
+      local pid; pid=$(cat "$RUN/$name.pid")
+      wait_until 90 "$name to stop" bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$RUN/$name.pid"
+  done
+}
+
+"$@"
