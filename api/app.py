@@ -11,7 +11,9 @@ from api.services import Services
 from shared.settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(
+    settings: Settings | None = None, test_config: dict[str, Any] | None = None
+) -> Flask:
     """Build the app; settings default to the environment, read here and only here."""
     settings = settings or load_settings()
     app = Flask(__name__, static_folder=None)

@@ -35,7 +35,7 @@ class KeyRing:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
-        """Refuse to start with auth on and no keys: open access must be asked for (NST_AUTH=off)."""
+        """Refuse to start with auth on and no keys: open access must be asked for."""
         if settings.auth == "off":
             return cls(enabled=False, digests=())
         if not settings.api_keys:

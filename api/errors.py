@@ -56,13 +56,17 @@ def handle_nst_error(exc: errors.NSTError) -> tuple[Response, int]:
 
 def handle_redis_down(exc: Exception) -> tuple[Response, int]:
     log.warning("job store unreachable: %s", exc)
-    return error_response(503, "queue_unavailable", "the job store is unreachable; try again shortly")
+    return error_response(
+        503, "queue_unavailable", "the job store is unreachable; try again shortly"
+    )
 
 
 def handle_http_error(exc: HTTPException) -> tuple[Response, int]:
     status = exc.code or 500
     if isinstance(exc, RequestEntityTooLarge):
-        return error_response(413, "upload_too_large", "the request is larger than the upload limit")
+        return error_response(
+            413, "upload_too_large", "the request is larger than the upload limit"
+        )
     return error_response(status, HTTP_CODES.get(status, f"http_{status}"), exc.description or "")
 
 

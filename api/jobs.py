@@ -42,7 +42,9 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
             f"at most {svc.settings.max_active_jobs_per_key} jobs may be queued or running at once"
         )
     submission = parse_submission(request, svc.limits, svc.settings.max_pixels)
-    job = Job(id=new_job_id(), owner=owner, params=submission.params, style_count=len(submission.styles))
+    job = Job(
+        id=new_job_id(), owner=owner, params=submission.params, style_count=len(submission.styles)
+    )
     _store_inputs(job, submission, svc)
     try:
         created = svc.store.create(job, svc.settings.max_active_jobs_per_key, idempotency_key)
@@ -102,11 +104,11 @@ def list_jobs() -> Response:
     offset = _int_arg("offset", 0, 0, 1_000_000)
     jobs = svc.store.list_for_owner(owner, status, offset, limit + 1)
     expires = svc.settings.presign_expiry_seconds
-    body = {"jobs": [job_json(j, svc.storage, expires) for j in jobs[:limit]], "next": None}
+    next_page = None
     if len(jobs) > limit:
-        args = {**request.args.to_dict(), "offset": offset + limit, "limit": limit}
-        body["next"] = url_for("jobs.list_jobs", **args)
-    return jsonify(body)
+        args = {**request.args.to_dict(), "offset": str(offset + limit), "limit": str(limit)}
+        next_page = url_for("jobs.list_jobs", **args)  # type: ignore[arg-type]
+    return jsonify(jobs=[job_json(j, svc.storage, expires) for j in jobs[:limit]], next=next_page)
 
 
 def _status_filter(raw: str | None) -> JobStatus | None:

@@ -34,10 +34,14 @@ class JobCollector(Collector):
         queued.add_metric([], store.count(JobStatus.QUEUED))
         running = GaugeMetricFamily("nst_jobs_running", "Jobs a worker is running now.")
         running.add_metric([], store.count(JobStatus.RUNNING))
-        backlog = GaugeMetricFamily("nst_queue_length", "Messages in the Celery queue list in Redis.")
+        backlog = GaugeMetricFamily(
+            "nst_queue_length", "Messages in the Celery queue list in Redis."
+        )
         backlog.add_metric([], store.redis.llen(self.svc.settings.queue))
         finished = CounterMetricFamily(
-            "nst_jobs_finished", "Jobs that ended, by final status and reason.", labels=["status", "reason"]
+            "nst_jobs_finished",
+            "Jobs that ended, by final status and reason.",
+            labels=["status", "reason"],
         )
         for (status, reason), count in sorted(store.finished_counts().items()):
             finished.add_metric([status, reason], count)

@@ -23,7 +23,8 @@ def _losses() -> dict[str, Any]:
         "type": ["object", "null"],
         "description": "Loss terms at the latest checkpoint (already weighted).",
         "properties": {
-            name: _prop("number", f"{name} loss", 1234.5) for name in ("content", "style", "tv", "total")
+            name: _prop("number", f"{name} loss", 1234.5)
+            for name in ("content", "style", "tv", "total")
         },
     }
 
@@ -38,7 +39,9 @@ def _progress() -> dict[str, Any]:
             "percent": _prop("number", "iteration / total, in percent.", 16.7),
             "losses": _losses(),
             "elapsed_seconds": _prop("number", "Optimization time so far.", 12.5),
-            "eta_seconds": _prop(["number", "null"], "Estimated seconds left at the pace so far.", 62.5),
+            "eta_seconds": _prop(
+                ["number", "null"], "Estimated seconds left at the pace so far.", 62.5
+            ),
         },
     }
 
@@ -49,11 +52,17 @@ def _job_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            "id": _prop("string", "Job id (UUID4), also the Celery task id.", "3f2b…", format="uuid"),
+            "id": _prop(
+                "string", "Job id (UUID4), also the Celery task id.", "3f2b…", format="uuid"
+            ),
             "status": _prop("string", "Where the job is in its life.", "running", enum=statuses),
             "progress": _progress(),
-            "preview_url": _prop(["string", "null"], "Latest checkpoint image (time-limited URL).", None),
-            "result_url": _prop(["string", "null"], "The result image once succeeded (time-limited).", None),
+            "preview_url": _prop(
+                ["string", "null"], "Latest checkpoint image (time-limited URL).", None
+            ),
+            "result_url": _prop(
+                ["string", "null"], "The result image once succeeded (time-limited).", None
+            ),
             "error": {
                 "type": ["object", "null"],
                 "description": "Why the job failed; null otherwise.",
@@ -62,7 +71,9 @@ def _job_schema() -> dict[str, Any]:
                     "message": _prop("string", "What went wrong, in words.", "style 1 is empty"),
                 },
             },
-            "cancel_requested": _prop("boolean", "A cancel was asked and is being honoured.", False),
+            "cancel_requested": _prop(
+                "boolean", "A cancel was asked and is being honoured.", False
+            ),
             "attempts": _prop("integer", "How many times a worker started the job.", 1),
             "resumed_from_iteration": _prop(
                 ["integer", "null"], "Iteration a redelivered job resumed from.", None
@@ -91,7 +102,9 @@ def _error_schema() -> dict[str, Any]:
                 "type": "object",
                 "properties": {
                     "code": _prop("string", "Stable, machine-readable code.", "invalid_params"),
-                    "message": _prop("string", "Human-readable reason.", "size: must be at most 1024"),
+                    "message": _prop(
+                        "string", "Human-readable reason.", "size: must be at most 1024"
+                    ),
                     "field": _prop("string", "The parameter at fault, when there is one.", "size"),
                 },
                 "required": ["code", "message"],
@@ -127,20 +140,30 @@ def _paths() -> dict[str, Any]:
         "type": "object",
         "required": ["content", "style"],
         "properties": {
-            "content": {"type": "string", "format": "binary", "description": "The photo (JPEG/PNG/WebP)."},
+            "content": {
+                "type": "string",
+                "format": "binary",
+                "description": "The photo (JPEG/PNG/WebP).",
+            },
             "style": {
                 "type": "array",
                 "items": {"type": "string", "format": "binary"},
                 "description": "One or more style images.",
             },
-            "params": {"type": "string", "description": "Parameters as one JSON object (optional)."},
+            "params": {
+                "type": "string",
+                "description": "Parameters as one JSON object (optional).",
+            },
         },
     }
     return {
         "/v1/jobs": {
             "post": {
                 "summary": "Submit a style-transfer job",
-                "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": submit_body}}},
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": submit_body}},
+                },
                 "responses": {
                     "202": _job_response("Queued; Location points at the job."),
                     "200": _job_response("Same Idempotency-Key as an earlier request: that job."),
@@ -154,28 +177,48 @@ def _paths() -> dict[str, Any]:
                     {"name": "limit", "in": "query", "schema": {"type": "integer"}},
                     {"name": "offset", "in": "query", "schema": {"type": "integer"}},
                 ],
-                "responses": {"200": {"description": "A page of jobs"}, **_error_responses(400, 401)},
+                "responses": {
+                    "200": {"description": "A page of jobs"},
+                    **_error_responses(400, 401),
+                },
             },
         },
         "/v1/jobs/{job_id}": {
             "parameters": [job_id],
-            "get": {"summary": "Poll a job", "responses": {
-                "200": _job_response("The job"), **_error_responses(400, 401, 404)}},
-            "delete": {"summary": "Cancel a job", "responses": {
-                "202": _job_response("Cancelled or cancelling"), **_error_responses(400, 401, 404, 409)}},
-        },  # fmt: skip
+            "get": {
+                "summary": "Poll a job",
+                "responses": {"200": _job_response("The job"), **_error_responses(400, 401, 404)},
+            },
+            "delete": {
+                "summary": "Cancel a job",
+                "responses": {
+                    "202": _job_response("Cancelled or cancelling"),
+                    **_error_responses(400, 401, 404, 409),
+                },
+            },
+        },
         "/v1/jobs/{job_id}/result": {
             "parameters": [job_id],
-            "get": {"summary": "Download the result", "responses": {
-                "200": {"description": "PNG image"}, "302": {"description": "Presigned URL"},
-                **_error_responses(400, 401, 404)}},
-        },  # fmt: skip
+            "get": {
+                "summary": "Download the result",
+                "responses": {
+                    "200": {"description": "PNG image"},
+                    "302": {"description": "Presigned URL"},
+                    **_error_responses(400, 401, 404),
+                },
+            },
+        },
         "/v1/jobs/{job_id}/preview": {
             "parameters": [job_id],
-            "get": {"summary": "Latest checkpoint image", "responses": {
-                "200": {"description": "JPEG image"}, "302": {"description": "Presigned URL"},
-                **_error_responses(400, 401, 404)}},
-        },  # fmt: skip
+            "get": {
+                "summary": "Latest checkpoint image",
+                "responses": {
+                    "200": {"description": "JPEG image"},
+                    "302": {"description": "Presigned URL"},
+                    **_error_responses(400, 401, 404),
+                },
+            },
+        },
     }
 
 

@@ -14,11 +14,15 @@ from shared.storage import JobKeys, ObjectStorage
 def iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        datetime.fromtimestamp(timestamp, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def job_json(job: Job, storage: ObjectStorage, expires_in: int) -> dict[str, Any]:
-    """Render a job for clients; URLs are presigned (or API routes) at request time, never stored."""
+    """Render a job for clients; URLs are made at request time, never stored."""
     keys = JobKeys(job.id)
     progress = None
     if job.progress is not None:
@@ -32,7 +36,9 @@ def job_json(job: Job, storage: ObjectStorage, expires_in: int) -> dict[str, Any
         "id": job.id,
         "status": job.status.value,
         "progress": progress,
-        "preview_url": _url(job, "preview", keys.preview, storage, expires_in) if job.has_preview else None,
+        "preview_url": _url(job, "preview", keys.preview, storage, expires_in)
+        if job.has_preview
+        else None,
         "result_url": _url(job, "result", keys.result, storage, expires_in) if has_result else None,
         "error": job.error.model_dump() if job.error else None,
         "cancel_requested": job.cancel_requested,

@@ -30,7 +30,7 @@ class Submission:
 
 
 def parse_submission(request: Request, limits: Limits, max_pixels: int) -> Submission:
-    """Validate a job submission completely; raise InvalidParams or ImageError on the first problem."""
+    """Validate a submission completely; raise InvalidParams or ImageError on the first problem."""
     if not request.mimetype.startswith("multipart/form-data"):
         raise InvalidParams("send the job as multipart/form-data with content and style files")
     unexpected = [name for name in request.files if name not in FILE_FIELDS]
@@ -40,7 +40,9 @@ def parse_submission(request: Request, limits: Limits, max_pixels: int) -> Submi
     contents = request.files.getlist("content")
     styles = request.files.getlist("style")
     if len(contents) != 1:
-        raise InvalidParams("send exactly one content image in the 'content' field", field="content")
+        raise InvalidParams(
+            "send exactly one content image in the 'content' field", field="content"
+        )
     params.check_style_count(len(styles), limits)
     content = _decode(contents[0], max_pixels, "content image")
     decoded = [_decode(f, max_pixels, f"style image {i + 1}") for i, f in enumerate(styles)]

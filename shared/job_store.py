@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from typing import cast
 
 import redis
 
@@ -22,10 +23,16 @@ from shared.jobs import Job, JobFailure, JobStatus, Progress
 Mutation = Callable[[Job], Job | None]
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class JobStore:
     """CRUD and state transitions of job records; one instance per process is enough."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "nst", ttl_seconds: int = 30 * 86400) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str = "nst", ttl_seconds: int = 30 * 86400
+    ) -> None:
         self.redis = client
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
@@ -61,17 +68,21 @@ class JobStore:
             raise JobNotFound(f"no job {job_id}")
         return job
 
-    def list_for_owner(self, owner: str, status: JobStatus | None, offset: int, limit: int) -> list[Job]:
+    def list_for_owner(
+        self, owner: str, status: JobStatus | None, offset: int, limit: int
+    ) -> list[Job]:
         """The owner's jobs, newest first; filtering by status scans at most a few pages."""
         jobs: list[Job] = []
         cursor = 0
         skipped = 0
         while len(jobs) < limit:
-            ids = self.redis.zrevrange(self._owner_jobs_key(owner), cursor, cursor + 199)
+            ids = cast(
+                list[bytes], self.redis.zrevrange(self._owner_jobs_key(owner), cursor, cursor + 199)
+            )
             if not ids:
                 break
             cursor += len(ids)
-            for raw in self.redis.mget([self._job_key(i.decode()) for i in ids]):
+            for raw in self.redis.mget([self._job_key(_text(i)) for i in ids]):
                 if raw is None:
                     continue
                 job = Job.model_validate_json(raw)
@@ -94,7 +105,7 @@ class JobStore:
         raw = self.redis.hgetall(self._finished_key())
         counts = {}
         for field, value in raw.items():
-            status, _, reason = field.decode().partition(":")
+            status, _, reason = _text(field).partition(":")
             counts[(status, reason)] = int(value)
         return counts
 
@@ -104,18 +115,20 @@ class JobStore:
         if job_id is None:
             return None
         try:
-            return self.get(job_id.decode(), owner)
+            return self.get(_text(job_id), owner)
         except JobNotFound:
             return None
 
     def running_ids(self) -> list[str]:
-        return sorted(m.decode() for m in self.redis.smembers(self._status_key(JobStatus.RUNNING)))
+        return sorted(_text(m) for m in self.redis.smembers(self._status_key(JobStatus.RUNNING)))
 
     def active_count(self, owner: str) -> int:
         return int(self.redis.scard(self._owner_active_key(owner)))
 
     # -- creation ---------------------------------------------------------------------------
-    def create(self, job: Job, max_active: int | None = None, idempotency_key: str | None = None) -> Job:
+    def create(
+        self, job: Job, max_active: int | None = None, idempotency_key: str | None = None
+    ) -> Job:
         """Record a new queued job atomically with the owner's limit and idempotency key.
 
         Returns the job that already answers this idempotency key when there is one.
@@ -129,7 +142,7 @@ class JobStore:
                     pipe.watch(active_key, *([idem_key] if idem_key else []))
                     if idem_key and (existing := pipe.get(idem_key)) is not None:
                         pipe.reset()
-                        return self.get(existing.decode(), job.owner)
+                        return self.get(_text(existing), job.owner)
                     if max_active is not None and pipe.scard(active_key) >= max_active:
                         raise TooManyActiveJobs(
                             f"at most {max_active} jobs may be queued or running at once; "
@@ -209,9 +222,9 @@ class JobStore:
             if job.status.is_final or job.cancel_requested:
                 return None
             now = time.time()
-            if job.status == JobStatus.RUNNING and job.worker != worker:
-                if job.heartbeat_at is not None and now - job.heartbeat_at < stale_after:
-                    return None
+            alive = job.heartbeat_at is not None and now - job.heartbeat_at < stale_after
+            if job.status == JobStatus.RUNNING and job.worker != worker and alive:
+                return None
             job.status = JobStatus.RUNNING
             job.started_at = job.started_at or now
             job.heartbeat_at = now
@@ -255,7 +268,9 @@ class JobStore:
 
         return self.update(job_id, beat)
 
-    def finish(self, job_id: str, status: JobStatus, failure: JobFailure | None = None) -> Job | None:
+    def finish(
+        self, job_id: str, status: JobStatus, failure: JobFailure | None = None
+    ) -> Job | None:
         """Move a job to a final state once; None if it already was final."""
 
         def end(job: Job) -> Job | None:

@@ -49,14 +49,20 @@ class JobParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     size: int = Field(512, ge=16, description="Long side of the output in pixels.", examples=[512])
-    iterations: int = Field(300, ge=1, description="Optimizer steps over all scales.", examples=[300])
+    iterations: int = Field(
+        300, ge=1, description="Optimizer steps over all scales.", examples=[300]
+    )
     optimizer: Literal["lbfgs", "adam"] = Field("lbfgs", description="L-BFGS or Adam.")
     learning_rate: float = Field(
         5.0, gt=0, le=1000, description="Adam step size, in 0..255 pixel units.", examples=[5.0]
     )
-    content_weight: float = Field(1.0, ge=0, le=1e12, description="alpha: weight of the content loss.")
+    content_weight: float = Field(
+        1.0, ge=0, le=1e12, description="alpha: weight of the content loss."
+    )
     style_weight: float = Field(1e4, ge=0, le=1e12, description="beta: weight of the style loss.")
-    tv_weight: float = Field(1e-2, ge=0, le=1e12, description="Weight of total-variation smoothing.")
+    tv_weight: float = Field(
+        1e-2, ge=0, le=1e12, description="Weight of total-variation smoothing."
+    )
     content_layers: tuple[str, ...] = Field(
         DEFAULT_CONTENT_LAYERS, min_length=1, description="VGG19 layers compared with the content."
     )
@@ -64,7 +70,9 @@ class JobParams(BaseModel):
         None, description="One weight per content layer; default 1 each."
     )
     style_layers: tuple[str, ...] = Field(
-        DEFAULT_STYLE_LAYERS, min_length=1, description="VGG19 layers whose Gram matrices are matched."
+        DEFAULT_STYLE_LAYERS,
+        min_length=1,
+        description="VGG19 layers whose Gram matrices are matched.",
     )
     style_layer_weights: tuple[float, ...] | None = Field(
         None, description="w_l, one per style layer; default equal weights summing to 1."
@@ -73,17 +81,26 @@ class JobParams(BaseModel):
         None, description="One weight per style image; default equal. Normalized to sum to 1."
     )
     init: Literal["content", "noise", "style"] = Field("content", description="Starting image.")
-    pooling: Literal["max", "avg"] = Field("max", description="VGG19 pooling; avg gives smoother results.")
+    pooling: Literal["max", "avg"] = Field(
+        "max", description="VGG19 pooling; avg gives smoother results."
+    )
     preserve_color: Literal["none", "luminance", "histogram"] = Field(
         "none",
-        description="Keep the content's colours: transfer luminance only, or match the style's colours "
+        description="Keep the content's colours: transfer luminance only, or match the style's "
+        "colours "
         "to the content before optimizing.",
     )
-    style_scale: float = Field(1.0, ge=0.1, le=4.0, description="Style image size relative to the output.")
+    style_scale: float = Field(
+        1.0, ge=0.1, le=4.0, description="Style image size relative to the output."
+    )
     scales: int = Field(1, ge=1, le=4, description="Coarse-to-fine passes (1 = single scale).")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Same inputs and seed give the same output.")
+    seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="Same inputs and seed give the same output."
+    )
     checkpoint_every: int | None = Field(
-        None, ge=1, description="Iterations between progress checkpoints; default from configuration."
+        None,
+        ge=1,
+        description="Iterations between progress checkpoints; default from configuration.",
     )
 
     @field_validator("*", mode="before")
@@ -161,11 +178,13 @@ class JobParams(BaseModel):
             raise InvalidParams("at least one style image is required", field="style")
         if count > limits.max_style_images:
             raise InvalidParams(
-                f"at most {limits.max_style_images} style images are allowed, got {count}", field="style"
+                f"at most {limits.max_style_images} style images are allowed, got {count}",
+                field="style",
             )
         if self.style_blend is not None and len(self.style_blend) != count:
             raise InvalidParams(
-                f"style_blend needs {count} values, one per style image, got {len(self.style_blend)}",
+                f"style_blend needs {count} values, one per style image, "
+                f"got {len(self.style_blend)}",
                 field="style_blend",
             )
 

@@ -8,11 +8,10 @@ that names the variable, instead of failing in the middle of a job.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from shared.errors import ConfigError
 

@@ -95,7 +95,9 @@ class S3Storage:
             signature_version="s3v4",
             s3={"addressing_style": "path"},
         )
-        self.client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint_url, region_name=region, config=config
+        )
 
     def _key(self, key: str) -> str:
         return self.prefix + key
@@ -140,7 +142,9 @@ class S3Storage:
                 if keys:
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
         except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(f"could not delete {prefix} from object storage: {exc}") from exc
+            raise StorageUnavailable(
+                f"could not delete {prefix} from object storage: {exc}"
+            ) from exc
 
     def presigned_url(self, key: str, expires_in: int) -> str | None:
         return str(
@@ -154,7 +158,9 @@ class S3Storage:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(f"object storage bucket {self.bucket!r} unreachable: {exc}") from exc
+            raise StorageUnavailable(
+                f"object storage bucket {self.bucket!r} unreachable: {exc}"
+            ) from exc
 
 
 class FileStorage:
@@ -209,7 +215,9 @@ class FileStorage:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageUnavailable(f"storage directory {self.root} unusable: {exc.strerror}") from exc
+            raise StorageUnavailable(
+                f"storage directory {self.root} unusable: {exc.strerror}"
+            ) from exc
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailable(f"storage directory {self.root} is not writable")
 

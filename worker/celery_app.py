@@ -60,7 +60,7 @@ def enqueue_job(app: Celery, job_id: str) -> None:
 def __getattr__(name: str) -> Any:
     """Create the worker's ``app`` lazily, when the celery command first asks for it."""
     if name == "app":
-        global app
-        app = make_celery(load_settings(), include_tasks=True)
-        return app
+        worker_app = make_celery(load_settings(), include_tasks=True)
+        globals()["app"] = worker_app
+        return worker_app
     raise AttributeError(name)

@@ -17,7 +17,7 @@ import redis
 from celery import signals
 
 from shared.job_store import JobStore
-from shared.settings import Settings, load_settings
+from shared.settings import Settings
 from shared.storage import open_storage
 from worker.runner import WorkerContext
 from worker.sweeper import sweep_forever

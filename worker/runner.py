@@ -75,7 +75,9 @@ def run_job(job_id: str, ctx: WorkerContext) -> Outcome:
             return Outcome.CANCELLED
         except NSTError as exc:
             log.warning("job %s failed: %s", job_id, exc.message)
-            ctx.store.finish(job_id, JobStatus.FAILED, JobFailure(code=exc.code, message=exc.message))
+            ctx.store.finish(
+                job_id, JobStatus.FAILED, JobFailure(code=exc.code, message=exc.message)
+            )
             return Outcome.FAILED
         except Exception as exc:
             log.exception("job %s crashed", job_id)
@@ -120,7 +122,9 @@ def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint]
         progress = Progress(
             iteration=checkpoint.iteration,
             total=checkpoint.total,
-            losses=Losses(content=losses.content, style=losses.style, tv=losses.tv, total=losses.total),
+            losses=Losses(
+                content=losses.content, style=losses.style, tv=losses.tv, total=losses.total
+            ),
             elapsed_seconds=checkpoint.elapsed_seconds,
         )
         job = ctx.store.record_progress(job_id, ctx.worker_name, progress, has_preview=True)

@@ -28,7 +28,9 @@ def check_weights_file(spec: str) -> None:
             layers = weights.get("layers")
             convs = [name for name in (layers or {}) if name.startswith("conv2d")]
     except OSError as exc:
-        raise WeightsUnavailable(f"NST_VGG19_WEIGHTS: {spec} is not an HDF5 weights file ({exc})") from None
+        raise WeightsUnavailable(
+            f"NST_VGG19_WEIGHTS: {spec} is not an HDF5 weights file ({exc})"
+        ) from None
     if len(convs) != VGG19_CONV_COUNT:
         raise WeightsUnavailable(
             f"NST_VGG19_WEIGHTS: {spec} holds {len(convs)} convolution layers, "

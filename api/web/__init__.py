@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response
 
 STATIC = Path(__file__).parent / "static"
 bp = Blueprint("web", __name__, static_folder=str(STATIC), static_url_path="/static")
 
 
 @bp.get("/")
-def index() -> object:
+def index() -> Response:
     return bp.send_static_file("index.html")
 
 

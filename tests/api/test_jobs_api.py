@@ -30,7 +30,9 @@ def test_submit_answers_202_with_location_and_a_queued_job(live_api: LiveAPI) ->
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["status"] == "queued" and job["params"]["size"] == 64
     assert str(uuid.UUID(job["id"], version=4)) == job["id"]
-    polled = requests.get(live_api.url + response.headers["Location"], headers=live_api.headers, timeout=10)
+    polled = requests.get(
+        live_api.url + response.headers["Location"], headers=live_api.headers, timeout=10
+    )
     assert polled.status_code == 200 and polled.json()["id"] == job["id"]
 
 
@@ -46,7 +48,9 @@ def test_submitted_inputs_are_stored_and_the_job_is_queued(live_api: LiveAPI) ->
 def test_params_may_come_as_one_json_field(live_api: LiveAPI) -> None:
     response = submit(live_api, data={"params": '{"size": 48, "optimizer": "adam"}'})
     assert response.status_code == 202
-    assert response.json()["params"]["size"] == 48 and response.json()["params"]["optimizer"] == "adam"
+    assert (
+        response.json()["params"]["size"] == 48 and response.json()["params"]["optimizer"] == "adam"
+    )
 
 
 def test_several_style_images_with_blend(live_api: LiveAPI) -> None:
@@ -84,7 +88,9 @@ def test_another_keys_job_looks_exactly_like_an_unknown_one(live_api: LiveAPI) -
 def test_list_is_newest_first_paginated_and_filtered(live_api: LiveAPI) -> None:
     ids = [submit(live_api).json()["id"] for _ in range(3)]
     requests.delete(f"{live_api.url}/v1/jobs/{ids[0]}", headers=live_api.headers, timeout=10)
-    page = requests.get(f"{live_api.url}/v1/jobs?limit=2", headers=live_api.headers, timeout=10).json()
+    page = requests.get(
+        f"{live_api.url}/v1/jobs?limit=2", headers=live_api.headers, timeout=10
+    ).json()
     assert [j["id"] for j in page["jobs"]] == [ids[2], ids[1]]
     rest = requests.get(live_api.url + page["next"], headers=live_api.headers, timeout=10).json()
     assert [j["id"] for j in rest["jobs"]] == [ids[0]] and rest["next"] is None
@@ -96,9 +102,13 @@ def test_list_is_newest_first_paginated_and_filtered(live_api: LiveAPI) -> None:
 
 def test_cancel_of_a_queued_job_is_final_and_a_second_cancel_conflicts(live_api: LiveAPI) -> None:
     job_id = submit(live_api).json()["id"]
-    first = requests.delete(f"{live_api.url}/v1/jobs/{job_id}", headers=live_api.headers, timeout=10)
+    first = requests.delete(
+        f"{live_api.url}/v1/jobs/{job_id}", headers=live_api.headers, timeout=10
+    )
     assert first.status_code == 202 and first.json()["status"] == "cancelled"
-    again = requests.delete(f"{live_api.url}/v1/jobs/{job_id}", headers=live_api.headers, timeout=10)
+    again = requests.delete(
+        f"{live_api.url}/v1/jobs/{job_id}", headers=live_api.headers, timeout=10
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "job_conflict"
 
 
@@ -122,7 +132,9 @@ def test_idempotency_key_returns_the_same_job(live_api: LiveAPI) -> None:
 
 def test_result_of_an_unfinished_job_is_404(live_api: LiveAPI) -> None:
     job_id = submit(live_api).json()["id"]
-    response = requests.get(f"{live_api.url}/v1/jobs/{job_id}/result", headers=live_api.headers, timeout=10)
+    response = requests.get(
+        f"{live_api.url}/v1/jobs/{job_id}/result", headers=live_api.headers, timeout=10
+    )
     assert response.status_code == 404 and response.json()["error"]["code"] == "job_not_found"
 
 
@@ -157,5 +169,10 @@ def test_open_mode_must_be_explicit(auth: str, live_api: LiveAPI) -> None:
 
     with pytest.raises(ConfigError, match="NST_API_KEYS"):
         create_app(Settings(auth="on", api_keys=()))
-    app = create_app(Settings(auth=auth, **{k: live_api.env.values[f"NST_{k.upper()}"] for k in ("redis_url", "key_prefix")}))
+    app = create_app(
+        Settings(
+            auth=auth,
+            **{k: live_api.env.values[f"NST_{k.upper()}"] for k in ("redis_url", "key_prefix")},
+        )
+    )
     assert app.test_client().get("/v1/jobs").status_code == 200

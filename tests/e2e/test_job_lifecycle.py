@@ -21,8 +21,15 @@ Poll = Callable[[], dict[str, Any]]
 def submit(api: LiveAPI, **params: Any) -> dict[str, Any]:
     files = [("content", ("c.jpg", content_bytes(64), "image/jpeg")),
              ("style", ("s.jpg", style_bytes(64), "image/jpeg"))]  # fmt: skip
-    data = {"size": "48", "iterations": "6", "optimizer": "adam", **{k: str(v) for k, v in params.items()}}
-    response = requests.post(f"{api.url}/v1/jobs", data=data, files=files, headers=api.headers, timeout=30)
+    data = {
+        "size": "48",
+        "iterations": "6",
+        "optimizer": "adam",
+        **{k: str(v) for k, v in params.items()},
+    }
+    response = requests.post(
+        f"{api.url}/v1/jobs", data=data, files=files, headers=api.headers, timeout=30
+    )
     assert response.status_code == 202, response.text
     return dict(response.json())
 
@@ -83,7 +90,9 @@ def test_engine_error_ends_the_job_failed_with_a_message(
     keys = JobKeys(job.id)
     storage = env.storage()
     storage.put(keys.content, b"\x89PNG\r\n\x1a\n truncated", "image/png")
-    storage.put(keys.style(0), encode_png(__import__("numpy").zeros((8, 8, 3), "uint8")), "image/png")
+    storage.put(
+        keys.style(0), encode_png(__import__("numpy").zeros((8, 8, 3), "uint8")), "image/png"
+    )
     env.store().create(job)
     enqueue_job(make_celery(env.settings()), job.id)
     worker = start_worker()
@@ -93,7 +102,10 @@ def test_engine_error_ends_the_job_failed_with_a_message(
     assert ended.error is not None and ended.error.code == "invalid_image"
     assert "content" in ended.error.message and "truncated or corrupt" in ended.error.message
     follow_up = submit(live_api, iterations=2)  # the worker keeps serving
-    assert wait_status(poller(live_api, follow_up["id"]), {"succeeded", "failed"})["status"] == "succeeded"
+    assert (
+        wait_status(poller(live_api, follow_up["id"]), {"succeeded", "failed"})["status"]
+        == "succeeded"
+    )
     assert worker.proc.poll() is None
 
 
@@ -104,7 +116,9 @@ def test_cancel_while_running_stops_at_the_next_checkpoint(
     job = submit(live_api, iterations=400, checkpoint_every=2, size=32)
     poll = poller(live_api, job["id"])
     wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "progress")
-    cancel = requests.delete(f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10)
+    cancel = requests.delete(
+        f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10
+    )
     assert cancel.status_code == 202 and cancel.json()["cancel_requested"]
     final = wait_status(poll, {"cancelled", "succeeded", "failed"}, timeout=60)
     assert final["status"] == "cancelled"
@@ -117,8 +131,12 @@ def test_cancel_while_queued_means_it_never_runs(
     start_worker()
     blocker = submit(live_api, iterations=400, checkpoint_every=2, size=32)
     waiting = submit(live_api, iterations=2)
-    wait_for(lambda: poller(live_api, blocker["id"])()["status"] == "running", 120, "blocker running")
-    cancel = requests.delete(f"{live_api.url}/v1/jobs/{waiting['id']}", headers=live_api.headers, timeout=10)
+    wait_for(
+        lambda: poller(live_api, blocker["id"])()["status"] == "running", 120, "blocker running"
+    )
+    cancel = requests.delete(
+        f"{live_api.url}/v1/jobs/{waiting['id']}", headers=live_api.headers, timeout=10
+    )
     assert cancel.json()["status"] == "cancelled"
     requests.delete(f"{live_api.url}/v1/jobs/{blocker['id']}", headers=live_api.headers, timeout=10)
     wait_status(poller(live_api, blocker["id"]), {"cancelled"}, timeout=60)
