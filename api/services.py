@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import redis
 from celery import Celery
 from flask import current_app
 
 from api.auth import KeyRing
 from shared.job_store import JobStore
 from shared.params import Limits
+from shared.redis_client import connect
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
 from worker.celery_app import make_celery
@@ -28,9 +28,7 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         """Connect lazily: building the app must work while Redis or storage is still down."""
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
+        client = connect(settings.redis_url, patient=False)
         return cls(
             settings=settings,
             store=JobStore(client, settings.key_prefix, settings.job_ttl_seconds),

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import cache
 from typing import Any
 
-import redis
 from celery import signals
 
 from shared.job_store import JobStore
+from shared.redis_client import connect
 from shared.settings import Settings
-from shared.storage import open_storage
+from shared.storage import ObjectStorage, open_storage
 from worker.runner import WorkerContext
 from worker.sweeper import sweep_forever
 
@@ -33,9 +34,15 @@ def _settings() -> Settings:
     return settings
 
 
+@cache
 def _store(settings: Settings) -> JobStore:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = connect(settings.redis_url, patient=True)
     return JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
+
+
+@cache
+def _storage(settings: Settings) -> ObjectStorage:
+    return open_storage(settings)
 
 
 @signals.worker_process_init.connect
@@ -52,7 +59,7 @@ def worker_context(worker_name: str) -> WorkerContext:
     if _engine is None:
         load_engine()
     settings = _settings()
-    return WorkerContext(settings, _store(settings), open_storage(settings), _engine, worker_name)
+    return WorkerContext(settings, _store(settings), _storage(settings), _engine, worker_name)
 
 
 @signals.worker_init.connect
