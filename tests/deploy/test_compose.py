@@ -1,0 +1,159 @@
+"""docker-compose.yml: valid Compose, pointing at real code and settings, scalable workers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.deploy.deployfiles import (
+    COMPOSE_FILE,
+    MIN_STOP_GRACE_SECONDS,
+    NON_SETTINGS_ENV,
+    REPO,
+    assert_target_defined,
+    compose_environment,
+    load_compose,
+    option_value,
+    parse_duration,
+    settings_default,
+    settings_env_names,
+    string_constants,
+)
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    services: dict[str, Any] = load_compose()["services"]
+    return services
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+         str(COMPOSE_FILE)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_stack_has_the_documented_services(services: dict[str, Any]) -> None:
+    assert {"redis", "minio", "createbucket", "api", "worker", "flower"} <= set(services)
+    assert services["flower"]["profiles"], "flower is optional: it belongs under a profile"
+
+
+def test_api_command_names_the_app_factory(services: dict[str, Any]) -> None:
+    command = services["api"]["command"]
+    assert command[0] == "gunicorn"
+    assert command[-1] == "api.app:create_app()"
+    assert_target_defined(command[-1])
+
+
+def test_worker_command_names_the_celery_app(services: dict[str, Any]) -> None:
+    command = services["worker"]["command"]
+    assert command[:1] == ["celery"] and "worker" in command
+    assert option_value(command, "-A") == "worker.celery_app:app"
+    assert_target_defined(option_value(command, "-A"))
+
+
+def test_every_environment_variable_is_a_setting(services: dict[str, Any]) -> None:
+    known = settings_env_names()
+    for name in ("api", "worker"):
+        env = compose_environment(services[name])
+        unknown = {k for k in env if k not in known and k not in NON_SETTINGS_ENV}
+        assert not unknown, f"{name} sets variables no code reads: {sorted(unknown)}"
+
+
+def test_api_and_worker_share_the_same_settings(services: dict[str, Any]) -> None:
+    api_env = compose_environment(services["api"])
+    worker_env = compose_environment(services["worker"])
+    assert {k: v for k, v in worker_env.items() if k in api_env} == api_env
+
+
+def test_worker_consumes_the_queue_the_api_publishes_to(services: dict[str, Any]) -> None:
+    env = compose_environment(services["worker"])
+    queue = env.get("NST_QUEUE", settings_default("queue"))
+    assert option_value(services["worker"]["command"], "--queues") == queue
+
+
+def test_worker_takes_one_job_at_a_time(services: dict[str, Any]) -> None:
+    command = services["worker"]["command"]
+    assert option_value(command, "--concurrency") == "1"
+    assert option_value(command, "--prefetch-multiplier") == "1"
+
+
+def test_worker_reserves_one_nvidia_gpu(services: dict[str, Any]) -> None:
+    devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+
+
+def test_worker_can_be_scaled(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    assert "container_name" not in worker, "a fixed name allows one container only"
+    assert "ports" not in worker, "a fixed host port allows one container only"
+
+
+def test_worker_stop_grace_covers_a_checkpoint(services: dict[str, Any]) -> None:
+    grace = parse_duration(services["worker"]["stop_grace_period"])
+    assert grace >= MIN_STOP_GRACE_SECONDS
+    assert services["worker"].get("stop_signal", "SIGTERM") == "SIGTERM"
+
+
+def test_redis_persists_and_never_evicts(services: dict[str, Any]) -> None:
+    command = services["redis"]["command"]
+    assert option_value(command, "--appendonly") == "yes"
+    assert option_value(command, "--maxmemory-policy") == "noeviction"
+    volumes = load_compose()["volumes"]
+    assert any(v.split(":")[0] in volumes and v.endswith(":/data")
+               for v in services["redis"]["volumes"])
+
+
+@pytest.mark.parametrize("name", ["redis", "minio", "api", "worker"])
+def test_long_running_services_have_healthchecks(services: dict[str, Any], name: str) -> None:
+    assert services[name]["healthcheck"]["test"]
+
+
+def test_api_starts_after_redis_storage_and_bucket(services: dict[str, Any]) -> None:
+    assert services["api"]["depends_on"] == {
+        "redis": {"condition": "service_healthy"},
+        "minio": {"condition": "service_healthy"},
+        "createbucket": {"condition": "service_completed_successfully"},
+    }
+
+
+def test_api_healthcheck_uses_a_route_the_api_serves(services: dict[str, Any]) -> None:
+    test = " ".join(services["api"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/readyz" in test
+    assert "/readyz" in string_constants("api"), "api/ defines no /readyz route"
+
+
+def test_bucket_created_is_the_storage_bucket(services: dict[str, Any]) -> None:
+    storage = urlparse(compose_environment(services["api"])["NST_STORAGE_URL"])
+    assert storage.scheme == "s3"
+    script = services["createbucket"]["command"][0]
+    assert f"mc mb --ignore-existing local/{storage.netloc}" in script
+
+
+def test_s3_credentials_are_the_minio_root_user(services: dict[str, Any]) -> None:
+    minio = compose_environment(services["minio"])
+    for name in ("api", "worker"):
+        env = compose_environment(services[name])
+        assert env["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+        assert env["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+        assert env["NST_S3_ENDPOINT_URL"] == "http://minio:9000"
+
+
+@pytest.mark.parametrize("name", ["api", "worker"])
+def test_built_images_use_dockerfiles_that_exist(services: dict[str, Any], name: str) -> None:
+    build = services[name]["build"]
+    assert (REPO / build["context"] / build["dockerfile"]).is_file()
+
+
+@pytest.mark.parametrize("name", ["redis", "minio", "createbucket", "flower"])
+def test_third_party_images_are_pinned(services: dict[str, Any], name: str) -> None:
+    image = services[name]["image"]
+    _, _, tag = image.rpartition(":")
+    assert "/" not in tag and tag not in {"", "latest"}, image
