@@ -84,9 +84,7 @@ def k8s_documents() -> list[tuple[Path, dict[str, Any]]]:
 
 def k8s_objects(kind: str) -> dict[str, dict[str, Any]]:
     """The deploy/k8s objects of one kind, by metadata.name."""
-    return {
-        doc["metadata"]["name"]: doc for _, doc in k8s_documents() if doc.get("kind") == kind
-    }
+    return {doc["metadata"]["name"]: doc for _, doc in k8s_documents() if doc.get("kind") == kind}
 
 
 def option_value(args: list[str], option: str) -> str:

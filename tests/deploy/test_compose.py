@@ -33,9 +33,17 @@ def services() -> dict[str, Any]:
 
 def test_compose_file_matches_the_compose_specification() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-         str(COMPOSE_FILE)],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -107,8 +115,9 @@ def test_redis_persists_and_never_evicts(services: dict[str, Any]) -> None:
     assert option_value(command, "--appendonly") == "yes"
     assert option_value(command, "--maxmemory-policy") == "noeviction"
     volumes = load_compose()["volumes"]
-    assert any(v.split(":")[0] in volumes and v.endswith(":/data")
-               for v in services["redis"]["volumes"])
+    assert any(
+        v.split(":")[0] in volumes and v.endswith(":/data") for v in services["redis"]["volumes"]
+    )
 
 
 @pytest.mark.parametrize("name", ["redis", "minio", "api", "worker"])

@@ -56,14 +56,16 @@ def lock_pins(name: str) -> dict[str, str]:
 def k8s_container(deployment: str) -> dict[str, Any]:
     """The single container of a deploy/k8s Deployment."""
     found: dict[str, Any] = k8s_objects("Deployment")[deployment]["spec"]["template"]["spec"][
-        "containers"][0]
+        "containers"
+    ][0]
     return found
 
 
 def pip_installs(path: Path) -> str:
     """The text of every RUN that calls pip install."""
     return "\n".join(
-        ins.args for ins in dockerfile_instructions(path)
+        ins.args
+        for ins in dockerfile_instructions(path)
         if ins.keyword == "RUN" and "pip install" in ins.args
     )
 
@@ -72,7 +74,9 @@ def pip_installs(path: Path) -> str:
 def test_dockerfile_passes_hadolint(dockerfile: Path) -> None:
     result = subprocess.run(
         [tool("hadolint"), "--no-color", "--failure-threshold", "warning", str(dockerfile)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -94,7 +98,8 @@ def test_image_has_a_healthcheck(dockerfile: Path) -> None:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_base_images_are_pinned(dockerfile: Path) -> None:
     args = dict(
-        ins.args.split("=", 1) for ins in dockerfile_instructions(dockerfile)
+        ins.args.split("=", 1)
+        for ins in dockerfile_instructions(dockerfile)
         if ins.keyword == "ARG" and "=" in ins.args
     )
     image = args["PYTHON_IMAGE"]
@@ -110,9 +115,11 @@ def test_copied_sources_exist(dockerfile: Path) -> None:
     assert not missing, missing
 
 
-@pytest.mark.parametrize(("dockerfile", "service"),
-                         [(API_DOCKERFILE, "api"), (WORKER_DOCKERFILE, "worker")],
-                         ids=["api", "worker"])
+@pytest.mark.parametrize(
+    ("dockerfile", "service"),
+    [(API_DOCKERFILE, "api"), (WORKER_DOCKERFILE, "worker")],
+    ids=["api", "worker"],
+)
 def test_image_default_command_is_the_compose_command(dockerfile: Path, service: str) -> None:
     cmd = [ins.args for ins in final_stage(dockerfile) if ins.keyword == "CMD"][-1]
     assert exec_form(cmd) == load_compose()["services"][service]["command"]
@@ -160,8 +167,9 @@ def test_lock_file_satisfies_pyproject(lock: str, extras: tuple[str, ...]) -> No
 def test_worker_image_bakes_weights_where_settings_point() -> None:
     runtime = final_stage(WORKER_DOCKERFILE)
     weights_path = dockerfile_env(runtime)["NST_VGG19_WEIGHTS"]
-    copied = [i.args.split()[-1] for i in runtime
-              if i.keyword == "COPY" and "--from=weights" in i.args]
+    copied = [
+        i.args.split()[-1] for i in runtime if i.keyword == "COPY" and "--from=weights" in i.args
+    ]
     assert weights_path in copied
     assert weights_path.endswith(".weights.h5"), "the worker reads Keras 3's weights format"
     worker_env = {e["name"]: e["value"] for e in k8s_container("nst-worker").get("env", [])}
@@ -183,7 +191,11 @@ from worker.weights import check_weights_file
 check_weights_file({str(tmp_path / "out.weights.h5")!r})
 """
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=240, cwd=REPO,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=REPO,
         env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -209,8 +221,11 @@ def test_image_environment_names_are_settings(dockerfile: Path) -> None:
 
 
 def test_dockerignore_admits_what_the_images_copy() -> None:
-    allowed = {line[1:].rstrip("/") for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
     for dockerfile in DOCKERFILES:
         for source in copy_sources(dockerfile):
             assert any(source == a or source.startswith(a.split("*")[0]) for a in allowed), source

@@ -50,9 +50,17 @@ def test_core_manifests_match_the_kubernetes_schema() -> None:
     core = sorted({str(path) for path, doc in k8s_documents() if doc["kind"] not in NOT_CORE_KINDS})
     assert len(core) >= 7
     result = subprocess.run(
-        [tool("kubernetes-validate"), "--kubernetes-version", KUBERNETES_VERSION, "--strict",
-         "--quiet", *core],
-        capture_output=True, text=True, timeout=120,
+        [
+            tool("kubernetes-validate"),
+            "--kubernetes-version",
+            KUBERNETES_VERSION,
+            "--strict",
+            "--quiet",
+            *core,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Couldn't find schema" not in result.stdout + result.stderr
@@ -132,7 +140,8 @@ def test_config_and_secret_keys_are_settings() -> None:
 def test_pods_read_the_config_and_secret_that_exist(deployment: str) -> None:
     refs = container(deployment)["envFrom"]
     assert {r["configMapRef"]["name"] for r in refs if "configMapRef" in r} <= set(
-        k8s_objects("ConfigMap"))
+        k8s_objects("ConfigMap")
+    )
     assert {r["secretRef"]["name"] for r in refs if "secretRef" in r} <= set(k8s_objects("Secret"))
 
 

@@ -1,4 +1,4 @@
-"""Faults survived, each with real processes: killed and stopped workers, lost workers, duplicates."""
+"""Faults survived with real processes: killed, stopped and lost workers, duplicate messages."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import signal
 import time
 from collections.abc import Callable
 
-from shared.jobs import Job, JobStatus, new_job_id
-from shared.params import JobParams
+from shared.jobs import JobStatus
 from shared.storage import JobKeys
-from tests.fixtures.live import LiveAPI, WorkerProcess, wait_for
 from tests.e2e.test_job_lifecycle import poller, submit, wait_status
+from tests.fixtures.live import LiveAPI, WorkerProcess, wait_for
 from worker.celery_app import enqueue_job, make_celery
 
 Start = Callable[..., WorkerProcess]
@@ -26,14 +25,18 @@ def running_past(api: LiveAPI, job_id: str, iteration: int) -> Callable[[], bool
     return check
 
 
-def test_killed_worker_child_job_resumes_from_last_checkpoint(live_api: LiveAPI, start_worker: Start) -> None:
+def test_killed_worker_child_job_resumes_from_last_checkpoint(
+    live_api: LiveAPI, start_worker: Start
+) -> None:
     worker = start_worker()
     job = submit(live_api, iterations=60, checkpoint_every=CHECKPOINT_EVERY, size=32)
     wait_for(running_past(live_api, job["id"], 2 * CHECKPOINT_EVERY), 120, "two checkpoints")
     [child] = worker.child_pids()
     before_kill = live_api.env.store().get(job["id"]).progress.iteration  # type: ignore[union-attr]
     os.kill(child, signal.SIGKILL)
-    final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed", "cancelled"}, timeout=180)
+    final = wait_status(
+        poller(live_api, job["id"]), {"succeeded", "failed", "cancelled"}, timeout=180
+    )
     assert final["status"] == "succeeded", final
     assert final["attempts"] == 2
     resumed = final["resumed_from_iteration"]
@@ -42,7 +45,9 @@ def test_killed_worker_child_job_resumes_from_last_checkpoint(live_api: LiveAPI,
     assert "Process 'ForkPoolWorker" in worker.output() or "WorkerLostError" in worker.output()
 
 
-def test_sigterm_hands_the_job_back_within_a_checkpoint(live_api: LiveAPI, start_worker: Start) -> None:
+def test_sigterm_hands_the_job_back_within_a_checkpoint(
+    live_api: LiveAPI, start_worker: Start
+) -> None:
     first = start_worker("w1")
     job = submit(live_api, iterations=300, checkpoint_every=CHECKPOINT_EVERY, size=32)
     wait_for(running_past(live_api, job["id"], CHECKPOINT_EVERY), 120, "a checkpoint")
@@ -57,7 +62,9 @@ def test_sigterm_hands_the_job_back_within_a_checkpoint(live_api: LiveAPI, start
     assert final["status"] == "succeeded" and final["resumed_from_iteration"] >= CHECKPOINT_EVERY
 
 
-def test_vanished_worker_job_is_requeued_by_the_sweeper(live_api: LiveAPI, start_worker: Start) -> None:
+def test_vanished_worker_job_is_requeued_by_the_sweeper(
+    live_api: LiveAPI, start_worker: Start
+) -> None:
     lost = start_worker("lost")
     job = submit(live_api, iterations=60, checkpoint_every=CHECKPOINT_EVERY, size=32)
     wait_for(running_past(live_api, job["id"], CHECKPOINT_EVERY), 120, "a checkpoint")
@@ -68,7 +75,9 @@ def test_vanished_worker_job_is_requeued_by_the_sweeper(live_api: LiveAPI, start
     assert final["resumed_from_iteration"] >= CHECKPOINT_EVERY
 
 
-def test_duplicate_delivery_runs_once_and_ends_in_one_state(live_api: LiveAPI, start_worker: Start) -> None:
+def test_duplicate_delivery_runs_once_and_ends_in_one_state(
+    live_api: LiveAPI, start_worker: Start
+) -> None:
     env = live_api.env
     job = submit(live_api, iterations=12, checkpoint_every=CHECKPOINT_EVERY, size=32)
     producer = make_celery(env.settings())
@@ -77,7 +86,9 @@ def test_duplicate_delivery_runs_once_and_ends_in_one_state(live_api: LiveAPI, s
     start_worker("b")
     final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed"}, timeout=180)
     assert final["status"] == "succeeded"
-    wait_for(lambda: env.store().redis.llen(env.values["NST_QUEUE"]) == 0, 60, "both messages consumed")
+    wait_for(
+        lambda: env.store().redis.llen(env.values["NST_QUEUE"]) == 0, 60, "both messages consumed"
+    )
     result = env.storage().get(JobKeys(job["id"]).result)
     enqueue_job(producer, job["id"])  # and once more after it finished
     wait_for(lambda: env.store().redis.llen(env.values["NST_QUEUE"]) == 0, 60, "the late duplicate")

@@ -1,0 +1,199 @@
+"""Backing services going away and coming back: a Redis restart, an object store outage."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+import redis
+import requests
+from moto.server import ThreadedMotoServer
+
+from api.app import create_app
+from tests.e2e.test_job_lifecycle import poller, submit, wait_status
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve, wait_for
+
+Start = Callable[..., WorkerProcess]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of the test's own, with the append-only persistence docker-compose ships."""
+
+    port: int
+    data_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
+             "--dir", str(self.data_dir)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port)
+        wait_for(lambda: _pings(client), 20, "redis-server to answer")
+
+    def stop(self) -> None:
+        """Shut down cleanly, as `docker compose restart redis` would (SIGTERM)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(free_port(), tmp_path / "redis-data")
+    server.data_dir.mkdir()
+    server.start()
+    yield server
+    server.stop()
+
+
+@contextmanager
+def api_for(env: Env) -> Iterator[LiveAPI]:
+    with serve(create_app(env.settings())) as url:
+        yield LiveAPI(url, env)
+
+
+def test_redis_restart_loses_no_queued_or_running_job(
+    service_env: Env, own_redis: RedisServer, start_worker: Start
+) -> None:
+    env = Env({**service_env.values, "NST_REDIS_URL": own_redis.url})
+    with api_for(env) as api:
+        start_worker(env=env)
+        running = submit(api, iterations=40, checkpoint_every=4, size=32)
+        queued = submit(api, iterations=8, checkpoint_every=4, size=32)
+        wait_for(
+            lambda: poller(api, running["id"])()["status"] == "running", 120, "first job running"
+        )
+        own_redis.stop()
+        own_redis.start()
+        for job in (running, queued):
+            final = wait_status(poller(api, job["id"]), {"succeeded", "failed", "cancelled"}, 240)
+            assert final["status"] == "succeeded", final
+
+
+@pytest.fixture
+def flaky_s3(aws_credentials: None) -> Iterator[Callable[[bool], None]]:
+    """An S3 endpoint of the test's own that can be switched off and on again on the same port."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="flaky")
+    state = {"server": server}
+
+    def switch(on: bool) -> None:
+        if on and state["server"] is None:
+            state["server"] = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            state["server"].start()
+        elif not on and state["server"] is not None:
+            state["server"].stop()
+            state["server"] = None
+
+    switch.endpoint = endpoint  # type: ignore[attr-defined]
+    yield switch
+    switch(False)
+
+
+def flaky_env(service_env: Env, switch: Callable[[bool], None], retries: int) -> Env:
+    return Env({
+        **service_env.values, "NST_STORAGE_URL": "s3://flaky/jobs",
+        "NST_S3_ENDPOINT_URL": switch.endpoint,  # type: ignore[attr-defined]
+        "NST_STORAGE_RETRIES": str(retries),
+    })  # fmt: skip
+
+
+def test_api_answers_503_json_when_storage_is_down(
+    service_env: Env, flaky_s3: Callable[[bool], None]
+) -> None:
+    env = flaky_env(service_env, flaky_s3, retries=1)
+    with api_for(env) as api:
+        flaky_s3(False)
+        response = submit_raw(api)
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "storage_unavailable"
+        ready = requests.get(f"{api.url}/readyz", timeout=30)
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "ok"
+        assert ready.json()["checks"]["storage"].startswith("unreachable")
+        assert env.store().redis.llen(env.values["NST_QUEUE"]) == 0
+        assert list(env.store().redis.scan_iter(f"{env.values['NST_KEY_PREFIX']}:job:*")) == []
+
+
+def submit_raw(api: LiveAPI) -> requests.Response:
+    from tests.images import content_bytes, style_bytes
+
+    files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
+             ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
+    return requests.post(f"{api.url}/v1/jobs", data={"size": "32"}, files=files,
+                         headers=api.headers, timeout=60)  # fmt: skip
+
+
+def test_brief_storage_outage_is_ridden_out_by_retries(
+    service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
+) -> None:
+    env = flaky_env(service_env, flaky_s3, retries=8)
+    with api_for(env) as api:
+        start_worker(env=env)
+        job = submit(api, iterations=40, checkpoint_every=2, size=32)
+        poll = poller(api, job["id"])
+        wait_for(
+            lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "a checkpoint"
+        )
+        flaky_s3(False)
+        seen = poll()["progress"]["iteration"]
+        time.sleep(3)  # the outage itself: long enough for several checkpoint writes to fail
+        flaky_s3(True)
+        final = wait_status(poll, {"succeeded", "failed"}, 240)
+        assert final["status"] == "succeeded", final
+        assert seen < 40 and final["attempts"] == 1
+
+
+def test_job_fails_with_a_clear_message_once_storage_retries_are_spent(
+    service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
+) -> None:
+    env = flaky_env(service_env, flaky_s3, retries=1)
+    with api_for(env) as api:
+        start_worker(env=env)
+        job = submit(api, iterations=400, checkpoint_every=2, size=32)
+        poll = poller(api, job["id"])
+        wait_for(
+            lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "a checkpoint"
+        )
+        flaky_s3(False)
+        final = wait_status(
+            lambda: _status_without_urls(env, job["id"]), {"failed", "succeeded"}, 120
+        )
+        assert final["status"] == "failed"
+        assert final["error"]["code"] == "storage_unavailable"
+        assert "object storage" in final["error"]["message"]
+
+
+def _status_without_urls(env: Env, job_id: str) -> dict[str, object]:
+    """Read the record straight from Redis, without the API."""
+    return env.store().get(job_id).model_dump(mode="json")

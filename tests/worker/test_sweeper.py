@@ -1,0 +1,45 @@
+"""The sweeper against the real Redis: requeue lost jobs a bounded number of times, then fail them."""
+
+from __future__ import annotations
+
+import redis
+
+from shared.job_store import JobStore
+from shared.jobs import Job, JobStatus, new_job_id
+from shared.params import JobParams
+from shared.settings import Settings
+from worker.sweeper import sweep_once
+
+
+def lost_job(store: JobStore, attempts: int) -> Job:
+    job = store.create(Job(id=new_job_id(), owner="o", params=JobParams(size=32), style_count=1))
+    for _ in range(attempts):
+        store.mark_running(job.id, "gone@host", stale_after=0.0)
+    return job
+
+
+def test_stale_job_is_requeued_and_sent_again(redis_url: str, key_prefix: str) -> None:
+    store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
+    job = lost_job(store, attempts=1)
+    sent: list[str] = []
+    settings = Settings(stale_after_seconds=0.001, max_redeliveries=2)
+    assert sweep_once(store, settings, sent.append) == [job.id]
+    assert sent == [job.id] and store.get(job.id).status == JobStatus.QUEUED
+
+
+def test_job_lost_too_often_fails_with_a_reason(redis_url: str, key_prefix: str) -> None:
+    store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
+    job = lost_job(store, attempts=3)
+    sent: list[str] = []
+    assert sweep_once(store, Settings(stale_after_seconds=0.001, max_redeliveries=2), sent.append) == []
+    failed = store.get(job.id)
+    assert sent == [] and failed.status == JobStatus.FAILED
+    assert failed.error is not None and failed.error.code == "worker_lost"
+    assert "3 times" in failed.error.message
+
+
+def test_job_with_a_fresh_heartbeat_is_left_alone(redis_url: str, key_prefix: str) -> None:
+    store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
+    job = lost_job(store, attempts=1)
+    assert sweep_once(store, Settings(stale_after_seconds=60), lambda _: None) == []
+    assert store.get(job.id).status == JobStatus.RUNNING
