@@ -20,11 +20,13 @@ from shared.job_store import JobStore
 from shared.redis_client import connect
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
+from worker.metrics import WorkerMetrics, start_exporter
 from worker.runner import WorkerContext
 from worker.sweeper import sweep_forever
 
 log = logging.getLogger(__name__)
 _engine: Any = None
+_metrics: WorkerMetrics | None = None
 
 
 def _settings() -> Settings:
@@ -47,19 +49,24 @@ def _storage(settings: Settings) -> ObjectStorage:
 
 @signals.worker_process_init.connect
 def load_engine(**_: object) -> None:
-    """Build VGG19 in the pool child, once, before its first job."""
-    global _engine
+    """Build VGG19 in the pool child, once, before its first job, and serve its metrics."""
+    global _engine, _metrics
     from worker.nst import StyleTransfer
 
-    _engine = StyleTransfer(_settings().vgg19_weights)
+    settings = _settings()
+    _engine = StyleTransfer(settings.vgg19_weights)
+    _metrics = start_exporter(settings.worker_metrics_port)
 
 
 def worker_context(worker_name: str) -> WorkerContext:
     """The per-process context a job runs with (the engine is built if the hook did not run)."""
-    if _engine is None:
+    if _engine is None or _metrics is None:
         load_engine()
     settings = _settings()
-    return WorkerContext(settings, _store(settings), _storage(settings), _engine, worker_name)
+    assert _metrics is not None
+    return WorkerContext(
+        settings, _store(settings), _storage(settings), _engine, worker_name, _metrics
+    )
 
 
 @signals.worker_init.connect

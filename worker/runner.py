@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from shared.job_store import JobStore
 from shared.jobs import Job, JobFailure, JobStatus, Losses, Progress
 from shared.settings import Settings
 from shared.storage import JobKeys, ObjectStorage
+from worker.metrics import WorkerMetrics
 
 if TYPE_CHECKING:
     from worker.nst import Checkpoint, StyleTransfer
@@ -55,10 +57,19 @@ class WorkerContext:
     storage: ObjectStorage
     engine: StyleTransfer
     worker_name: str
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
 
 
 def run_job(job_id: str, ctx: WorkerContext) -> Outcome:
     """Run job_id to a final state (or hand it back); never raises for a job's own failure."""
+    started = time.perf_counter()
+    outcome = _run_claimed(job_id, ctx)
+    if outcome != Outcome.SKIPPED:
+        ctx.metrics.job_ended(outcome.value, time.perf_counter() - started)
+    return outcome
+
+
+def _run_claimed(job_id: str, ctx: WorkerContext) -> Outcome:
     job = ctx.store.mark_running(job_id, ctx.worker_name, ctx.settings.stale_after_seconds)
     if job is None:
         return Outcome.SKIPPED
@@ -114,10 +125,18 @@ def _load_image(ctx: WorkerContext, key: str, name: str) -> Image.Image:
 def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint], None]:
     """Store state, preview and progress at each checkpoint; stop here on cancel or drain."""
     keys = JobKeys(job_id)
+    last = {"iteration": 0, "elapsed": 0.0}
 
     def on_checkpoint(checkpoint: Checkpoint) -> None:
-        ctx.storage.put(keys.state, checkpoint.state, "application/octet-stream")
-        ctx.storage.put(keys.preview, encode_jpeg(checkpoint.image), "image/jpeg")
+        with ctx.metrics.checkpoint_write():
+            ctx.storage.put(keys.state, checkpoint.state, "application/octet-stream")
+            ctx.storage.put(keys.preview, encode_jpeg(checkpoint.image), "image/jpeg")
+        done = checkpoint.iteration - last["iteration"]
+        if done > 0 and last["iteration"] > 0:
+            ctx.metrics.iteration_seconds.observe(
+                (checkpoint.elapsed_seconds - last["elapsed"]) / done
+            )
+        last.update(iteration=checkpoint.iteration, elapsed=checkpoint.elapsed_seconds)
         losses = checkpoint.losses
         progress = Progress(
             iteration=checkpoint.iteration,

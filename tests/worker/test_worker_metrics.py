@@ -1,0 +1,34 @@
+"""The worker's own Prometheus exporter, scraped after a real job."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+
+import requests
+
+from tests.e2e.test_job_lifecycle import poller, submit, wait_status
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess
+
+
+def sample(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+    assert match, f"{name} not in metrics"
+    return float(match.group(1))
+
+
+def test_worker_exports_job_iteration_and_checkpoint_metrics(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start_worker(env=Env({**live_api.env.values, "NST_WORKER_METRICS_PORT": str(port)}))
+    job = submit(live_api, iterations=8, checkpoint_every=2, size=32)
+    assert wait_status(poller(live_api, job["id"]), {"succeeded", "failed"})["status"] == "succeeded"
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert sample(text, 'nst_worker_jobs_total{outcome="succeeded"}') == 1
+    assert sample(text, 'nst_worker_job_seconds_count{outcome="succeeded"}') == 1
+    assert sample(text, "nst_worker_checkpoint_write_seconds_count") == 4
+    assert sample(text, "nst_worker_iteration_seconds_count") == 3
