@@ -20,7 +20,7 @@ from shared.errors import (
     StorageUnavailable,
     TooManyActiveJobs,
 )
-from shared.images import encode_png
+from shared.images import encode_input
 from shared.jobs import Job, JobStatus, is_job_id, new_job_id
 from shared.storage import JobKeys
 from worker.celery_app import enqueue_job
@@ -67,9 +67,9 @@ def _store_inputs(job: Job, submission: Submission, svc: Services) -> None:
     """Re-encode and store the inputs; on failure remove what was written."""
     keys = JobKeys(job.id)
     try:
-        svc.storage.put(keys.content, encode_png(submission.content, fast=True), "image/png")
+        svc.storage.put(keys.content, encode_input(submission.content), "image/jpeg")
         for index, style in enumerate(submission.styles):
-            svc.storage.put(keys.style(index), encode_png(style, fast=True), "image/png")
+            svc.storage.put(keys.style(index), encode_input(style), "image/jpeg")
     except StorageUnavailable:
         try:
             svc.storage.delete_prefix(keys.prefix)

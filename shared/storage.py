@@ -41,10 +41,10 @@ class JobKeys:
 
     @property
     def content(self) -> str:
-        return f"{self.prefix}content.png"
+        return f"{self.prefix}content.jpg"
 
     def style(self, index: int) -> str:
-        return f"{self.prefix}style-{index}.png"
+        return f"{self.prefix}style-{index}.jpg"
 
     @property
     def preview(self) -> str:

@@ -39,8 +39,8 @@ def test_submit_answers_202_with_location_and_a_queued_job(live_api: LiveAPI) ->
 def test_submitted_inputs_are_stored_and_the_job_is_queued(live_api: LiveAPI) -> None:
     job = submit(live_api).json()
     storage = live_api.env.storage()
-    assert storage.get(f"jobs/{job['id']}/content.png").startswith(b"\x89PNG")
-    assert storage.exists(f"jobs/{job['id']}/style-0.png")
+    assert storage.get(f"jobs/{job['id']}/content.jpg").startswith(b"\xff\xd8")  # re-encoded JPEG
+    assert storage.exists(f"jobs/{job['id']}/style-0.jpg")
     queue = live_api.env.values["NST_QUEUE"]
     assert live_api.env.store().redis.llen(queue) == 1
 

@@ -91,7 +91,7 @@ def test_job_keys_come_from_the_job_id_only() -> None:
     job_id = str(uuid.uuid4())
     keys = JobKeys(job_id)
     assert {keys.content, keys.style(0), keys.preview, keys.state, keys.result} == {
-        f"jobs/{job_id}/content.png", f"jobs/{job_id}/style-0.png", f"jobs/{job_id}/preview.jpg",
+        f"jobs/{job_id}/content.jpg", f"jobs/{job_id}/style-0.jpg", f"jobs/{job_id}/preview.jpg",
         f"jobs/{job_id}/state.npz", f"jobs/{job_id}/result.png",
     }  # fmt: skip
     with pytest.raises(ValueError):
