@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from api.app import create_app
 from shared.images import encode_png
 from shared.jobs import Job, JobStatus, new_job_id
 from shared.params import JobParams
 from shared.storage import JobKeys
-from tests.fixtures.live import LiveAPI, WorkerProcess, wait_for
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve, wait_for
 from tests.images import content_bytes, image_size, style_bytes
 from worker.celery_app import enqueue_job, make_celery
 
@@ -146,3 +148,24 @@ def test_cancel_while_queued_means_it_never_runs(
     never_ran = store.get(waiting["id"])
     assert never_ran.status == JobStatus.CANCELLED
     assert never_ran.attempts == 0 and never_ran.started_at is None
+
+
+def test_file_storage_results_stream_through_the_api_with_auth(
+    service_env: Env, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    env = Env({**service_env.values, "NST_STORAGE_URL": f"file://{tmp_path}/objects"})
+    with serve(create_app(env.settings())) as url:
+        api = LiveAPI(url, env)
+        start_worker(env=env)
+        job = submit(api, iterations=4, checkpoint_every=2, size=32)
+        final = wait_status(poller(api, job["id"]), {"succeeded", "failed"})
+        assert final["status"] == "succeeded"
+        assert final["result_url"] == f"{url}/v1/jobs/{job['id']}/result"
+        assert requests.get(final["result_url"], timeout=10).status_code == 401
+        result = requests.get(final["result_url"], headers=api.headers, timeout=10)
+        assert result.status_code == 200 and result.headers["Content-Type"] == "image/png"
+        assert result.headers["X-Content-Type-Options"] == "nosniff"
+        assert image_size(result.content)[0] == 32
+        preview = requests.get(final["preview_url"], headers=api.headers, timeout=10)
+        assert preview.status_code == 200 and preview.content.startswith(b"\xff\xd8")
+        assert (tmp_path / "objects" / "jobs" / job["id"] / "result.png").is_file()
