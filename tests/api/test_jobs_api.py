@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import requests
 
+from shared.jobs import JobStatus
+from shared.settings import Settings
 from tests.fixtures.live import OTHER_API_KEY, LiveAPI
 from tests.images import content_bytes, style_bytes
 
@@ -176,3 +178,36 @@ def test_open_mode_must_be_explicit(auth: str, live_api: LiveAPI) -> None:
         )
     )
     assert app.test_client().get("/v1/jobs").status_code == 200
+
+
+def test_user_file_names_never_reach_storage_keys(live_api: LiveAPI) -> None:
+    files = [("content", ("../../../etc/passwd", content_bytes(), "text/html")),
+             ("style", ("$(rm -rf ~).png", style_bytes(), "application/x-sh"))]  # fmt: skip
+    job = submit(live_api, files=files).json()
+    storage = live_api.env.storage()
+    assert storage.exists(f"jobs/{job['id']}/content.jpg")
+    assert storage.exists(f"jobs/{job['id']}/style-0.jpg")
+    client, bucket, prefix = storage.client, storage.bucket, storage.prefix  # type: ignore[attr-defined]
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    assert sorted(o["Key"].removeprefix(prefix) for o in listed["Contents"]) == [
+        f"jobs/{job['id']}/content.jpg",
+        f"jobs/{job['id']}/style-0.jpg",
+    ]
+
+
+def test_presigned_urls_expire_after_the_configured_time(live_api: LiveAPI) -> None:
+    assert Settings().presign_expiry_seconds == 3600
+    job = submit(live_api).json()
+    live_api.env.storage().put(f"jobs/{job['id']}/result.png", b"png", "image/png")
+    store = live_api.env.store()
+    store.mark_running(job["id"], "w", stale_after=60)
+    store.finish(job["id"], JobStatus.SUCCEEDED)
+    polled = requests.get(
+        f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10
+    )
+    assert "X-Amz-Expires=3600" in polled.json()["result_url"]
+    redirect = requests.get(
+        f"{live_api.url}/v1/jobs/{job['id']}/result", headers=live_api.headers,
+        allow_redirects=False, timeout=10,
+    )  # fmt: skip
+    assert redirect.status_code == 302 and "X-Amz-Signature" in redirect.headers["Location"]
