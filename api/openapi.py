@@ -11,7 +11,12 @@ from typing import Any
 from flask import Flask, Response, jsonify
 
 from api.auth import current_owner
+from api.jobs import MAX_PAGE
+from shared.jobs import JobStatus
 from shared.params import JobParams
+
+STATUSES = [status.value for status in JobStatus]
+JOB_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 def _prop(kind: str | list[str], description: str, example: Any, **extra: Any) -> dict[str, Any]:
@@ -48,14 +53,13 @@ def _progress() -> dict[str, Any]:
 
 def _job_schema() -> dict[str, Any]:
     stamp = "2026-11-25T18:00:00.000Z"
-    statuses = ["queued", "running", "succeeded", "failed", "cancelled"]
     return {
         "type": "object",
         "properties": {
             "id": _prop(
                 "string", "Job id (UUID4), also the Celery task id.", "3f2b…", format="uuid"
             ),
-            "status": _prop("string", "Where the job is in its life.", "running", enum=statuses),
+            "status": _prop("string", "Where the job is in its life.", "running", enum=STATUSES),
             "progress": _progress(),
             "preview_url": _prop(
                 ["string", "null"], "Latest checkpoint image (time-limited URL).", None
@@ -134,8 +138,47 @@ def _job_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _image_response(description: str, media_type: str) -> dict[str, Any]:
+    schema = {"type": "string", "format": "binary"}
+    return {"description": description, "content": {media_type: {"schema": schema}}}
+
+
+def _job_list_response() -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["jobs", "next"],
+        "properties": {
+            "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+            "next": _prop(["string", "null"], "URL of the next page; null on the last.", None),
+        },
+    }
+    return {"description": "A page of jobs", "content": {"application/json": {"schema": schema}}}
+
+
+def _list_parameters() -> list[dict[str, Any]]:
+    return [
+        {"name": "status", "in": "query", "schema": {"type": "string", "enum": STATUSES}},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+        },
+    ]
+
+
 def _paths() -> dict[str, Any]:
-    job_id = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    job_id = {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "description": "A job id as returned on submission: a lower-case UUID.",
+        "schema": {"type": "string", "format": "uuid", "pattern": JOB_ID_PATTERN},
+    }
     submit_body = {
         "type": "object",
         "required": ["content", "style"],
@@ -172,13 +215,9 @@ def _paths() -> dict[str, Any]:
             },
             "get": {
                 "summary": "List my jobs, newest first",
-                "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer"}},
-                ],
+                "parameters": _list_parameters(),
                 "responses": {
-                    "200": {"description": "A page of jobs"},
+                    "200": _job_list_response(),
                     **_error_responses(400, 401),
                 },
             },
@@ -202,7 +241,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Download the result",
                 "responses": {
-                    "200": {"description": "PNG image"},
+                    "200": _image_response("PNG image", "image/png"),
                     "302": {"description": "Presigned URL"},
                     **_error_responses(400, 401, 404),
                 },
@@ -213,7 +252,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Latest checkpoint image",
                 "responses": {
-                    "200": {"description": "JPEG image"},
+                    "200": _image_response("JPEG image", "image/jpeg"),
                     "302": {"description": "Presigned URL"},
                     **_error_responses(400, 401, 404),
                 },

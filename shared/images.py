@@ -25,6 +25,7 @@ def decode_image(data: bytes, max_pixels: int, name: str = "image") -> Image.Ima
     """Decode bytes into an RGB image, or raise ImageError/ImageTooLarge with a readable reason."""
     if not data:
         raise ImageError(f"{name} is empty (0 bytes)")
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own guard at the configured limit, not its default
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

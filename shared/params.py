@@ -59,7 +59,7 @@ class JobParams(BaseModel):
     content_weight: float = Field(
         1.0, ge=0, le=1e12, description="alpha: weight of the content loss."
     )
-    style_weight: float = Field(1e4, ge=0, le=1e12, description="beta: weight of the style loss.")
+    style_weight: float = Field(3.0, ge=0, le=1e12, description="beta: weight of the style loss.")
     tv_weight: float = Field(
         1e-2, ge=0, le=1e12, description="Weight of total-variation smoothing."
     )
@@ -146,11 +146,12 @@ class JobParams(BaseModel):
             raise ValueError(f"must be at most {limit}")
         return size
 
-    @field_validator("iterations")
+    @field_validator("iterations", "checkpoint_every")
     @classmethod
-    def _iterations_within_limit(cls, iterations: int, info: ValidationInfo) -> int:
+    def _iterations_within_limit(cls, iterations: int | None, info: ValidationInfo) -> int | None:
+        """Bound the run, and the checkpoint interval too: an unbounded int is never useful."""
         limit = _limits(info).max_iterations
-        if iterations > limit:
+        if iterations is not None and iterations > limit:
             raise ValueError(f"must be at most {limit}")
         return iterations
 
