@@ -1,0 +1,356 @@
+"""A Python client for the job service: submit, follow, download and cancel jobs.
+
+The API's error codes come back as the same exception types the server raised
+(``InvalidParams``, ``ImageError``, ``JobNotFound``, ...), so callers handle a
+bad parameter the same way whether it was caught locally or by the service.
+Idempotent reads are retried on connection errors; a submission carries an
+``Idempotency-Key`` so that a retried POST can never create two jobs.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from shared.errors import (
+    ImageError,
+    ImageTooLarge,
+    InvalidParams,
+    JobConflict,
+    JobNotFound,
+    NSTError,
+    StorageUnavailable,
+    TooManyActiveJobs,
+)
+
+ImageSource = str | Path | bytes
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class ApiError(NSTError):
+    """The service answered with an error this client has no more specific type for."""
+
+    def __init__(self, message: str, code: str = "api_error", status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class Unauthorized(ApiError):
+    """The API key is missing or not valid (HTTP 401)."""
+
+
+class QueueUnavailable(ApiError):
+    """The service cannot reach its job store or queue right now (HTTP 503)."""
+
+
+class UploadTooLarge(ImageError):
+    """The whole request is larger than the service's upload limit (HTTP 413)."""
+
+    code = "upload_too_large"
+
+
+class ServiceUnreachable(NSTError, ConnectionError):
+    """No HTTP answer at all: wrong URL, service down, or a network failure."""
+
+    code = "service_unreachable"
+
+
+class JobEnded(NSTError):
+    """The job finished without a result: it failed or was cancelled."""
+
+    code = "job_ended"
+
+    def __init__(self, job: Job) -> None:
+        reason = f": {job.error['message']}" if job.error else ""
+        super().__init__(f"job {job.id} {job.status}{reason}")
+        self.job = job
+
+
+@dataclass(frozen=True)
+class Losses:
+    content: float
+    style: float
+    tv: float
+    total: float
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The latest checkpoint: iterations over all scales, losses, seconds spent and left."""
+
+    iteration: int
+    total: int
+    percent: float
+    losses: Losses | None
+    elapsed_seconds: float | None
+    eta_seconds: float | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Progress:
+        losses = data.get("losses")
+        return cls(
+            iteration=int(data["iteration"]),
+            total=int(data["total"]),
+            percent=float(data.get("percent") or 0.0),
+            losses=Losses(**{k: float(losses[k]) for k in ("content", "style", "tv", "total")})
+            if losses
+            else None,
+            elapsed_seconds=data.get("elapsed_seconds"),
+            eta_seconds=data.get("eta_seconds"),
+        )
+
+
+class Job:
+    """One job as the service last described it; ``refresh()`` asks again."""
+
+    def __init__(self, client: Client, data: Mapping[str, Any]) -> None:
+        self.client = client
+        self.data: dict[str, Any] = dict(data)
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, status={self.status!r})"
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def status(self) -> str:
+        """One of queued, running, succeeded, failed, cancelled."""
+        return str(self.data["status"])
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def progress(self) -> Progress | None:
+        raw = self.data.get("progress")
+        return Progress.from_json(raw) if raw else None
+
+    @property
+    def error(self) -> dict[str, str] | None:
+        """``{"code", "message"}`` for a failed job, else None."""
+        return self.data.get("error")
+
+    @property
+    def result_url(self) -> str | None:
+        return self.data.get("result_url")
+
+    @property
+    def preview_url(self) -> str | None:
+        return self.data.get("preview_url")
+
+    def refresh(self) -> Job:
+        """Fetch the job's current state in place and return it."""
+        self.data = self.client._get_json(f"/v1/jobs/{self.id}")
+        return self
+
+    def wait(
+        self,
+        progress: Callable[[Job], None] | None = None,
+        poll_interval: float = 1.0,
+        timeout: float | None = None,
+    ) -> Job:
+        """Poll until the job is final; call ``progress`` whenever status or iteration changes.
+
+        Returns the job in whatever final state it reached (check ``status``); raises
+        TimeoutError if ``timeout`` seconds pass first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen: tuple[str, int] | None = None
+        while True:
+            current = (self.status, self.progress.iteration if self.progress else -1)
+            if progress is not None and current != seen:
+                progress(self)
+            seen = current
+            if self.is_final:
+                return self
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} still {self.status} after {timeout}s")
+            time.sleep(poll_interval)
+            self.refresh()
+
+    def result_bytes(self) -> bytes:
+        """The PNG result; raises JobEnded if the job failed or was cancelled."""
+        if self.status in FINAL_STATUSES - {"succeeded"}:
+            raise JobEnded(self)
+        if self.status != "succeeded" or not self.result_url:
+            raise JobConflict(f"job {self.id} has no result yet (status {self.status})")
+        return self.client.fetch(self.result_url)
+
+    def preview_bytes(self) -> bytes | None:
+        """The latest checkpoint image (JPEG), or None before the first checkpoint."""
+        return self.client.fetch(self.preview_url) if self.preview_url else None
+
+    def cancel(self) -> Job:
+        """Ask the service to cancel: a queued job never runs, a running one stops soon."""
+        self.data = self.client._request_json("DELETE", f"/v1/jobs/{self.id}")
+        return self
+
+
+class Client:
+    """A session with one service; safe to reuse for many jobs (not across threads)."""
+
+    def __init__(
+        self, api_url: str, api_key: str | None = None, timeout: float = 30.0, retries: int = 3
+    ) -> None:
+        self.api_url = api_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        self.session.headers["User-Agent"] = "nst-client/0.1"
+        retry = Retry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=0,
+            backoff_factor=0.2,
+            allowed_methods=frozenset({"GET", "HEAD"}),
+            raise_on_status=False,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def submit(
+        self,
+        content: ImageSource,
+        styles: ImageSource | Iterable[ImageSource],
+        idempotency_key: str | None = None,
+        **params: Any,
+    ) -> Job:
+        """Upload the images and parameters; return the queued job.
+
+        ``params`` are JobParams fields (``size=256, iterations=100, style_blend=(0.7, 0.3)``);
+        the service validates them and raises InvalidParams naming the field.
+        """
+        style_list = [styles] if isinstance(styles, str | Path | bytes) else list(styles)
+        files = [("content", _upload(content, "content"))]
+        files += [("style", _upload(style, f"style{i}")) for i, style in enumerate(style_list)]
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        data = _form_fields(params)
+        response = self._send("POST", "/v1/jobs", data=data, files=files, headers=headers)
+        return Job(self, response.json())
+
+    def job(self, job_id: str) -> Job:
+        return Job(self, self._get_json(f"/v1/jobs/{job_id}"))
+
+    def jobs(self, status: str | None = None, limit: int = 20) -> list[Job]:
+        """The caller's most recent jobs, newest first (one page of at most ``limit``)."""
+        query: dict[str, Any] = {"limit": limit}
+        if status:
+            query["status"] = status
+        body = self._get_json("/v1/jobs", params=query)
+        return [Job(self, item) for item in body["jobs"]]
+
+    def fetch(self, url: str) -> bytes:
+        """Download an image link: API routes with the key, presigned URLs without it."""
+        absolute = urljoin(self.api_url, url)
+        if _same_origin(absolute, self.api_url):
+            return self._send("GET", absolute).content
+        try:
+            response = requests.get(absolute, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ServiceUnreachable(f"cannot download {urlparse(absolute).netloc}: {exc}") from exc
+        if not response.ok:
+            raise StorageUnavailable(f"download failed with HTTP {response.status_code}")
+        return response.content
+
+    def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self._request_json("GET", path, params=params)
+
+    def _request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        body = self._send(method, path, **kwargs).json()
+        if not isinstance(body, dict):
+            raise ApiError("the service sent an unexpected answer", status=None)
+        return body
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send one request; map no answer to ServiceUnreachable and errors to typed ones."""
+        url = urljoin(self.api_url, path.lstrip("/")) if not path.startswith("http") else path
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ServiceUnreachable(
+                f"cannot reach the service at {self.api_url.rstrip('/')} ({_reason(exc)})"
+            ) from exc
+        if response.status_code >= 400:
+            raise api_error(response)
+        return response
+
+
+def api_error(response: requests.Response) -> NSTError:
+    """Turn an error response into the exception type for its code."""
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = f"http_{response.status_code}", f"HTTP {response.status_code}"
+        error = {}
+    status = response.status_code
+    if code == "invalid_params":
+        return InvalidParams(message, field=error.get("field"))
+    if code == "too_many_jobs":
+        return TooManyActiveJobs(message, int(response.headers.get("Retry-After", "30")))
+    simple: dict[str, Callable[[str], NSTError]] = {
+        "invalid_image": ImageError,
+        "image_too_large": ImageTooLarge,
+        "upload_too_large": UploadTooLarge,
+        "job_not_found": JobNotFound,
+        "job_conflict": JobConflict,
+        "storage_unavailable": StorageUnavailable,
+        "unauthorized": lambda m: Unauthorized(m, code, status),
+        "queue_unavailable": lambda m: QueueUnavailable(m, code, status),
+    }
+    if code in simple:
+        return simple[code](message)
+    return ApiError(message, code, status)
+
+
+def _upload(source: ImageSource, name: str) -> tuple[str, bytes, str]:
+    """A multipart file part; a path that cannot be read raises ImageError."""
+    if isinstance(source, bytes):
+        return (f"{name}.img", source, "application/octet-stream")
+    path = Path(source)
+    try:
+        return (path.name, path.read_bytes(), "application/octet-stream")
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _form_fields(params: Mapping[str, Any]) -> dict[str, str]:
+    """Form values as the API reads them: lists comma-separated, None left out."""
+    fields = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            value = ",".join(str(v) for v in value)
+        fields[name] = str(value)
+    return fields
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urlparse(url), urlparse(base)
+    return (a.scheme, a.netloc) == (b.scheme, b.netloc)
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause, e.g. 'Connection refused', without urllib3's wrapping."""
+    cause: BaseException = exc
+    while cause.__context__ is not None and cause.__context__ is not cause:
+        cause = cause.__context__
+    text = str(cause)
+    return text.split("] ")[-1] if "] " in text else text or type(exc).__name__

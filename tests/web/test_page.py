@@ -1,0 +1,102 @@
+"""The page at ``/``: submit, watch progress and checkpoints, download, errors in words."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
+from tests.images import content_bytes, image_size, style_bytes
+from tests.web.conftest import screenshot
+
+ITERATIONS = 60
+
+
+def png(name: str, data: bytes) -> dict[str, object]:
+    return {"name": name, "mimeType": "image/jpeg", "buffer": data}
+
+
+def open_page(page: Page, api: LiveAPI) -> None:
+    """Load the page and enter the key the way a person would."""
+    page.goto(api.url + "/")
+    page.get_by_label("Key", exact=True).fill(API_KEY)
+    page.get_by_role("button", name="Save key").click()
+    expect(page.locator("#key-note")).to_have_text("Key saved in this browser.")
+
+
+def fill_job(page: Page, iterations: int, content: bytes | None = None) -> None:
+    page.set_input_files("#content", png("photo.jpg", content or content_bytes(64)))
+    page.set_input_files(
+        "#style",
+        [png("starry.jpg", style_bytes(64)), png("scream.jpg", style_bytes(64, "the_scream.jpg"))],
+    )
+    page.get_by_label("Size (long side, px)").fill("48")
+    page.get_by_label("Iterations").fill(str(iterations))
+
+
+def test_job_progress_preview_result_and_download(
+    page: Page, live_api: LiveAPI, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    worker = start_worker(wait=False)
+    open_page(page, live_api)
+    fill_job(page, ITERATIONS)
+    expect(page.locator("#style-previews img")).to_have_count(2)
+    worker.wait_ready()
+    page.get_by_role("button", name="Start").click()
+
+    midway = re.compile(rf"Iteration ([1-9]\d*) / {ITERATIONS} · about .* left")
+    expect(page.locator("#job-iteration")).to_have_text(midway, timeout=120_000)
+    expect(page.locator("#preview")).to_be_visible()
+    assert page.eval_on_selector("#preview", "img => img.naturalWidth") > 0
+    assert page.eval_on_selector("#job-progress", "bar => bar.value") > 0
+    screenshot(page, "running")
+
+    expect(page.locator("#job-status")).to_have_text("Done.", timeout=120_000)
+    expect(page.locator("#job-iteration")).to_have_text(f"Iteration {ITERATIONS} / {ITERATIONS}")
+    expect(page.locator("#result")).to_be_visible()
+    assert page.eval_on_selector("#result", "img => img.naturalWidth") == 48
+    expect(page.locator("#jobs li .badge").first).to_have_text("succeeded")
+    screenshot(page, "finished")
+
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download").click()
+    saved = tmp_path / "download.png"
+    download_info.value.save_as(saved)
+    assert saved.read_bytes().startswith(b"\x89PNG")
+    assert image_size(saved.read_bytes())[0] == 48
+
+
+def test_non_image_upload_shows_the_reason_in_words(page: Page, live_api: LiveAPI) -> None:
+    open_page(page, live_api)
+    fill_job(page, 4, content=b"this is a text file, not a photo")
+    page.get_by_role("button", name="Start").click()
+    error = page.locator("#form-error")
+    expect(error).to_have_text(
+        "That file is not an image the service can read: "
+        "content image is not a JPEG, PNG or WebP image."
+    )
+    expect(error).not_to_contain_text("invalid_image")
+    expect(page.locator("#job")).to_be_hidden()
+    screenshot(page, "non-image-error")
+
+
+def test_wrong_key_is_explained_and_a_queued_job_is_cancelled_from_the_list(
+    page: Page, live_api: LiveAPI
+) -> None:
+    page.goto(live_api.url + "/")
+    expect(page.locator("#list-error")).to_have_text(
+        "The API key was not accepted: send an API key as 'Authorization: Bearer <key>'."
+    )
+    open_page(page, live_api)
+    expect(page.locator("#list-error")).to_be_hidden()
+    fill_job(page, 4)
+    page.get_by_role("button", name="Start").click()  # no worker: the job stays queued
+    expect(page.locator("#job-status")).to_have_text("Waiting for a free worker…")
+    page.locator("#jobs li").first.get_by_role("button", name="Cancel").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#job-status")).to_have_text("Cancelled.")
+    expect(page.locator("#jobs li .badge").first).to_have_text("cancelled")
+    screenshot(page, "cancelled")
