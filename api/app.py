@@ -19,7 +19,9 @@ def create_app(
     app = Flask(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
-        MAX_FORM_MEMORY_SIZE=64 * 1024,
+        # Werkzeug checks this against its parse buffer, which holds file chunks of up to
+        # 64 KiB too, so it must sit well above that or ordinary uploads get a random 413.
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
         MAX_FORM_PARTS=settings.max_style_images + 64,
         JSON_SORT_KEYS=False,
     )

@@ -192,7 +192,7 @@ CASES = [
     ),
     case(
         "form-field-over-memory-limit",
-        submission(form={"params": json.dumps({**BASE_PARAMS, "pad": "x" * 70_000})}),
+        submission(form={"params": json.dumps({**BASE_PARAMS, "pad": "x" * 1_100_000})}),
         413,
         "upload_too_large",
     ),

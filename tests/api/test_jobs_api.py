@@ -11,7 +11,7 @@ import requests
 from shared.jobs import JobStatus
 from shared.settings import Settings
 from tests.fixtures.live import OTHER_API_KEY, LiveAPI
-from tests.images import content_bytes, style_bytes
+from tests.images import SHARED_IMAGES, content_bytes, style_bytes
 
 
 def submit(api: LiveAPI, data: dict[str, Any] | None = None, files: Any = None,
@@ -211,3 +211,13 @@ def test_presigned_urls_expire_after_the_configured_time(live_api: LiveAPI) -> N
         allow_redirects=False, timeout=10,
     )  # fmt: skip
     assert redirect.status_code == 302 and "X-Amz-Signature" in redirect.headers["Location"]
+
+
+def test_two_photos_of_a_quarter_megabyte_each_are_accepted(live_api: LiveAPI) -> None:
+    """Regression: a 64 KiB form-memory limit refused ordinary uploads at random."""
+    big = (SHARED_IMAGES / "the_scream.jpg").read_bytes()
+    other = (SHARED_IMAGES / "starry_night.jpg").read_bytes()
+    assert len(big) > 200_000 and len(other) > 200_000
+    files = [("content", ("c.jpg", big, "image/jpeg")), ("style", ("s.jpg", other, "image/jpeg"))]
+    response = submit(live_api, files=files)
+    assert response.status_code == 202, response.text
