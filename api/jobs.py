@@ -20,7 +20,6 @@ from shared.errors import (
     StorageUnavailable,
     TooManyActiveJobs,
 )
-from shared.images import encode_input
 from shared.jobs import Job, JobStatus, is_job_id, new_job_id
 from shared.storage import JobKeys
 from worker.celery_app import enqueue_job
@@ -41,7 +40,7 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
         raise TooManyActiveJobs(
             f"at most {svc.settings.max_active_jobs_per_key} jobs may be queued or running at once"
         )
-    submission = parse_submission(request, svc.limits, svc.settings.max_pixels)
+    submission = parse_submission(request, svc.limits, svc.settings.max_pixels, svc.pool)
     job = Job(
         id=new_job_id(), owner=owner, params=submission.params, style_count=len(submission.styles)
     )
@@ -64,12 +63,12 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
 
 
 def _store_inputs(job: Job, submission: Submission, svc: Services) -> None:
-    """Re-encode and store the inputs; on failure remove what was written."""
+    """Store the inputs in parallel; on failure remove what was written."""
     keys = JobKeys(job.id)
+    objects = [(keys.content, submission.content)]
+    objects += [(keys.style(i), data) for i, data in enumerate(submission.styles)]
     try:
-        svc.storage.put(keys.content, encode_input(submission.content), "image/jpeg")
-        for index, style in enumerate(submission.styles):
-            svc.storage.put(keys.style(index), encode_input(style), "image/jpeg")
+        list(svc.pool.map(lambda item: svc.storage.put(item[0], item[1], "image/jpeg"), objects))
     except StorageUnavailable:
         try:
             svc.storage.delete_prefix(keys.prefix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from celery import Celery
@@ -24,6 +25,7 @@ class Services:
     queue: Celery
     keys: KeyRing
     limits: Limits
+    pool: ThreadPoolExecutor
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -36,6 +38,7 @@ class Services:
             queue=make_celery(settings),
             keys=KeyRing.from_settings(settings),
             limits=Limits(settings.max_size, settings.max_iterations, settings.max_style_images),
+            pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="nst-io"),
         )
 
 

@@ -8,15 +8,16 @@ guard included), and the number of style images against the limits.
 from __future__ import annotations
 
 import json
+import math
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Request
-from PIL import Image
 from werkzeug.datastructures import FileStorage
 
 from shared.errors import InvalidParams
-from shared.images import decode_image
+from shared.images import decode_image, encode_input
 from shared.params import JobParams, Limits, parse_params
 
 FILE_FIELDS = ("content", "style")
@@ -24,13 +25,21 @@ FILE_FIELDS = ("content", "style")
 
 @dataclass(frozen=True)
 class Submission:
+    """A validated job: its parameters and its images, already re-encoded for storage."""
+
     params: JobParams
-    content: Image.Image
-    styles: list[Image.Image]
+    content: bytes
+    styles: list[bytes]
 
 
-def parse_submission(request: Request, limits: Limits, max_pixels: int) -> Submission:
-    """Validate a submission completely; raise InvalidParams or ImageError on the first problem."""
+def parse_submission(
+    request: Request, limits: Limits, max_pixels: int, pool: Executor
+) -> Submission:
+    """Validate a submission completely; raise InvalidParams or ImageError on the first problem.
+
+    Images are decoded and re-encoded on ``pool`` in parallel: Pillow releases the GIL,
+    and this is most of a submission's server time.
+    """
     if not request.mimetype.startswith("multipart/form-data"):
         raise InvalidParams("send the job as multipart/form-data with content and style files")
     unexpected = [name for name in request.files if name not in FILE_FIELDS]
@@ -44,9 +53,11 @@ def parse_submission(request: Request, limits: Limits, max_pixels: int) -> Submi
             "send exactly one content image in the 'content' field", field="content"
         )
     params.check_style_count(len(styles), limits)
-    content = _decode(contents[0], max_pixels, "content image")
-    decoded = [_decode(f, max_pixels, f"style image {i + 1}") for i, f in enumerate(styles)]
-    return Submission(params, content, decoded)
+    style_side = math.ceil(params.size * params.style_scale)
+    uploads = [(contents[0], "content image", params.size)]
+    uploads += [(upload, f"style image {i + 1}", style_side) for i, upload in enumerate(styles)]
+    prepared = list(pool.map(lambda item: _prepare(item[0], item[1], item[2], max_pixels), uploads))
+    return Submission(params, prepared[0], prepared[1:])
 
 
 def _raw_params(request: Request) -> dict[str, Any]:
@@ -66,5 +77,10 @@ def _raw_params(request: Request) -> dict[str, Any]:
     return {**data, **fields}
 
 
-def _decode(upload: FileStorage, max_pixels: int, name: str) -> Image.Image:
-    return decode_image(upload.read(), max_pixels, name=name)
+def _prepare(upload: FileStorage, name: str, long_side: int, max_pixels: int) -> bytes:
+    """Decode fully (the check) and re-encode (what is stored: never the uploaded bytes).
+
+    Stored no larger than the job can use (``long_side`` or a little more), which also
+    keeps the worker's reads small.
+    """
+    return encode_input(decode_image(upload.read(), max_pixels, name=name, long_side=long_side))

@@ -11,6 +11,7 @@ here instead of inside a job.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -21,11 +22,21 @@ from shared.errors import ImageError, ImageTooLarge
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 
 
-def decode_image(data: bytes, max_pixels: int, name: str = "image") -> Image.Image:
-    """Decode bytes into an RGB image, or raise ImageError/ImageTooLarge with a readable reason."""
+def decode_image(
+    data: bytes, max_pixels: int, name: str = "image", long_side: int | None = None
+) -> Image.Image:
+    """Decode bytes into an RGB image, or raise ImageError/ImageTooLarge with a readable reason.
+
+    With ``long_side``, a JPEG is decoded at the smallest power-of-two reduction whose long
+    side is still at least that many pixels (libjpeg scales while decoding, so a large photo
+    for a small job costs a fraction of a full decode); the whole file is still read and
+    checked.
+    """
     if not data:
         raise ImageError(f"{name} is empty (0 bytes)")
-    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own guard at the configured limit, not its default
+    Image.MAX_IMAGE_PIXELS = (
+        max_pixels  # Pillow's own guard at the configured limit, not its default
+    )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -36,6 +47,8 @@ def decode_image(data: bytes, max_pixels: int, name: str = "image") -> Image.Ima
                     f"{name} is {width}x{height} = {width * height} pixels, "
                     f"over the limit of {max_pixels}"
                 )
+            if long_side is not None:
+                image.draft("RGB", _draft_box(image.size, long_side))
             image.load()
     except ImageError:
         raise
@@ -48,6 +61,13 @@ def decode_image(data: bytes, max_pixels: int, name: str = "image") -> Image.Ima
     if image.width < 1 or image.height < 1:
         raise ImageError(f"{name} has no pixels")
     return image.convert("RGB")
+
+
+def _draft_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """The smallest box with the image's aspect ratio and the given long side."""
+    width, height = size
+    scale = long_side / max(width, height)
+    return (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
 
 
 def read_image_file(path: str, max_pixels: int) -> Image.Image:

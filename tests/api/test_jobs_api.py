@@ -11,7 +11,7 @@ import requests
 from shared.jobs import JobStatus
 from shared.settings import Settings
 from tests.fixtures.live import OTHER_API_KEY, LiveAPI
-from tests.images import SHARED_IMAGES, content_bytes, style_bytes
+from tests.images import SHARED_IMAGES, content_bytes, image_size, style_bytes
 
 
 def submit(api: LiveAPI, data: dict[str, Any] | None = None, files: Any = None,
@@ -221,3 +221,15 @@ def test_two_photos_of_a_quarter_megabyte_each_are_accepted(live_api: LiveAPI) -
     files = [("content", ("c.jpg", big, "image/jpeg")), ("style", ("s.jpg", other, "image/jpeg"))]
     response = submit(live_api, files=files)
     assert response.status_code == 202, response.text
+
+
+def test_inputs_are_stored_no_larger_than_the_job_can_use(live_api: LiveAPI) -> None:
+    photo = (SHARED_IMAGES / "the_scream.jpg").read_bytes()  # 1200 x 1528
+    files = [("content", ("c.jpg", photo, "image/jpeg")), ("style", ("s.jpg", photo, "image/jpeg"))]
+    data = {"size": "100", "style_scale": "2.0"}
+    job = submit(live_api, data=data, files=files).json()
+    storage = live_api.env.storage()
+    content = image_size(storage.get(f"jobs/{job['id']}/content.jpg"))
+    style = image_size(storage.get(f"jobs/{job['id']}/style-0.jpg"))
+    assert 100 <= max(content) < 1528 and 200 <= max(style) < 1528
+    assert max(style) > max(content)
