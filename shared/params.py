@@ -59,7 +59,7 @@ class JobParams(BaseModel):
     content_weight: float = Field(
         1.0, ge=0, le=1e12, description="alpha: weight of the content loss."
     )
-    style_weight: float = Field(3.0, ge=0, le=1e12, description="beta: weight of the style loss.")
+    style_weight: float = Field(0.1, ge=0, le=1e12, description="beta: weight of the style loss.")
     tv_weight: float = Field(
         1e-2, ge=0, le=1e12, description="Weight of total-variation smoothing."
     )

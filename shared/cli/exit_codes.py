@@ -1,0 +1,53 @@
+"""The one place where errors become exit codes and a one-line message on stderr.
+
+0 success, 1 the job failed or was cancelled, 2 a usage or input error (bad parameters, unreadable
+image, bad configuration), 3 the service could not be reached.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import NoReturn, ParamSpec, TypeVar
+
+import click
+
+from shared.errors import ConfigError, ImageError, InvalidParams, NSTError
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exit_code(exc: BaseException) -> int:
+    """Return the exit status for an error a command let escape."""
+    if isinstance(exc, InvalidParams | ImageError | ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, ConnectionError):
+        return EXIT_UNREACHABLE
+    return EXIT_JOB_FAILED
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Print ``nst: error: <message>`` on stderr and exit with the mapped status."""
+    message = exc.message if isinstance(exc, NSTError) else str(exc)
+    click.echo(f"nst: error: {message}", err=True)
+    sys.exit(exit_code(exc))
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command so product errors end it with one line and the right exit status."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (NSTError, ConnectionError) as exc:
+            fail(exc)
+
+    return wrapper

@@ -1,0 +1,105 @@
+"""``nst run``: bad input gives one line and exit status 2 with no output file; runs and resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from shared.cli import main
+from shared.cli.exit_codes import exit_code
+from shared.errors import ConfigError, EngineFailure, ImageError, InvalidParams, JobCancelled
+
+SHARED_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "images"
+
+
+@pytest.fixture
+def files(tmp_path: Path, content: Image.Image, starry_night: Image.Image) -> dict[str, Path]:
+    """Small real images, a truncated JPEG and a text file pretending to be an image."""
+    paths = {"content": tmp_path / "content.jpg", "style": tmp_path / "style.png"}
+    content.save(paths["content"])
+    starry_night.save(paths["style"])
+    data = paths["content"].read_bytes()
+    paths["truncated"] = tmp_path / "truncated.jpg"
+    paths["truncated"].write_bytes(data[: len(data) // 2])
+    paths["text"] = tmp_path / "notes.png"
+    paths["text"].write_text("not an image")
+    return paths
+
+
+@pytest.fixture
+def runner(weights_path: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", weights_path)
+    return CliRunner()
+
+
+def _assert_one_line_usage_error(result, output: Path, match: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nst: error: ") and match in lines[0]
+    assert not output.exists()
+
+
+@pytest.mark.parametrize(
+    ("which", "match"),
+    [("truncated", "truncated or corrupt"), ("text", "not a JPEG"), ("missing", "cannot read")],
+)
+def test_unreadable_content_gives_one_line_and_status_2(runner, files, tmp_path, which, match):
+    output = tmp_path / "out.png"
+    bad = str(files.get(which, tmp_path / "missing.jpg"))
+    result = runner.invoke(main, ["run", bad, str(files["style"]), "-o", str(output)])
+    _assert_one_line_usage_error(result, output, match)
+
+
+def test_image_over_the_pixel_limit_is_refused(runner, files, tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_MAX_PIXELS", "2000")
+    output = tmp_path / "out.png"
+    result = runner.invoke(
+        main, ["run", str(files["content"]), str(files["style"]), "-o", str(output)]
+    )
+    _assert_one_line_usage_error(result, output, "pixels")
+
+
+def test_bad_parameter_names_the_field(runner, files, tmp_path):
+    output = tmp_path / "out.png"
+    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "8"]
+    _assert_one_line_usage_error(runner.invoke(main, args), output, "size:")
+
+
+def test_wrong_weights_file_is_a_configuration_error(runner, files, tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", str(tmp_path / "missing.weights.h5"))
+    output = tmp_path / "out.png"
+    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
+    _assert_one_line_usage_error(runner.invoke(main, args), output, "weights file not found")
+
+
+def test_run_writes_png_and_json_then_resumes_from_checkpoint_dir(runner, files, tmp_path):
+    output, checkpoints = tmp_path / "out.png", tmp_path / "ckpt"
+    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32",
+            "--iterations", "2", "--checkpoint-every", "1", "--checkpoint-dir", str(checkpoints),
+            "--json"]  # fmt: skip
+    result = runner.invoke(main, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["iterations"] == 2 and summary["size"] == [32, 24]
+    assert {"seconds", "seconds_per_iteration", "content_loss", "style_loss", "total_loss"} <= set(
+        summary
+    )
+    assert Image.open(output).size == (32, 24)
+    assert (checkpoints / "state.bin").is_file() and (
+        checkpoints / "checkpoint_00001.png"
+    ).is_file()
+    resumed = runner.invoke(main, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["iterations"] == 2
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (InvalidParams("x"), 2), (ImageError("x"), 2), (ConfigError("x"), 2),
+    (EngineFailure("x"), 1), (JobCancelled("x"), 1), (ConnectionError("x"), 3),
+])  # fmt: skip
+def test_errors_map_to_exit_codes(error: Exception, status: int) -> None:
+    assert exit_code(error) == status

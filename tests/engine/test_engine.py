@@ -1,0 +1,164 @@
+"""StyleTransfer.run: progress, resume, multi-style, colour, multi-scale and determinism."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shared.errors import EngineFailure, JobCancelled
+from shared.params import JobParams, parse_params
+from worker.nst import Checkpoint, StyleTransfer, TransferResult
+from worker.nst import images as img
+from worker.nst.engine import _objective
+from worker.nst.inputs import scale_plan
+from worker.nst.optimize import LBFGS
+
+
+def _params(**overrides: Any) -> JobParams:
+    return parse_params({"size": 64, "iterations": 3, "optimizer": "adam", **overrides})
+
+
+def _run(
+    engine: StyleTransfer, content: Image.Image, styles: list[Image.Image], **kw: Any
+) -> TransferResult:
+    return engine.run(content, styles, _params(**kw))
+
+
+def _recording(
+    engine: StyleTransfer,
+    content: Image.Image,
+    style: Image.Image,
+    params: JobParams,
+    every: int | None,
+    resume_from: bytes | None = None,
+) -> tuple[TransferResult, list[Checkpoint]]:
+    checkpoints: list[Checkpoint] = []
+    result = engine.run(content, [style], params, checkpoint_every=every,
+                        on_checkpoint=checkpoints.append, resume_from=resume_from)  # fmt: skip
+    return result, checkpoints
+
+
+def test_run_lowers_the_loss_and_checkpoints_every_n_and_at_the_end(engine, content, starry_night):
+    params = _params(optimizer="lbfgs", iterations=7)
+    result, checkpoints = _recording(engine, content, starry_night, params, every=3)
+    assert [c.iteration for c in checkpoints] == [3, 6, 7]
+    assert all(c.total == 7 for c in checkpoints)
+    assert checkpoints[-1].losses.total < checkpoints[0].losses.total
+    assert result.iterations == 7 and result.size == (64, 48)
+    assert result.image.shape == (48, 64, 3) and result.image.dtype == np.uint8
+    np.testing.assert_array_equal(checkpoints[-1].image, result.image)
+
+
+def test_without_checkpoint_every_only_the_final_checkpoint_is_sent(engine, content, starry_night):
+    _, checkpoints = _recording(engine, content, starry_night, _params(iterations=4), every=None)
+    assert [c.iteration for c in checkpoints] == [4]
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_resumed_run_matches_an_uninterrupted_run(engine, content, starry_night, optimizer):
+    params = _params(optimizer=optimizer, iterations=6, scales=2)
+    full, checkpoints = _recording(engine, content, starry_night, params, every=2)
+    resumed, later = _recording(engine, content, starry_night, params, every=2,
+                                resume_from=checkpoints[0].state)  # fmt: skip
+    assert [c.iteration for c in later] == [4, 6]
+    assert resumed.iterations == full.iterations == 6
+    assert np.abs(resumed.image.astype(int) - full.image.astype(int)).max() <= 1
+    assert resumed.losses.total == pytest.approx(full.losses.total, rel=1e-4)
+
+
+def test_exception_from_on_checkpoint_propagates_unchanged(engine, content, starry_night):
+    cancel = JobCancelled("cancelled by owner")
+
+    def on_checkpoint(checkpoint: Checkpoint) -> None:
+        raise cancel
+
+    with pytest.raises(JobCancelled) as caught:
+        engine.run(
+            content, [starry_night], _params(), checkpoint_every=1, on_checkpoint=on_checkpoint
+        )
+    assert caught.value is cancel
+
+
+def test_state_from_a_different_job_is_refused(engine, content, starry_night):
+    _, checkpoints = _recording(engine, content, starry_night, _params(iterations=1), every=1)
+    with pytest.raises(EngineFailure, match="different parameters"):
+        engine.run(content, [starry_night], _params(iterations=2), resume_from=checkpoints[0].state)
+
+
+def test_style_blend_selects_and_mixes_style_images(engine, content, starry_night, the_scream):
+    single = _run(engine, content, [starry_night])
+    first = _run(engine, content, [starry_night, the_scream], style_blend=(1, 0))
+    second = _run(engine, content, [starry_night, the_scream], style_blend=(0, 1))
+    np.testing.assert_array_equal(first.image, single.image)
+    assert np.abs(first.image.astype(int) - second.image.astype(int)).mean() > 1
+
+
+def _chroma_error(result: np.ndarray, content: Image.Image) -> float:
+    reference = img.to_rgb_array(img.resize_long_side(content, 64))
+    return float(
+        np.abs(img.rgb_to_yiq(result)[..., 1:] - img.rgb_to_yiq(reference)[..., 1:]).mean()
+    )
+
+
+def test_luminance_transfer_keeps_the_content_colours(engine, content, starry_night):
+    plain = _run(engine, content, [starry_night], iterations=4, learning_rate=10)
+    kept = _run(
+        engine, content, [starry_night], iterations=4, learning_rate=10, preserve_color="luminance"
+    )
+    assert _chroma_error(kept.image, content) < 1.5
+    assert _chroma_error(plain.image, content) > 2 * _chroma_error(kept.image, content)
+
+
+def test_histogram_colour_matching_changes_the_result(engine, content, starry_night):
+    plain = _run(engine, content, [starry_night])
+    matched = _run(engine, content, [starry_night], preserve_color="histogram")
+    assert np.abs(plain.image.astype(int) - matched.image.astype(int)).mean() > 0.5
+
+
+def test_scale_plan_goes_coarse_to_fine_and_sums_to_iterations():
+    plan = scale_plan(_params(size=64, iterations=7, scales=3))
+    assert [(p.size, p.iterations) for p in plan] == [(16, 2), (32, 2), (64, 3)]
+
+
+def test_multi_scale_run_takes_the_total_iterations_coarse_to_fine(engine, content, starry_night):
+    params = _params(iterations=5, scales=3)
+    result, checkpoints = _recording(engine, content, starry_night, params, every=1)
+    assert [c.iteration for c in checkpoints] == [1, 2, 3, 4, 5]
+    assert [c.image.shape[:2] for c in checkpoints] == [(16, 21)] + [(24, 32)] * 2 + [(48, 64)] * 2
+    assert result.iterations == 5 and result.size == (64, 48)
+
+
+def test_same_seed_gives_the_same_output(engine, content, starry_night):
+    first = _run(engine, content, [starry_night], init="noise", seed=11)
+    again = _run(engine, content, [starry_night], init="noise", seed=11)
+    other = _run(engine, content, [starry_night], init="noise", seed=12)
+    np.testing.assert_array_equal(first.image, again.image)
+    assert not np.array_equal(first.image, other.image)
+
+
+@pytest.mark.parametrize(
+    "change", [{"pooling": "avg"}, {"style_scale": 0.5}, {"init": "style"}, {"tv_weight": 1e3}]
+)
+def test_each_option_changes_the_output(engine, content, starry_night, change):
+    plain = _run(engine, content, [starry_night])
+    changed = _run(engine, content, [starry_night], **change)
+    assert np.abs(plain.image.astype(int) - changed.image.astype(int)).mean() > 0.5
+
+
+def test_non_finite_loss_stops_the_run_with_engine_failure():
+    def exploding_step(x: np.ndarray, targets: Any) -> tuple[float, np.ndarray, np.ndarray]:
+        return float("nan"), np.zeros(3), np.zeros_like(x)
+
+    objective = _objective(exploding_step, ())
+    with pytest.raises(EngineFailure, match="non-finite"):
+        LBFGS().step(np.zeros((1, 4, 4, 3), np.float32), objective)
+
+
+def test_score_matches_the_loss_the_run_reports(engine, content, starry_night):
+    result = _run(engine, content, [starry_night])
+    scored = engine.score(content, [starry_night], _params(), result.image)
+    # the run scores its float image, score() the 8-bit one: close, not identical
+    assert scored.total == pytest.approx(result.losses.total, rel=0.02)

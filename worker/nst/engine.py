@@ -1,0 +1,206 @@
+"""``StyleTransfer``: load VGG19 once per process, then run one job at a time.
+
+``run`` optimizes the output image coarse to fine (``params.scales`` passes), calls
+``on_checkpoint`` every ``checkpoint_every`` iterations and at the end, and can continue from the
+``state`` bytes of any checkpoint to the same total as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from PIL import Image
+
+from shared.errors import EngineFailure, InvalidParams
+from shared.params import JobParams
+from worker.nst import images as img
+from worker.nst.gradients import LossAndGrads, compile_loss_and_grads
+from worker.nst.inputs import (
+    PassImages,
+    ScalePass,
+    initial_image,
+    loss_targets,
+    pass_images,
+    scale_plan,
+)
+from worker.nst.losses import loss_terms
+from worker.nst.model import FeatureExtractors
+from worker.nst.optimize import Objective, make_optimizer
+from worker.nst.results import Checkpoint, Losses, TransferResult
+from worker.nst.state import RunState, dump_state, load_state
+
+__all__ = ["Checkpoint", "Losses", "StyleTransfer", "TransferResult"]
+
+
+class StyleTransfer:
+    """The engine: one instance per process, reused across jobs."""
+
+    def __init__(self, weights: str, *, jit_compile: bool = True) -> None:
+        """Load VGG19 now ("imagenet" or a .weights.h5 path); WeightsUnavailable if unusable."""
+        self._extractors = FeatureExtractors(weights)
+        self._jit_compile = jit_compile
+        self._steps: dict[tuple[object, ...], LossAndGrads] = {}
+
+    def run(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        params: JobParams,
+        *,
+        checkpoint_every: int | None = None,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
+        resume_from: bytes | None = None,
+    ) -> TransferResult:
+        """Stylize ``content``; exceptions raised by ``on_checkpoint`` propagate unchanged."""
+        _check_styles(styles, params)
+        keras.utils.set_random_seed(params.seed)
+        state = RunState(scale_index=0, iteration=0, elapsed=0.0, image=np.empty(0))
+        if resume_from:
+            state = load_state(resume_from, params, len(styles))
+        layers = params.content_layers + params.style_layers
+        extractor = self._extractors.get(params.pooling, layers)
+        job = _Job(
+            content, styles, params, scale_plan(params),
+            checkpoint_every if checkpoint_every is not None else params.checkpoint_every,
+            on_checkpoint, time.monotonic() - state.elapsed, extractor,
+            self._step(extractor, params),
+        )  # fmt: skip
+        for index in range(state.scale_index, len(job.plan)):
+            state, objective, images = _run_pass(job, index, state)
+        loss, terms, _ = objective(state.image)
+        image = _output_image(state.image, images, params)
+        losses = Losses.from_terms(loss, terms)
+        return TransferResult(image, job.total, job.elapsed(), losses, _size(image))
+
+    def score(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        params: JobParams,
+        image: np.ndarray,
+    ) -> Losses:
+        """Return this job's loss for an H x W x 3 uint8 image of the output size (compare runs)."""
+        images = pass_images(content, styles, params, params.size)
+        extractor = self._extractors.get(
+            params.pooling, params.content_layers + params.style_layers
+        )
+        objective = _objective(
+            self._step(extractor, params), loss_targets(extractor, images, params, params.size)
+        )
+        loss, terms, _ = objective(img.preprocess_image(image))
+        return Losses.from_terms(loss, terms)
+
+    def _step(self, extractor: keras.Model, params: JobParams) -> LossAndGrads:
+        """Return the compiled loss-and-gradient step for this layer set, compiling it once."""
+        key = (params.pooling, params.content_layers, params.style_layers, self._jit_compile)
+        if key not in self._steps:
+            loss_fn = functools.partial(loss_terms, extractor)
+            self._steps[key] = compile_loss_and_grads(loss_fn, self._jit_compile)
+        return self._steps[key]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What stays fixed while one job runs through its scale passes."""
+
+    content: Image.Image
+    styles: Sequence[Image.Image]
+    params: JobParams
+    plan: list[ScalePass]
+    every: int | None
+    on_checkpoint: Callable[[Checkpoint], None] | None
+    started: float
+    extractor: keras.Model
+    step: LossAndGrads
+
+    @property
+    def total(self) -> int:
+        return sum(scale.iterations for scale in self.plan)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objective, PassImages]:
+    """Optimize one scale from ``state`` to the pass's last iteration, checkpointing on the way."""
+    images = pass_images(job.content, job.styles, job.params, job.plan[index].size)
+    x = _starting_image(state, images, job.params)
+    objective = _objective(
+        job.step, loss_targets(job.extractor, images, job.params, job.plan[index].size)
+    )
+    optimizer = make_optimizer(job.params.optimizer, job.params.learning_rate)
+    optimizer.load_state(state.optimizer if index == state.scale_index else {})
+    end = sum(scale.iterations for scale in job.plan[: index + 1])
+    for iteration in range(state.iteration + 1, end + 1):
+        x, loss, terms = optimizer.step(x, objective)
+        state = RunState(index, iteration, job.elapsed(), x)
+        if job.on_checkpoint and _due(iteration, job.total, job.every):
+            state.optimizer = optimizer.state()
+            job.on_checkpoint(_checkpoint(state, job, loss, terms, images))
+    return RunState(index + 1, end, job.elapsed(), x), objective, images
+
+
+def _check_styles(styles: Sequence[Image.Image], params: JobParams) -> None:
+    """Refuse a style count the params cannot describe (the worker validated the rest)."""
+    if not styles:
+        raise InvalidParams("at least one style image is required", field="style")
+    if params.style_blend is not None and len(params.style_blend) != len(styles):
+        raise InvalidParams("style_blend needs one value per style image", field="style_blend")
+
+
+def _starting_image(state: RunState, images: PassImages, params: JobParams) -> np.ndarray:
+    """Continue from the state's image, upsampled to this pass if needed, or start afresh."""
+    height, width = images.content_target.shape[:2]
+    if state.image.size == 0:
+        return initial_image(images, params)
+    if state.image.shape[1:3] != (height, width):
+        return img.resize_tensor(state.image, height, width)
+    return state.image
+
+
+def _objective(step: LossAndGrads, targets: tuple[object, ...]) -> Objective:
+    """Bind a pass's targets to the compiled step and refuse non-finite losses."""
+
+    def objective(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        loss, terms, grad = step(x, targets)
+        if not np.isfinite(loss):
+            raise EngineFailure(f"the loss became non-finite ({loss}); try smaller weights")
+        return loss, terms, grad
+
+    return objective
+
+
+def _due(iteration: int, total: int, every: int | None) -> bool:
+    """Checkpoint every ``every`` iterations (never if None) and always at the last one."""
+    return iteration == total or (every is not None and iteration % every == 0)
+
+
+def _checkpoint(
+    state: RunState, job: _Job, loss: float, terms: np.ndarray, images: PassImages
+) -> Checkpoint:
+    """Package progress and resumable state for ``on_checkpoint``."""
+    return Checkpoint(
+        iteration=state.iteration,
+        total=job.total,
+        losses=Losses.from_terms(loss, terms),
+        elapsed_seconds=state.elapsed,
+        image=_output_image(state.image, images, job.params),
+        state=dump_state(state, job.params, len(job.styles)),
+    )
+
+
+def _output_image(x: np.ndarray, images: PassImages, params: JobParams) -> np.ndarray:
+    """De-process, and in luminance mode put the content's chroma back."""
+    rgb = img.deprocess_image(x)
+    if params.preserve_color == "luminance":
+        return img.with_content_chroma(rgb, images.content)
+    return rgb
+
+
+def _size(image: np.ndarray) -> tuple[int, int]:
+    return int(image.shape[1]), int(image.shape[0])

@@ -1,0 +1,117 @@
+"""What one scale pass optimizes against: its size, its images and its precomputed loss targets.
+
+Targets are computed once per pass (the content activations and the blended style Gram
+matrices), never per iteration. Several style images are blended in the targets: per layer,
+``A_l = sum_i blend_i * A_l(image i)``, each Gram rescaled by ``M_generated / M_style_i`` so a
+style image of another size (``style_scale``) asks for the same statistics per position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+from PIL import Image
+
+from shared.params import JobParams
+from worker.nst import images as img
+from worker.nst.losses import gram_matrix
+
+
+@dataclass(frozen=True)
+class ScalePass:
+    """One coarse-to-fine pass: output long side and the iterations it gets."""
+
+    size: int
+    iterations: int
+
+
+@dataclass(frozen=True)
+class PassImages:
+    """RGB float arrays (0..255) for one pass; ``content`` keeps colour for the luminance mode."""
+
+    content: np.ndarray
+    content_target: np.ndarray
+    styles: tuple[np.ndarray, ...]
+
+
+def scale_plan(params: JobParams) -> list[ScalePass]:
+    """Split ``params.iterations`` over ``size / 2^(k-1) ... size``, the rest to the finest."""
+    count = params.scales
+    share, extra = divmod(params.iterations, count)
+    sizes = [params.size // 2 ** (count - 1 - k) for k in range(count)]
+    plan = [
+        ScalePass(size, share + (1 if k >= count - extra else 0)) for k, size in enumerate(sizes)
+    ]
+    return [scale for scale in plan if scale.iterations > 0]
+
+
+def pass_images(
+    content: Image.Image, styles: Sequence[Image.Image], params: JobParams, size: int
+) -> PassImages:
+    """Resize the images for a pass and apply the colour-preservation mode."""
+    content_rgb = img.to_rgb_array(img.resize_long_side(content, size))
+    style_size = max(16, round(params.style_scale * size))
+    style_rgbs = [img.to_rgb_array(img.resize_long_side(style, style_size)) for style in styles]
+    if params.preserve_color == "luminance":
+        return PassImages(
+            content_rgb,
+            img.luminance_image(content_rgb),
+            tuple(img.match_luminance(style, content_rgb) for style in style_rgbs),
+        )
+    if params.preserve_color == "histogram":
+        style_rgbs = [img.match_color_histogram(style, content_rgb) for style in style_rgbs]
+    return PassImages(content_rgb, content_rgb, tuple(style_rgbs))
+
+
+def initial_image(images: PassImages, params: JobParams) -> np.ndarray:
+    """Return the first pass's starting point in VGG19 space: content, white noise or a style."""
+    height, width = images.content_target.shape[:2]
+    if params.init == "noise":
+        noise = np.random.default_rng(params.seed).uniform(0, 255, (height, width, 3))
+        return img.preprocess_image(noise)
+    if params.init == "style":
+        main_style = int(np.argmax(params.blend_weights(len(images.styles))))
+        style = Image.fromarray(images.styles[main_style].astype(np.uint8))
+        return img.preprocess_image(img.to_rgb_array(style.resize((width, height))))
+    return img.preprocess_image(images.content_target)
+
+
+def layer_weights(params: JobParams) -> tuple[np.ndarray, np.ndarray]:
+    """Return content and style layer weights (defaults: 1 each, and 1/L each)."""
+    content = params.content_layer_weights or (1.0,) * len(params.content_layers)
+    n_style = len(params.style_layers)
+    style = params.style_layer_weights or (1.0 / n_style,) * n_style
+    return np.array(content, np.float32), np.array(style, np.float32)
+
+
+def loss_targets(
+    extractor: keras.Model, images: PassImages, params: JobParams, size: int
+) -> tuple[Any, ...]:
+    """Return the tensors the compiled loss takes besides the image (see ``losses.loss_terms``).
+
+    ``L_content`` sums over positions while ``E_l`` is normalized by them, so a coarse pass
+    (``size`` < ``params.size``) scales alpha by the ratio of positions, ``(params.size/size)^2``:
+    every pass then strikes the same content/style balance as the full-size output.
+    """
+    n_content = len(params.content_layers)
+    generated = extractor(img.preprocess_image(images.content_target))
+    content_targets = [keras.ops.convert_to_tensor(f) for f in generated[:n_content]]
+    blend = params.blend_weights(len(images.styles))
+    style_targets = [keras.ops.zeros((f.shape[-1], f.shape[-1])) for f in generated[n_content:]]
+    for weight, style in zip(blend, images.styles, strict=True):
+        features = extractor(img.preprocess_image(style))[n_content:]
+        for layer, (gen, feat) in enumerate(zip(generated[n_content:], features, strict=True)):
+            positions = (gen.shape[1] * gen.shape[2]) / (feat.shape[1] * feat.shape[2])
+            style_targets[layer] = style_targets[layer] + gram_matrix(feat) * (weight * positions)
+    alpha = params.content_weight * (params.size / size) ** 2
+    coefficients = [alpha, params.style_weight, params.tv_weight]
+    return (
+        content_targets,
+        style_targets,
+        tuple(keras.ops.convert_to_tensor(w) for w in layer_weights(params)),
+        keras.ops.convert_to_tensor(np.array(coefficients, np.float32)),
+    )

@@ -1,0 +1,75 @@
+"""Checkpoint state as opaque bytes: an ``np.savez`` archive of plain arrays (no pickle).
+
+The worker stores these bytes and hands them back as ``resume_from``; only this module knows
+what is inside. A fingerprint of the parameters that shape the optimization is stored too, so
+state from a different job is refused instead of silently producing a wrong image.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from shared.errors import EngineFailure
+from shared.params import JobParams
+
+_OPT_PREFIX = "opt_"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class RunState:
+    """Where a run stands: scale pass, global iteration, time spent, image and optimizer state."""
+
+    scale_index: int
+    iteration: int
+    elapsed: float
+    image: np.ndarray  # 1 x H x W x 3 float32, in VGG19 (preprocessed) space
+    optimizer: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def fingerprint(params: JobParams, style_count: int) -> str:
+    """Return a text that differs whenever resuming with these params would be meaningless."""
+    shape = params.model_dump(exclude={"checkpoint_every"})
+    return f"v{FORMAT_VERSION}:{style_count}:{sorted(shape.items())!r}"
+
+
+def dump_state(state: RunState, params: JobParams, style_count: int) -> bytes:
+    """Serialize a run state for ``StyleTransfer.run(resume_from=...)``."""
+    arrays = {f"{_OPT_PREFIX}{key}": value for key, value in state.optimizer.items()}
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        fingerprint=np.array(fingerprint(params, style_count)),
+        scale_index=np.array(state.scale_index),
+        iteration=np.array(state.iteration),
+        elapsed=np.array(state.elapsed),
+        image=state.image,
+        **arrays,  # type: ignore[arg-type]
+    )
+    return buffer.getvalue()
+
+
+def load_state(data: bytes, params: JobParams, style_count: int) -> RunState:
+    """Read bytes from ``dump_state``; raise EngineFailure if unreadable or from another job."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise EngineFailure(f"checkpoint state is unreadable: {exc}") from None
+    if str(arrays.get("fingerprint")) != fingerprint(params, style_count):
+        raise EngineFailure("checkpoint state belongs to a job with different parameters or images")
+    return RunState(
+        scale_index=int(arrays["scale_index"]),
+        iteration=int(arrays["iteration"]),
+        elapsed=float(arrays["elapsed"]),
+        image=arrays["image"],
+        optimizer={
+            key.removeprefix(_OPT_PREFIX): value
+            for key, value in arrays.items()
+            if key.startswith(_OPT_PREFIX)
+        },
+    )
