@@ -1,4 +1,4 @@
-"""The sweeper against the real Redis: requeue lost jobs a bounded number of times, then fail them."""
+"""The sweeper against the real Redis: requeue lost jobs a few times, then fail them."""
 
 from __future__ import annotations
 
@@ -31,7 +31,10 @@ def test_job_lost_too_often_fails_with_a_reason(redis_url: str, key_prefix: str)
     store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
     job = lost_job(store, attempts=3)
     sent: list[str] = []
-    assert sweep_once(store, Settings(stale_after_seconds=0.001, max_redeliveries=2), sent.append) == []
+    assert (
+        sweep_once(store, Settings(stale_after_seconds=0.001, max_redeliveries=2), sent.append)
+        == []
+    )
     failed = store.get(job.id)
     assert sent == [] and failed.status == JobStatus.FAILED
     assert failed.error is not None and failed.error.code == "worker_lost"

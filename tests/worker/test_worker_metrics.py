@@ -26,7 +26,9 @@ def test_worker_exports_job_iteration_and_checkpoint_metrics(
         port = sock.getsockname()[1]
     start_worker(env=Env({**live_api.env.values, "NST_WORKER_METRICS_PORT": str(port)}))
     job = submit(live_api, iterations=8, checkpoint_every=2, size=32)
-    assert wait_status(poller(live_api, job["id"]), {"succeeded", "failed"})["status"] == "succeeded"
+    assert (
+        wait_status(poller(live_api, job["id"]), {"succeeded", "failed"})["status"] == "succeeded"
+    )
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert sample(text, 'nst_worker_jobs_total{outcome="succeeded"}') == 1
     assert sample(text, 'nst_worker_job_seconds_count{outcome="succeeded"}') == 1
