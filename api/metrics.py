@@ -45,7 +45,9 @@ class JobCollector(Collector):
         )
         for (status, reason), count in sorted(store.finished_counts().items()):
             finished.add_metric([status, reason], count)
-        yield from (queued, running, backlog, finished)
+        submitted = CounterMetricFamily("nst_jobs_submitted", "Jobs accepted by the API.")
+        submitted.add_metric([], store.submitted_count())
+        yield from (queued, running, backlog, submitted, finished)
 
 
 def init_app(app: Flask) -> None:

@@ -106,8 +106,14 @@ class JobStore:
         counts = {}
         for field, value in raw.items():
             status, _, reason = _text(field).partition(":")
+            if status == "submitted":
+                continue
             counts[(status, reason)] = int(value)
         return counts
+
+    def submitted_count(self) -> int:
+        """Jobs ever accepted, counted in Redis so every API replica agrees."""
+        return int(self.redis.hget(self._finished_key(), "submitted:") or 0)
 
     def find_by_idempotency_key(self, owner: str, key: str) -> Job | None:
         """The job an earlier request with this Idempotency-Key created, if any."""
@@ -153,6 +159,7 @@ class JobStore:
                     pipe.zadd(self._owner_jobs_key(job.owner), {job.id: job.created_at})
                     pipe.sadd(active_key, job.id)
                     pipe.sadd(self._status_key(JobStatus.QUEUED), job.id)
+                    pipe.hincrby(self._finished_key(), "submitted:", 1)
                     if idem_key:
                         pipe.set(idem_key, job.id, ex=self.ttl_seconds)
                     pipe.execute()

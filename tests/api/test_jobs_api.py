@@ -159,6 +159,7 @@ def test_metrics_report_queue_and_finished_jobs(live_api: LiveAPI) -> None:
     submit(live_api)
     text = requests.get(f"{live_api.url}/metrics", timeout=10).text
     assert "nst_jobs_queued 1.0" in text
+    assert "nst_jobs_submitted_total 2.0" in text
     assert 'nst_jobs_finished_total{reason="cancelled",status="cancelled"} 1.0' in text
     assert 'nst_api_request_seconds_count{method="POST",route="/v1/jobs",status="202"} 2.0' in text
 
