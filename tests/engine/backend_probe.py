@@ -1,0 +1,58 @@
+"""Run a tiny, fixed job on whatever ``KERAS_BACKEND`` this process has; print losses as JSON.
+
+``test_backends.py`` runs this under JAX in a subprocess (a process has one Keras backend) and
+compares it with the same job on TensorFlow in the test process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import keras
+from PIL import Image
+
+from shared.params import JobParams, parse_params
+from worker.nst import StyleTransfer
+
+IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "images"
+
+
+def probe_params() -> JobParams:
+    """The fixed job: 64 px, four L-BFGS iterations from the content image."""
+    return parse_params({"size": 64, "iterations": 4, "optimizer": "lbfgs", "seed": 3})
+
+
+def probe_images() -> tuple[Image.Image, Image.Image]:
+    """Tübingen and The Starry Night, shrunk to 96 px as the engine tests do."""
+    pair = []
+    for name in ("tubingen.jpg", "starry_night.jpg"):
+        image = Image.open(IMAGES / name).convert("RGB")
+        image.thumbnail((96, 96))
+        pair.append(image)
+    return pair[0], pair[1]
+
+
+def probe(engine: StyleTransfer) -> dict[str, Any]:
+    """Loss of the untouched content image, then the losses along a short run."""
+    content, style = probe_images()
+    params = probe_params()
+    start = engine.score(content, [style], params, _content_pixels(content, params))
+    totals: list[float] = []
+    engine.run(content, [style], params, checkpoint_every=1,
+               on_checkpoint=lambda c: totals.append(c.losses.total))  # fmt: skip
+    return {"backend": keras.backend.backend(), "start": start.total, "totals": totals}
+
+
+def _content_pixels(content: Image.Image, params: JobParams) -> Any:
+    import numpy as np
+
+    resized = content.copy()
+    resized.thumbnail((params.size, params.size), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(StyleTransfer(sys.argv[1]))))
