@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import signals
 
+from shared.errors import WeightsUnavailable
 from shared.job_store import JobStore
 from shared.redis_client import connect
 from shared.settings import Settings
@@ -70,11 +71,19 @@ def worker_context(worker_name: str) -> WorkerContext:
 
 
 @signals.worker_init.connect
-def check_weights(**_: object) -> None:
-    """Fail at start-up, not mid-job, when the configured weights cannot be used."""
-    from worker.weights import check_weights_file
+def check_weights_or_exit(**_: object) -> None:
+    """Stop the worker at start-up, exit status 2, when the configured weights cannot be used.
 
-    check_weights_file(_settings().vgg19_weights)
+    Celery logs and swallows exceptions from signal handlers, so a plain raise here would leave
+    a worker that says "ready" and cannot run a job; SystemExit is not swallowed.
+    """
+    from worker.weights import check_weights
+
+    try:
+        check_weights(_settings().vgg19_weights)
+    except WeightsUnavailable as exc:
+        log.critical("cannot start: %s", exc)
+        raise SystemExit(2) from None
 
 
 @signals.worker_ready.connect
