@@ -4,7 +4,7 @@
 # so `down` stops exactly that and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-RUN=.run
+RUN=$(realpath -m "${NST_RUN_DIR:-.run}")  # pid files, logs, file:// storage, Redis data
 PY=${PY:-.venv/bin/python}
 mkdir -p "$RUN"
 export NST_REDIS_URL="${NST_REDIS_URL:-redis://127.0.0.1:6379/0}"
@@ -25,18 +25,28 @@ ensure_redis() {
   command -v redis-server >/dev/null || { echo "no Redis at $NST_REDIS_URL and redis-server is not installed (apt-get install redis-server)" >&2; exit 1; }
   local port; port=$("$PY" -c "import sys,urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 6379)" "$NST_REDIS_URL")
   redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --appendonly yes --appendfsync everysec \
-    --maxmemory-policy noeviction --dir "$PWD/$RUN" --pidfile "$PWD/$RUN/redis.pid" --logfile "$PWD/$RUN/redis.log"
+    --maxmemory-policy noeviction --dir "$RUN" --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log"
   wait_until 20 "redis" redis_answers
   echo "started redis on port $port"
+}
+
+# Ready, or gone: a worker that cannot start (say, unusable weights) exits with one "cannot start"
+# line in its log, and `up` fails with that line instead of waiting out its timeout.
+worker_ready() {
+  grep -q "ready\." "$RUN/worker.log" && return 0
+  alive worker && return 1
+  echo "the worker stopped: $(grep -m1 -o 'cannot start: .*' "$RUN/worker.log" || tail -n1 "$RUN/worker.log")" >&2
+  rm -f "$RUN/worker.pid"
+  exit 1
 }
 
 api_ready() { "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "http://127.0.0.1:$NST_API_PORT/readyz" 2>/dev/null; }
 
 up() {
-  export NST_AUTH="${NST_AUTH:-off}" NST_STORAGE_URL="${NST_STORAGE_URL:-file://$PWD/$RUN/storage}"
+  export NST_AUTH="${NST_AUTH:-off}" NST_STORAGE_URL="${NST_STORAGE_URL:-file://$RUN/storage}"
   ensure_redis
   if ! alive api; then
-    nohup .venv/bin/gunicorn --bind "127.0.0.1:$NST_API_PORT" --workers 2 --threads 4 'api.app:create_app()' \
+    nohup "$(dirname "$PY")/gunicorn" --bind "127.0.0.1:$NST_API_PORT" --workers 2 --threads 4 'api.app:create_app()' \
       >"$RUN/api.log" 2>&1 & echo $! >"$RUN/api.pid"
     echo "started api on http://127.0.0.1:$NST_API_PORT"
   fi
@@ -47,7 +57,7 @@ up() {
     echo "started worker (log: $RUN/worker.log)"
   fi
   wait_until 60 "the api at :$NST_API_PORT (see $RUN/api.log)" api_ready
-  wait_until 180 "the worker (see $RUN/worker.log)" grep -q "ready\." "$RUN/worker.log"
+  wait_until 180 "the worker (see $RUN/worker.log)" worker_ready
 }
 
 down() {

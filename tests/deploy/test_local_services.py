@@ -1,0 +1,112 @@
+"""`make up` / `make down` (deploy/local/services.sh) with real processes on this machine.
+
+`up` starts only what is not running (Redis only when none answers) and records each process id;
+`down` stops exactly those; a worker that cannot start makes `up` fail with the worker's reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import redis
+import requests
+
+from tests.fixtures.live import Env
+from tests.fixtures.services import REPO
+
+SCRIPT = REPO / "deploy" / "local" / "services.sh"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _services(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), command], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+
+
+def _gone(pid: int) -> bool:
+    """True once the process has exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _pids(run: Path) -> dict[str, int]:
+    return {p.stem: int(p.read_text()) for p in sorted(run.glob("*.pid"))}
+
+
+@pytest.fixture
+def local_env(service_env: Env, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`make up` settings for this test: own run folder, API port, queue; file:// storage."""
+    values = {k: v for k, v in service_env.values.items()
+              if k not in {"NST_STORAGE_URL", "NST_S3_ENDPOINT_URL", "NST_AUTH"}}  # fmt: skip
+    env = {**os.environ, **values, "PY": sys.executable, "NST_RUN_DIR": str(tmp_path / "run"),
+           "NST_API_PORT": str(_free_port())}  # fmt: skip
+    yield env
+    _services("down", env)
+
+
+def test_up_starts_what_is_missing_once_and_down_stops_only_that(
+    local_env: dict[str, str], redis_url: str
+) -> None:
+    run = Path(local_env["NST_RUN_DIR"])
+    up = _services("up", local_env)
+    assert up.returncode == 0, up.stderr
+    assert "started api" in up.stdout and "started worker" in up.stdout
+    assert "started redis" not in up.stdout, "Redis already answered: it must be reused"
+    pids = _pids(run)
+    assert set(pids) == {"api", "worker"}
+    ready = requests.get(f"http://127.0.0.1:{local_env['NST_API_PORT']}/readyz", timeout=5)
+    assert ready.status_code == 200
+    assert (run / "storage").is_dir(), "file:// storage defaults into the run folder"
+
+    again = _services("up", local_env)
+    assert again.returncode == 0 and "started" not in again.stdout
+    assert _pids(run) == pids
+
+    down = _services("down", local_env)
+    assert down.returncode == 0
+    assert "stopped worker" in down.stdout and "stopped api" in down.stdout
+    assert "stopped redis" not in down.stdout
+    assert all(_gone(pid) for pid in pids.values())
+    assert _pids(run) == {}
+    assert redis.Redis.from_url(redis_url).ping(), "the Redis that up reused is left running"
+
+
+def test_up_starts_redis_when_none_answers_and_down_stops_it(local_env: dict[str, str]) -> None:
+    url = f"redis://127.0.0.1:{_free_port()}/0"
+    env = {**local_env, "NST_REDIS_URL": url}
+    up = _services("up", env)
+    assert up.returncode == 0, up.stderr
+    assert "started redis" in up.stdout
+    assert redis.Redis.from_url(url).ping()
+    redis_pid = _pids(Path(env["NST_RUN_DIR"]))["redis"]
+
+    down = _services("down", env)
+    assert "stopped redis" in down.stdout
+    assert _gone(redis_pid)
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+
+
+def test_up_fails_with_the_workers_reason_when_it_cannot_start(
+    local_env: dict[str, str], tmp_path: Path
+) -> None:
+    absent = tmp_path / "absent.weights.h5"
+    up = _services("up", {**local_env, "NST_VGG19_WEIGHTS": str(absent)})
+    assert up.returncode != 0
+    assert f"the worker stopped: cannot start: NST_VGG19_WEIGHTS: no file at {absent}" in up.stderr
+    assert "timed out" not in up.stderr
+    assert "worker" not in _pids(Path(local_env["NST_RUN_DIR"]))
