@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import click
 
-from shared.cli.exit_codes import exit_code, fail, reports_errors
+from shared.cli.exit_codes import OneLineUsageGroup, exit_code, fail, reports_errors
 from shared.cli.run import run
 
 
-@click.group()
+@click.group(cls=OneLineUsageGroup)
 def main() -> None:
     """Neural style transfer: run locally, or submit and follow jobs on the service."""
 

@@ -53,17 +53,6 @@ def reports_client_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-class ClientCommand(click.Command):
-    """A command whose usage errors are one line on stderr (``nst: error: ...``), exit 2."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as exc:
-            click.echo(f"nst: error: {exc.format_message()}", err=True)
-            sys.exit(EXIT_USAGE)
-
-
 def api_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--api`` and ``--api-key``, taken from NST_API_URL / NST_API_KEY when not given."""
     command = click.option(
@@ -89,11 +78,11 @@ def param_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def client_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
-    """Declare a client command: one-line usage errors, API options, mapped exit codes."""
+    """Declare a client command: API options, mapped exit codes."""
 
     def decorate(function: Callable[..., Any]) -> click.Command:
         wrapped = api_options(reports_client_errors(function))
-        return click.command(name, cls=ClientCommand)(wrapped)
+        return click.command(name)(wrapped)
 
     return decorate
 

@@ -6,10 +6,11 @@ image, bad configuration), 3 the service could not be reached.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
-from typing import NoReturn, ParamSpec, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -51,3 +52,38 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             fail(exc)
 
     return wrapper
+
+
+class _UsageLine(click.ClickException):
+    """A usage error shown as ``nst: error: <message>``: click's own takes three lines."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"nst: error: {self.format_message()}", err=True)
+
+
+@contextlib.contextmanager
+def _one_line_usage() -> Iterator[None]:
+    try:
+        yield
+    except _UsageLine:
+        raise
+    except click.UsageError as exc:
+        raise _UsageLine(exc.format_message()) from None
+
+
+class OneLineUsageGroup(click.Group):
+    """The ``nst`` group: a bad option, argument or command in any subcommand is one line, exit 2.
+
+    The group parses its own options in ``make_context`` and the subcommand's in ``invoke``,
+    so wrapping both covers every usage error click raises.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _one_line_usage():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _one_line_usage():
+            return super().invoke(ctx)

@@ -69,6 +69,18 @@ def test_bad_parameter_names_the_field(runner, files, tmp_path):
     _assert_one_line_usage_error(runner.invoke(main, args), output, "size:")
 
 
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [([], "Missing argument 'STYLES...'"), (["--sharpness", "3"], "No such option '--sharpness'"),
+     (["--size"], "'--size' requires an argument")],
+)  # fmt: skip
+def test_usage_errors_are_one_line_and_status_2(runner, files, tmp_path, args, match):
+    output = tmp_path / "out.png"
+    styles = [] if not args else [str(files["style"])]
+    result = runner.invoke(main, ["run", str(files["content"]), *styles, "-o", str(output), *args])
+    _assert_one_line_usage_error(result, output, match)
+
+
 def test_wrong_weights_file_is_a_configuration_error(runner, files, tmp_path, monkeypatch):
     monkeypatch.setenv("NST_VGG19_WEIGHTS", str(tmp_path / "missing.weights.h5"))
     output = tmp_path / "out.png"
