@@ -162,3 +162,10 @@ def test_score_matches_the_loss_the_run_reports(engine, content, starry_night):
     scored = engine.score(content, [starry_night], _params(), result.image)
     # the run scores its float image, score() the 8-bit one: close, not identical
     assert scored.total == pytest.approx(result.losses.total, rel=0.02)
+
+
+def test_result_counts_loss_evaluations(engine, content, starry_night):
+    adam = _run(engine, content, [starry_night], iterations=3)
+    lbfgs = _run(engine, content, [starry_night], iterations=3, optimizer="lbfgs")
+    assert adam.evaluations == 3 + 1  # one per step, and the final scoring
+    assert lbfgs.evaluations >= 1 + 3 + 1  # the start point, >= 1 try per step, final scoring

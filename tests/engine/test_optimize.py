@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.nst.optimize import LBFGS, Adam, make_optimizer
+from worker.nst.optimize import LBFGS, Adam, _dot, make_optimizer
 
 SCALES = np.linspace(1.0, 100.0, 12, dtype=np.float32).reshape(1, 2, 2, 3)  # ill-conditioned
 
@@ -46,3 +46,12 @@ def test_restored_state_continues_exactly(name: str) -> None:
     second.load_state({key: np.copy(value) for key, value in first.state().items()})
     resumed, _ = _steps(second, halfway, 4)
     np.testing.assert_array_equal(resumed, straight)
+
+
+def test_dot_matches_float64_and_survives_float32_overflow() -> None:
+    rng = np.random.default_rng(1)
+    a, b = (rng.normal(size=50_000).astype(np.float32) * 1e4 for _ in range(2))
+    exact = float(np.dot(a.astype(np.float64), b.astype(np.float64)))
+    assert _dot(a, b) == pytest.approx(exact, rel=1e-5)
+    huge = np.full(1000, 1e20, np.float32)  # its float32 square sum is inf
+    assert _dot(huge, huge) == pytest.approx(1e43, rel=1e-6)

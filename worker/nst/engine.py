@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -75,7 +75,9 @@ class StyleTransfer:
         loss, terms, _ = objective(state.image)
         image = _output_image(state.image, images, params)
         losses = Losses.from_terms(loss, terms)
-        return TransferResult(image, job.total, job.elapsed(), losses, _size(image))
+        return TransferResult(
+            image, job.total, job.elapsed(), losses, _size(image), job.evaluations[0]
+        )
 
     def score(
         self,
@@ -117,6 +119,7 @@ class _Job:
     started: float
     extractor: keras.Model
     step: LossAndGrads
+    evaluations: list[int] = field(default_factory=lambda: [0])  # one mutable count per job
 
     @property
     def total(self) -> int:
@@ -131,7 +134,9 @@ def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objecti
     images = pass_images(job.content, job.styles, job.params, job.plan[index].size)
     x = _starting_image(state, images, job.params)
     objective = _objective(
-        job.step, loss_targets(job.extractor, images, job.params, job.plan[index].size)
+        job.step,
+        loss_targets(job.extractor, images, job.params, job.plan[index].size),
+        job.evaluations,
     )
     optimizer = make_optimizer(job.params.optimizer, job.params.learning_rate)
     optimizer.load_state(state.optimizer if index == state.scale_index else {})
@@ -163,10 +168,14 @@ def _starting_image(state: RunState, images: PassImages, params: JobParams) -> n
     return state.image
 
 
-def _objective(step: LossAndGrads, targets: tuple[object, ...]) -> Objective:
-    """Bind a pass's targets to the compiled step and refuse non-finite losses."""
+def _objective(
+    step: LossAndGrads, targets: tuple[object, ...], calls: list[int] | None = None
+) -> Objective:
+    """Bind a pass's targets to the compiled step, count calls, refuse non-finite losses."""
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        if calls is not None:
+            calls[0] += 1
         loss, terms, grad = step(x, targets)
         if not np.isfinite(loss):
             raise EngineFailure(f"the loss became non-finite ({loss}); try smaller weights")

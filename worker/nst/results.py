@@ -40,10 +40,16 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class TransferResult:
-    """The finished image (H x W x 3 uint8 RGB) and how it was reached; size is (width, height)."""
+    """The finished image (H x W x 3 uint8 RGB) and how it was reached; size is (width, height).
+
+    ``evaluations`` counts loss-and-gradient calls in this run (not before a resume): an L-BFGS
+    iteration takes one per line-search try, so evaluations / iterations tells what an
+    iteration really cost.
+    """
 
     image: np.ndarray
     iterations: int
     seconds: float
     losses: Losses
     size: tuple[int, int]
+    evaluations: int = 0
