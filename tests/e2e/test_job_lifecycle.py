@@ -45,6 +45,20 @@ def poller(api: LiveAPI, job_id: str) -> Poll:
     return poll
 
 
+def submit_running(
+    api: LiveAPI, iterations: int, past: int, checkpoint_every: int = 2
+) -> tuple[dict[str, Any], Poll]:
+    """Submit a 32 px job and wait until a worker has checkpointed at ``past`` iterations or more.
+
+    Fault tests start here: they break something while the job is known to be running.
+    """
+    job = submit(api, iterations=iterations, checkpoint_every=checkpoint_every, size=32)
+    poll = poller(api, job["id"])
+    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 120,
+             f"a checkpoint at iteration {past}")  # fmt: skip
+    return job, poll
+
+
 def wait_status(poll: Poll, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 

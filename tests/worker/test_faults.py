@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from shared.jobs import JobStatus
 from shared.storage import JobKeys
-from tests.e2e.test_job_lifecycle import poller, submit, wait_status
+from tests.e2e.test_job_lifecycle import poller, submit, submit_running, wait_status
 from tests.fixtures.live import LiveAPI, WorkerProcess, wait_for
 from worker.celery_app import enqueue_job, make_celery
 
@@ -17,26 +17,15 @@ Start = Callable[..., WorkerProcess]
 CHECKPOINT_EVERY = 4
 
 
-def running_past(api: LiveAPI, job_id: str, iteration: int) -> Callable[[], bool]:
-    def check() -> bool:
-        job = api.env.store().get(job_id)
-        return job.progress is not None and job.progress.iteration >= iteration
-
-    return check
-
-
 def test_killed_worker_child_job_resumes_from_last_checkpoint(
     live_api: LiveAPI, start_worker: Start
 ) -> None:
     worker = start_worker()
-    job = submit(live_api, iterations=60, checkpoint_every=CHECKPOINT_EVERY, size=32)
-    wait_for(running_past(live_api, job["id"], 2 * CHECKPOINT_EVERY), 120, "two checkpoints")
+    job, poll = submit_running(live_api, 60, 2 * CHECKPOINT_EVERY, CHECKPOINT_EVERY)
     [child] = worker.child_pids()
     before_kill = live_api.env.store().get(job["id"]).progress.iteration  # type: ignore[union-attr]
     os.kill(child, signal.SIGKILL)
-    final = wait_status(
-        poller(live_api, job["id"]), {"succeeded", "failed", "cancelled"}, timeout=180
-    )
+    final = wait_status(poll, {"succeeded", "failed", "cancelled"}, timeout=180)
     assert final["status"] == "succeeded", final
     assert final["attempts"] == 2
     resumed = final["resumed_from_iteration"]
@@ -49,8 +38,7 @@ def test_sigterm_hands_the_job_back_within_a_checkpoint(
     live_api: LiveAPI, start_worker: Start
 ) -> None:
     first = start_worker("w1")
-    job = submit(live_api, iterations=300, checkpoint_every=CHECKPOINT_EVERY, size=32)
-    wait_for(running_past(live_api, job["id"], CHECKPOINT_EVERY), 120, "a checkpoint")
+    job, poll = submit_running(live_api, 300, CHECKPOINT_EVERY, CHECKPOINT_EVERY)
     started = time.monotonic()
     assert first.stop(timeout=60) == 0
     assert time.monotonic() - started < 60
@@ -58,7 +46,7 @@ def test_sigterm_hands_the_job_back_within_a_checkpoint(
     assert handed_back.status == JobStatus.QUEUED, handed_back
     assert live_api.env.store().redis.llen(live_api.env.values["NST_QUEUE"]) == 1
     start_worker("w2")
-    final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed"}, timeout=240)
+    final = wait_status(poll, {"succeeded", "failed"}, timeout=240)
     assert final["status"] == "succeeded" and final["resumed_from_iteration"] >= CHECKPOINT_EVERY
 
 
@@ -66,11 +54,10 @@ def test_vanished_worker_job_is_requeued_by_the_sweeper(
     live_api: LiveAPI, start_worker: Start
 ) -> None:
     lost = start_worker("lost")
-    job = submit(live_api, iterations=60, checkpoint_every=CHECKPOINT_EVERY, size=32)
-    wait_for(running_past(live_api, job["id"], CHECKPOINT_EVERY), 120, "a checkpoint")
+    _, poll = submit_running(live_api, 60, CHECKPOINT_EVERY, CHECKPOINT_EVERY)
     lost.kill()  # parent and child: the message stays unacknowledged until the visibility timeout
     start_worker("rescuer")
-    final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed"}, timeout=240)
+    final = wait_status(poll, {"succeeded", "failed"}, timeout=240)
     assert final["status"] == "succeeded" and final["attempts"] == 2
     assert final["resumed_from_iteration"] >= CHECKPOINT_EVERY
 

@@ -17,7 +17,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from api.app import create_app
-from tests.e2e.test_job_lifecycle import poller, submit, wait_status
+from tests.e2e.test_job_lifecycle import poller, submit, submit_running, wait_status
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve, wait_for
 
 Start = Callable[..., WorkerProcess]
@@ -160,11 +160,7 @@ def test_brief_storage_outage_is_ridden_out_by_retries(
     env = flaky_env(service_env, flaky_s3, retries=8)
     with api_for(env) as api:
         start_worker(env=env)
-        job = submit(api, iterations=40, checkpoint_every=2, size=32)
-        poll = poller(api, job["id"])
-        wait_for(
-            lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "a checkpoint"
-        )
+        _, poll = submit_running(api, iterations=40, past=2)
         flaky_s3(False)
         seen = poll()["progress"]["iteration"]
         time.sleep(3)  # the outage itself: long enough for several checkpoint writes to fail
@@ -180,11 +176,7 @@ def test_job_fails_with_a_clear_message_once_storage_retries_are_spent(
     env = flaky_env(service_env, flaky_s3, retries=1)
     with api_for(env) as api:
         start_worker(env=env)
-        job = submit(api, iterations=400, checkpoint_every=2, size=32)
-        poll = poller(api, job["id"])
-        wait_for(
-            lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "a checkpoint"
-        )
+        job, _ = submit_running(api, iterations=400, past=2)
         flaky_s3(False)
         final = wait_status(
             lambda: _status_without_urls(env, job["id"]), {"failed", "succeeded"}, 120
