@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
@@ -31,6 +30,7 @@ from shared.errors import (
     StorageUnavailable,
     TooManyActiveJobs,
 )
+from shared.jobs import Progress
 
 ImageSource = str | Path | bytes
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
@@ -76,40 +76,6 @@ class JobEnded(NSTError):
         self.job = job
 
 
-@dataclass(frozen=True)
-class Losses:
-    content: float
-    style: float
-    tv: float
-    total: float
-
-
-@dataclass(frozen=True)
-class Progress:
-    """The latest checkpoint: iterations over all scales, losses, seconds spent and left."""
-
-    iteration: int
-    total: int
-    percent: float
-    losses: Losses | None
-    elapsed_seconds: float | None
-    eta_seconds: float | None
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Progress:
-        losses = data.get("losses")
-        return cls(
-            iteration=int(data["iteration"]),
-            total=int(data["total"]),
-            percent=float(data.get("percent") or 0.0),
-            losses=Losses(**{k: float(losses[k]) for k in ("content", "style", "tv", "total")})
-            if losses
-            else None,
-            elapsed_seconds=data.get("elapsed_seconds"),
-            eta_seconds=data.get("eta_seconds"),
-        )
-
-
 class Job:
     """One job as the service last described it; ``refresh()`` asks again."""
 
@@ -136,7 +102,7 @@ class Job:
     @property
     def progress(self) -> Progress | None:
         raw = self.data.get("progress")
-        return Progress.from_json(raw) if raw else None
+        return Progress.model_validate(raw) if raw else None
 
     @property
     def error(self) -> dict[str, str] | None:

@@ -137,13 +137,10 @@ def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint]
                 (checkpoint.elapsed_seconds - last["elapsed"]) / done
             )
         last.update(iteration=checkpoint.iteration, elapsed=checkpoint.elapsed_seconds)
-        losses = checkpoint.losses
         progress = Progress(
             iteration=checkpoint.iteration,
             total=checkpoint.total,
-            losses=Losses(
-                content=losses.content, style=losses.style, tv=losses.tv, total=losses.total
-            ),
+            losses=Losses.model_validate(checkpoint.losses, from_attributes=True),
             elapsed_seconds=checkpoint.elapsed_seconds,
         )
         job = ctx.store.record_progress(job_id, ctx.worker_name, progress, has_preview=True)
