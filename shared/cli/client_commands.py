@@ -135,7 +135,7 @@ class _ProgressBar:
         self.bar = tqdm(total=None, unit="it", desc="queued", file=sys.stderr, dynamic_ncols=True)
 
     def update(self, job: Job) -> None:
-        self.bar.set_description(job.status)
+        self.bar.set_description_str(job.status)  # set_description would add a second ": "
         progress = job.progress
         if progress is None:
             return

@@ -67,6 +67,7 @@ def test_submit_wait_writes_the_png_and_status_jobs_download_agree(
     job_id = done.stdout.strip()
     assert out.read_bytes().startswith(b"\x89PNG") and image_size(out.read_bytes())[0] == 48
     assert "8/8" in done.stderr and f"saved {out}" in done.stderr
+    assert ": :" not in done.stderr, "each status label is followed by one colon"
 
     status = nst(live_api, "status", job_id)
     assert status.returncode == 0 and status.stdout.split()[:3] == [job_id, "succeeded", "8/8"]
