@@ -8,13 +8,19 @@ from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus, new_job_id
 from shared.params import JobParams
 from shared.settings import Settings
+from tests.fixtures.live import wait_for
 from worker.sweeper import sweep_once
+
+STALE = 0.001  # seconds without a heartbeat before a running job counts as lost
 
 
 def lost_job(store: JobStore, attempts: int) -> Job:
     job = store.create(Job(id=new_job_id(), owner="o", params=JobParams(size=32), style_count=1))
     for _ in range(attempts):
         store.mark_running(job.id, "gone@host", stale_after=0.0)
+    # The tests sweep with a 1 ms staleness; a sweep within 1 ms of the last heartbeat would
+    # rightly leave the job alone (this raced once in CI), so let the heartbeat age first.
+    wait_for(lambda: job.id in {j.id for j in store.stale_running(STALE)}, 5, "a stale heartbeat")
     return job
 
 
@@ -22,7 +28,7 @@ def test_stale_job_is_requeued_and_sent_again(redis_url: str, key_prefix: str) -
     store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
     job = lost_job(store, attempts=1)
     sent: list[str] = []
-    settings = Settings(stale_after_seconds=0.001, max_redeliveries=2)
+    settings = Settings(stale_after_seconds=STALE, max_redeliveries=2)
     assert sweep_once(store, settings, sent.append) == [job.id]
     assert sent == [job.id] and store.get(job.id).status == JobStatus.QUEUED
 
@@ -32,7 +38,7 @@ def test_job_lost_too_often_fails_with_a_reason(redis_url: str, key_prefix: str)
     job = lost_job(store, attempts=3)
     sent: list[str] = []
     assert (
-        sweep_once(store, Settings(stale_after_seconds=0.001, max_redeliveries=2), sent.append)
+        sweep_once(store, Settings(stale_after_seconds=STALE, max_redeliveries=2), sent.append)
         == []
     )
     failed = store.get(job.id)
