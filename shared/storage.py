@@ -11,7 +11,6 @@ the job id alone: nothing a user sends ever becomes part of a path.
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import ConfigError, ObjectNotFound, StorageUnavailable
+from shared.files import write_atomically
 from shared.settings import Settings
 
 
@@ -179,10 +179,7 @@ class FileStorage:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            write_atomically(path, data)
         except OSError as exc:
             raise StorageUnavailable(f"could not write {key}: {exc.strerror}") from exc
 

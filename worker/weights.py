@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -20,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from shared.errors import WeightsUnavailable
+from shared.files import atomic_writer
 
 VGG19_CONV_COUNT = 16
 # What keras.applications.vgg19 downloads for include_top=False, and the MD5 it checks.
@@ -86,24 +86,19 @@ def ensure_imagenet_cached(timeout: float = 30.0) -> Path:
 
 
 def _download(url: str, target: Path, timeout: float) -> None:
-    """Stream ``url`` to a temporary file beside ``target``; rename it there only if MD5 matches."""
+    """Stream ``url`` into ``target``, which appears only if the MD5 matches."""
     session = requests.Session()
     retry = Retry(total=3, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     digest = hashlib.md5(usedforsecurity=False)
     with session.get(url, stream=True, timeout=timeout) as response:
         response.raise_for_status()
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as part:
-            try:
-                for chunk in response.iter_content(chunk_size=1 << 20):
-                    part.write(chunk)
-                    digest.update(chunk)
-                if digest.hexdigest() != IMAGENET_MD5:
-                    raise OSError(f"MD5 mismatch on the downloaded file (got {digest.hexdigest()})")
-            except BaseException:
-                os.unlink(part.name)
-                raise
-    os.replace(part.name, target)
+        with atomic_writer(target) as part:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                part.write(chunk)
+                digest.update(chunk)
+            if digest.hexdigest() != IMAGENET_MD5:
+                raise OSError(f"MD5 mismatch on the downloaded file (got {digest.hexdigest()})")
 
 
 def _md5(path: Path) -> str:

@@ -9,9 +9,7 @@ key or an unknown job, 1 when the job failed or was cancelled.
 from __future__ import annotations
 
 import functools
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -22,6 +20,7 @@ from shared.cli.exit_codes import EXIT_UNREACHABLE, EXIT_USAGE, exit_code
 from shared.cli.run import PARAM_OPTIONS
 from shared.client import Client, Job, QueueUnavailable, ServiceUnreachable, Unauthorized
 from shared.errors import ImageError, JobConflict, JobNotFound, NSTError, StorageUnavailable
+from shared.files import write_atomically
 from shared.params import JobParams
 
 P = ParamSpec("P")
@@ -154,12 +153,9 @@ class _ProgressBar:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write beside ``path`` and rename, so an interrupted download leaves no half file."""
+    """Write the download whole or not at all; a failure is the user's ImageError, one line."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data)
     except OSError as exc:
         raise ImageError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ import click
 
 from shared.cli.exit_codes import reports_errors
 from shared.errors import ImageError, InvalidParams
+from shared.files import write_atomically
 from shared.images import encode_png, read_image_file
 from shared.params import JobParams, Limits, parse_params
 from shared.settings import Settings, load_settings
@@ -102,12 +102,9 @@ def _read_state(checkpoint_dir: str | None) -> bytes:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path`` and rename it, so no half file is ever seen."""
+    """Write the file whole or not at all; a failure is the user's ImageError, one line."""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        write_atomically(path, data)
     except OSError as exc:
         raise ImageError(f"cannot write {path}: {exc.strerror}") from None
 
