@@ -8,7 +8,8 @@ runs in a fresh subprocess so its peak memory is its own. Run from the repo root
     KERAS_BACKEND=jax .venv/bin/python benchmarks/backends.py --sizes 256
     KERAS_BACKEND=jax python3 benchmarks/backends.py --sizes 512,1024   # on a GPU machine
 
-Per size and optimizer it reports: the first job's wall time at that shape (tracing and XLA
+TensorFlow compiles its step with XLA when ``NST_XLA=on`` (the product's setting; JAX always
+does). Per size and optimizer it reports: the first job's wall time at that shape (tracing and XLA
 compilation included), seconds per iteration on a warm engine (the difference between a short and
 a long run, so per-job set-up cancels out), loss evaluations per iteration (L-BFGS line-search
 tries), the share of an iteration spent in the numpy optimizer on the host, and the final total
@@ -112,11 +113,12 @@ def peak_device_mib() -> float | None:
 def child(args: argparse.Namespace) -> None:
     """Measure one size in this process and print one JSON line per optimizer."""
     from shared.params import Limits, parse_params
+    from shared.settings import Settings
     from worker.nst import StyleTransfer
 
     size = args.child
     started = time.perf_counter()
-    engine = StyleTransfer(args.weights)
+    engine = StyleTransfer(args.weights, jit_compile=Settings().xla == "on")  # NST_XLA
     load_seconds = time.perf_counter() - started
     images = (Image.open(Path(args.images) / "tubingen.jpg").convert("RGB"),
               Image.open(Path(args.images) / "starry_night.jpg").convert("RGB"))  # fmt: skip
@@ -184,7 +186,7 @@ def main() -> None:
     rows = []
     for size in map(int, args.sizes.split(",")):
         rows += measure(args, size)
-        print(json.dumps(rows[-len(OPTIMIZERS):]), flush=True)  # kept if a later size is cut
+        print(json.dumps(rows[-len(OPTIMIZERS) :]), flush=True)  # kept if a later size is cut
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print(table(rows))

@@ -260,7 +260,7 @@ def main() -> None:
     speeds = speed_rounds(args, images, make_tutorial(args.weights, *paths, args.size)[0])
     tutorial_step, tutorial_pixels = make_tutorial(args.weights, *paths, args.size)
     tutorial_times = timed(tutorial_step, args.baseline_steps)
-    engine = StyleTransfer(args.weights)  # the default: XLA on
+    engine = StyleTransfer(args.weights)  # the shipped default, NST_XLA=off
     reference = engine.run(images[0], [images[1]], engine_params(args.size, iterations=1)).image
     pixels = fit_to(tutorial_pixels(), reference)
     target = engine.score(images[0], [images[1]], engine_params(args.size), pixels).total
@@ -302,7 +302,7 @@ def report(
     print(f"\n| time to quality ({args.size} px) | value |\n|---|---|")
     print(f"| tutorial, {args.baseline_steps} Adam steps: wall time (warm) | {warm_wall:.1f} s |")
     print(f"| tutorial's final image, scored with this engine's loss | {target:.4g} |")
-    print(f"| engine L-BFGS (XLA on), {args.scales} scales: reaches that loss at | {reach} |")
+    print(f"| engine L-BFGS (XLA off), {args.scales} scales: reaches that loss at | {reach} |")
     print(f"| engine L-BFGS, loss after {args.quality_iterations} iterations | "
           f"{quality['final_loss']:.4g} ({quality['run_seconds']:.1f} s) |")  # fmt: skip
     for size, mb in memory.items():

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_style_images: int = Field(default=4, ge=1, le=16)
     max_iterations: int = Field(default=2000, ge=1)
     checkpoint_every: int = Field(default=25, ge=1)
+    # XLA for the TensorFlow step: 10 % faster on one 2-core CPU, 2-5 % slower on another
+    # (benchmarks/README.md), so it is the operator's measured choice, off unless asked for.
+    xla: Literal["on", "off"] = "off"
 
     auth: Literal["on", "off"] = "on"
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()

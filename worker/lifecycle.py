@@ -55,7 +55,7 @@ def load_engine(**_: object) -> None:
     from worker.nst import StyleTransfer
 
     settings = _settings()
-    _engine = StyleTransfer(settings.vgg19_weights)
+    _engine = StyleTransfer(settings.vgg19_weights, jit_compile=settings.xla == "on")
     _metrics = start_exporter(settings.worker_metrics_port)
 
 

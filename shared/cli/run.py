@@ -71,7 +71,7 @@ def run(
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from worker.nst import StyleTransfer
 
-    engine = StyleTransfer(settings.vgg19_weights)
+    engine = StyleTransfer(settings.vgg19_weights, jit_compile=settings.xla == "on")
     every = params.checkpoint_every or settings.checkpoint_every
     with _Progress(params.iterations, checkpoint_dir) as progress:
         result = engine.run(

@@ -40,8 +40,12 @@ __all__ = ["Checkpoint", "Losses", "StyleTransfer", "TransferResult"]
 class StyleTransfer:
     """The engine: one instance per process, reused across jobs."""
 
-    def __init__(self, weights: str, *, jit_compile: bool = True) -> None:
-        """Load VGG19 now ("imagenet" or a .weights.h5 path); WeightsUnavailable if unusable."""
+    def __init__(self, weights: str, *, jit_compile: bool = False) -> None:
+        """Load VGG19 now ("imagenet" or a .weights.h5 path); WeightsUnavailable if unusable.
+
+        ``jit_compile`` asks TensorFlow for XLA; whether that is faster depends on the machine
+        (NST_XLA). The JAX backend always compiles with XLA.
+        """
         self._extractors = FeatureExtractors(weights)
         self._jit_compile = jit_compile
         self._steps: dict[tuple[object, ...], LossAndGrads] = {}
