@@ -74,6 +74,7 @@ class LBFGS:
         self.history, self.first_step, self.max_backtracks = history, first_step, max_backtracks
         self.s: list[np.ndarray] = []
         self.y: list[np.ndarray] = []
+        self.sy: list[float] = []  # s·y of each pair, used twice per step: computed once
         self.loss: float | None = None
         self.terms: np.ndarray | None = None
         self.grad: np.ndarray | None = None
@@ -83,15 +84,16 @@ class LBFGS:
         if not self.s:
             return -grad * (self.first_step / max(float(np.max(np.abs(grad))), 1e-12))
         q = grad.ravel().copy()
+        scaled = np.empty_like(q)  # one buffer for every scaled vector: no temporaries
         alphas = []
-        for s, y in zip(reversed(self.s), reversed(self.y), strict=True):
-            alpha = _dot(s, q) / _dot(y, s)
-            q -= np.float32(alpha) * y
+        for s, y, sy in zip(reversed(self.s), reversed(self.y), reversed(self.sy), strict=True):
+            alpha = _dot(s, q) / sy
+            q -= np.multiply(y, np.float32(alpha), out=scaled)
             alphas.append(alpha)
-        q *= np.float32(_dot(self.s[-1], self.y[-1]) / _dot(self.y[-1], self.y[-1]))
-        for s, y, alpha in zip(self.s, self.y, reversed(alphas), strict=True):
-            q += np.float32(alpha - _dot(y, q) / _dot(y, s)) * s
-        return (-q).reshape(grad.shape)
+        q *= np.float32(self.sy[-1] / _dot(self.y[-1], self.y[-1]))
+        for s, y, sy, alpha in zip(self.s, self.y, self.sy, reversed(alphas), strict=True):
+            q += np.multiply(s, np.float32(alpha - _dot(y, q) / sy), out=scaled)
+        return np.negative(q, out=q).reshape(grad.shape)
 
     def step(self, x: np.ndarray, objective: Objective) -> StepOutcome:
         """Take one accepted step along the quasi-Newton direction."""
@@ -100,7 +102,7 @@ class LBFGS:
         direction = self.direction(self.grad)
         slope = _dot(self.grad.ravel(), direction.ravel())
         if slope >= 0:  # not a descent direction: forget the curvature pairs
-            self.s, self.y = [], []
+            self.s, self.y, self.sy = [], [], []
             direction = self.direction(self.grad)
             slope = _dot(self.grad.ravel(), direction.ravel())
         new_x, loss, terms, grad = self._line_search(x, direction, slope, objective)
@@ -124,10 +126,12 @@ class LBFGS:
 
     def _remember(self, s: np.ndarray, y: np.ndarray) -> None:
         """Keep a curvature pair if it is positive (keeps H positive definite)."""
-        if _dot(s, y) > 1e-10 * np.sqrt(_dot(s, s) * _dot(y, y)):
+        sy = _dot(s, y)
+        if sy > 1e-10 * np.sqrt(_dot(s, s) * _dot(y, y)):
             self.s.append(s)
             self.y.append(y)
-            del self.s[: -self.history], self.y[: -self.history]
+            self.sy.append(sy)
+            del self.s[: -self.history], self.y[: -self.history], self.sy[: -self.history]
 
     def state(self) -> dict[str, np.ndarray]:
         """Return the curvature history and the loss/gradient at the current point."""
@@ -146,6 +150,7 @@ class LBFGS:
         if not state:
             return
         self.s, self.y = list(state["s"]), list(state["y"])
+        self.sy = [_dot(s, y) for s, y in zip(self.s, self.y, strict=True)]
         self.loss, self.terms, self.grad = float(state["loss"]), state["terms"], state["grad"]
 
 
