@@ -76,10 +76,11 @@ def ensure_imagenet_cached(timeout: float = 30.0) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         _download(IMAGENET_URL, target, timeout)
-    except (OSError, requests.RequestException) as exc:
+    except OSError as exc:  # requests' errors are OSErrors too; their text runs to many lines
+        reason = type(exc).__name__ if isinstance(exc, requests.RequestException) else str(exc)
         raise WeightsUnavailable(
             f"NST_VGG19_WEIGHTS=imagenet: cannot download {IMAGENET_URL} into {target.parent} "
-            f"({type(exc).__name__}); on a machine without internet set NST_VGG19_WEIGHTS to a "
+            f"({reason}); on a machine without internet set NST_VGG19_WEIGHTS to a "
             "local vgg19 notop .weights.h5 file"
         ) from None
     return target
