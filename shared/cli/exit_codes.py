@@ -67,8 +67,6 @@ class _UsageLine(click.ClickException):
 def _one_line_usage() -> Iterator[None]:
     try:
         yield
-    except _UsageLine:
-        raise
     except click.UsageError as exc:
         raise _UsageLine(exc.format_message()) from None
 

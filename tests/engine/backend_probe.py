@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 from PIL import Image
 
 from shared.params import JobParams, parse_params
@@ -47,8 +48,6 @@ def probe(engine: StyleTransfer) -> dict[str, Any]:
 
 
 def _content_pixels(content: Image.Image, params: JobParams) -> Any:
-    import numpy as np
-
     resized = content.copy()
     resized.thumbnail((params.size, params.size), Image.Resampling.LANCZOS)
     return np.asarray(resized, dtype=np.uint8)

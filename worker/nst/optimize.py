@@ -159,8 +159,8 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
 
     Ordinary gradients are far from float32's range (relative error ~1e-7 against float64 at
     256 px), but extreme style weights can overflow it. The float64 pass is ``einsum``, which
-    casts in small buffers. On a GPU host these ~36 dots per iteration were most of an L-BFGS
-    iteration when done in float64 (benchmarks/README.md).
+    casts in small buffers. On a GPU host the dots of the two-loop recursion, done in float64,
+    were most of an L-BFGS iteration (benchmarks/README.md).
     """
     a, b = a.ravel(), b.ravel()
     with np.errstate(over="ignore"):
