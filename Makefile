@@ -3,37 +3,58 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 SERVICES := deploy/local/services.sh
 
-.PHONY: env up down demo test lint unit clean
+.PHONY: env demo-env up down demo test lint prerequisites shell clean
 
+# Everything, for development and tests (about 3 GB: TensorFlow, JAX, Playwright, moto, ...).
 env: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[engine,serve,dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-up: env
+# Only what the demo runs: the engine, the API and the worker.
+demo-env: $(DEMO_STAMP)
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[engine,serve]'
+	touch $(DEMO_STAMP)
+
+up: demo-env
 	$(SERVICES) up
 
 down:
 	$(SERVICES) down
 
-demo: env
+demo: demo-env
 	$(SERVICES) up
 	mkdir -p out
 	trap '$(SERVICES) down' EXIT; \
 	  $(VENV)/bin/nst submit examples/tubingen.jpg examples/starry_night.jpg \
 	    --api http://127.0.0.1:$${NST_API_PORT:-8000} --size 256 --iterations 60 --wait -o out/result.png
 
-lint: env
-	$(VENV)/bin/ruff check api worker shared tests benchmarks
-	$(VENV)/bin/mypy api worker shared
+# A shell with the project's virtual environment active: `nst`, `celery`, `pytest` on PATH.
+shell: demo-env
+	@echo "virtual environment $(VENV) active; exit to leave"
+	@source $(VENV)/bin/activate && exec "$${SHELL:-bash}" -i
 
-test: env lint
+lint: env
+	$(VENV)/bin/ruff check api worker shared cli tests benchmarks
+	$(VENV)/bin/mypy api worker shared cli
+	$(VENV)/bin/lint-imports
+
+# The system packages the suite needs (Redis, Sentinel, Chromium, an ICC profile): installed
+# when run as root with apt-get, otherwise named with the command to install them.
+prerequisites:
+	deploy/local/prerequisites.sh
+
+test: prerequisites env lint
 	$(SERVICES) ensure_redis
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .run out test-artifacts
+	rm -rf $(VENV) .run out test-artifacts .import_linter_cache

@@ -1,4 +1,8 @@
-"""One error renderer for the whole API: every failure is ``{"error": {"code", "message"}}``."""
+"""One error renderer for the whole API: every failure is ``{"error": {"code", "message"}}``.
+
+Statuses come from the error classes in ``shared/errors.py``; nothing here lists codes. A
+failure's details (an internal address, a path, a trace) go to the log, never to the client.
+"""
 
 from __future__ import annotations
 
@@ -9,70 +13,45 @@ from flask import Flask, Response, jsonify
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from api.auth import Unauthorized
 from shared import errors
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_ERROR: dict[type[errors.NSTError], int] = {
-    errors.InvalidParams: 400,
-    errors.ImageTooLarge: 413,
-    errors.ImageError: 400,
-    Unauthorized: 401,
-    errors.JobNotFound: 404,
-    errors.ObjectNotFound: 404,
-    errors.JobConflict: 409,
-    errors.TooManyActiveJobs: 429,
-    errors.StorageUnavailable: 503,
-}
-HTTP_CODES = {
-    400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-    413: "upload_too_large", 415: "unsupported_media_type",
-}  # fmt: skip
 
-
-def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
-    return jsonify(error={"code": code, "message": message}), status
-
-
-def _status_for(exc: errors.NSTError) -> int:
-    for kind in type(exc).__mro__:
-        if kind in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[kind]
-    return 500
+def render(exc: errors.NSTError) -> tuple[Response, int]:
+    """The JSON answer for a product error, with the headers its kind calls for."""
+    response = jsonify(error=exc.body())
+    if isinstance(exc, errors.TooManyActiveJobs):
+        response.headers["Retry-After"] = str(exc.retry_after_seconds)
+    if isinstance(exc, errors.Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="nst"'
+    return response, exc.http_status
 
 
 def handle_nst_error(exc: errors.NSTError) -> tuple[Response, int]:
-    body = {"code": exc.code, "message": exc.message}
-    if isinstance(exc, errors.InvalidParams) and exc.field:
-        body["field"] = exc.field
-    response = jsonify(error=body)
-    if isinstance(exc, errors.TooManyActiveJobs):
-        response.headers["Retry-After"] = str(exc.retry_after_seconds)
-    if isinstance(exc, Unauthorized):
-        response.headers["WWW-Authenticate"] = 'Bearer realm="nst"'
-    return response, _status_for(exc)
+    if isinstance(exc, errors.StorageUnavailable):
+        log.warning("object storage unavailable: %s", exc.message)
+        exc = errors.StorageUnavailable("object storage is unreachable; try again shortly")
+    return render(exc)
 
 
 def handle_redis_down(exc: Exception) -> tuple[Response, int]:
     log.warning("job store unreachable: %s", exc)
-    return error_response(
-        503, "queue_unavailable", "the job store is unreachable; try again shortly"
-    )
+    return render(errors.QueueUnavailable("the job store is unreachable; try again shortly"))
 
 
 def handle_http_error(exc: HTTPException) -> tuple[Response, int]:
     status = exc.code or 500
     if isinstance(exc, RequestEntityTooLarge):
-        return error_response(
-            413, "upload_too_large", "the request is larger than the upload limit"
-        )
-    return error_response(status, HTTP_CODES.get(status, f"http_{status}"), exc.description or "")
+        return render(errors.UploadTooLarge("the request is larger than the upload limit"))
+    kind = errors.error_for_status(status)
+    response, _ = render(kind(exc.description or kind.headline))
+    return response, status
 
 
 def handle_unexpected(exc: Exception) -> tuple[Response, int]:
     log.exception("unhandled error")
-    return error_response(500, "internal_error", "the server failed; the error was logged")
+    return render(errors.InternalError("the server failed; the error was logged"))
 
 
 def init_app(app: Flask) -> None:

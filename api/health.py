@@ -1,13 +1,16 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes; unauthenticated, so they name what fails but never where."""
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, Flask, Response, jsonify
 
 from api.services import services
-from shared.errors import StorageUnavailable
+from shared.errors import NotReady, StorageUnavailable
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
@@ -22,21 +25,22 @@ def readyz() -> tuple[Response, int]:
     svc = services()
     checks: dict[str, str] = {}
     try:
-        svc.store.redis.ping()
+        svc.store.ping()
         checks["redis"] = "ok"
     except Exception as exc:
-        checks["redis"] = f"unreachable: {exc}"
+        log.warning("readiness: job store unreachable: %s", exc)
+        checks["redis"] = "unreachable"
     try:
         svc.storage.check()
         checks["storage"] = "ok"
     except StorageUnavailable as exc:
-        checks["storage"] = f"unreachable: {exc.message}"
-    ready = all(v == "ok" for v in checks.values())
+        log.warning("readiness: object storage unreachable: %s", exc.message)
+        checks["storage"] = "unreachable"
     failing = [name for name, value in checks.items() if value != "ok"]
-    body: dict[str, object] = {"status": "ready" if ready else "unavailable", "checks": checks}
-    if not ready:
-        body["error"] = {"code": "not_ready", "message": f"unreachable: {', '.join(failing)}"}
-    return jsonify(body), 200 if ready else 503
+    body: dict[str, object] = {"status": "unavailable" if failing else "ready", "checks": checks}
+    if failing:
+        body["error"] = NotReady(f"unreachable: {', '.join(failing)}").body()
+    return jsonify(body), 503 if failing else 200
 
 
 def init_app(app: Flask) -> None:

@@ -12,8 +12,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from api.auth import current_owner
 from api.presenters import job_json
 from api.services import Services, services
-from api.submission import Submission, parse_submission
+from api.submission import Submission, parse_submission, request_digest
 from shared.errors import (
+    IdempotencyKeyReused,
     InvalidParams,
     JobConflict,
     JobNotFound,
@@ -21,8 +22,8 @@ from shared.errors import (
     TooManyActiveJobs,
 )
 from shared.jobs import Job, JobStatus, is_job_id, new_job_id
+from shared.queue import enqueue_job
 from shared.storage import JobKeys
-from worker.celery_app import enqueue_job
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 MAX_PAGE = 100
@@ -34,16 +35,18 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
     svc = services()
     owner = current_owner()
     idempotency_key = request.headers.get("Idempotency-Key")
+    digest = request_digest(request) if idempotency_key else None
     if idempotency_key and (earlier := svc.store.find_by_idempotency_key(owner, idempotency_key)):
-        return _accepted(earlier, svc, status=200)
+        return _accepted(_same_request(earlier, digest), svc, status=200)
     if svc.store.active_count(owner) >= svc.settings.max_active_jobs_per_key:
         raise TooManyActiveJobs(
             f"at most {svc.settings.max_active_jobs_per_key} jobs may be queued or running at once"
         )
-    submission = parse_submission(request, svc.limits, svc.settings.max_pixels, svc.pool)
+    submission = parse_submission(request, svc.limits, svc.settings.max_pixels, svc.cpu_pool)
     job = Job(
-        id=new_job_id(), owner=owner, params=submission.params, style_count=len(submission.styles)
-    )
+        id=new_job_id(), owner=owner, params=submission.params,
+        style_count=len(submission.styles), request_digest=digest,
+    )  # fmt: skip
     _store_inputs(job, submission, svc)
     try:
         created = svc.store.create(job, svc.settings.max_active_jobs_per_key, idempotency_key)
@@ -52,7 +55,7 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
         raise
     if created.id != job.id:  # a concurrent request with the same Idempotency-Key won
         svc.storage.delete_prefix(JobKeys(job.id).prefix)
-        return _accepted(created, svc, status=200)
+        return _accepted(_same_request(created, digest), svc, status=200)
     try:
         enqueue_job(svc.queue, job.id)
     except Exception:
@@ -60,6 +63,16 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
         svc.storage.delete_prefix(JobKeys(job.id).prefix)
         raise
     return _accepted(created, svc, status=202)
+
+
+def _same_request(earlier: Job, digest: str | None) -> Job:
+    """The job an Idempotency-Key already stands for, if this is the same request (else 422)."""
+    if earlier.request_digest is not None and earlier.request_digest != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request; "
+            "use a new key for a new job"
+        )
+    return earlier
 
 
 def _store_inputs(job: Job, submission: Submission, svc: Services) -> None:
@@ -131,13 +144,18 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 @bp.delete("/<job_id>")
 def cancel_job(job_id: str) -> tuple[Response, int]:
-    """Cancel: a queued job never runs; a running one stops at its next checkpoint."""
+    """Cancel: a queued job never runs; a running one stops at its next checkpoint.
+
+    Cancelling a cancelled job succeeds (200) and changes nothing: a retried cancel is safe.
+    """
     svc = services()
     job = _owned_job(job_id)
-    if job.status.is_final:
+    already = job.status == JobStatus.CANCELLED
+    if job.status.is_final and not already:
         raise JobConflict(f"the job has already {job.status.value}")
     job = svc.store.request_cancel(job.id, job.owner)
-    return jsonify(job_json(job, svc.storage, svc.settings.presign_expiry_seconds)), 202
+    body = job_json(job, svc.storage, svc.settings.presign_expiry_seconds)
+    return jsonify(body), 200 if already else 202
 
 
 @bp.get("/<job_id>/result")

@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from api.services import Services
 from shared.jobs import JobStatus
+from shared.queue import queue_length
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -35,9 +36,9 @@ class JobCollector(Collector):
         running = GaugeMetricFamily("nst_jobs_running", "Jobs a worker is running now.")
         running.add_metric([], store.count(JobStatus.RUNNING))
         backlog = GaugeMetricFamily(
-            "nst_queue_length", "Messages in the Celery queue list in Redis."
+            "nst_queue_length", "Messages waiting in the Celery queue."
         )
-        backlog.add_metric([], store.redis.llen(self.svc.settings.queue))
+        backlog.add_metric([], queue_length(self.svc.queue))
         finished = CounterMetricFamily(
             "nst_jobs_finished",
             "Jobs that ended, by final status and reason.",

@@ -1,7 +1,9 @@
 """The OpenAPI 3 document at ``/v1/openapi.json``.
 
-The job parameters' schema is generated from ``shared.params.JobParams`` so the
-document cannot drift from what the API validates; the rest is written here.
+The job parameters' schema and the submit form's per-field properties are generated from
+``shared.params.JobParams`` (through ``shared.param_specs``), and the error codes from
+``shared.errors``, so the document cannot drift from what the API validates; the rest is
+written here.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from flask import Flask, Response, jsonify
 
 from api.auth import current_owner
 from api.jobs import MAX_PAGE
+from shared import errors
 from shared.jobs import JobStatus
-from shared.params import JobParams
+from shared.param_specs import ParamSpec, param_specs
+from shared.params import JobParams, Limits
 
 STATUSES = [status.value for status in JobStatus]
 JOB_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -51,10 +55,18 @@ def _progress() -> dict[str, Any]:
     }
 
 
+JOB_REQUIRED = [
+    "id", "status", "progress", "preview_url", "result_url", "error", "cancel_requested",
+    "attempts", "resumed_from_iteration", "created_at", "updated_at", "started_at",
+    "finished_at", "style_count", "params", "links",
+]  # fmt: skip
+
+
 def _job_schema() -> dict[str, Any]:
     stamp = "2026-11-25T18:00:00.000Z"
     return {
         "type": "object",
+        "required": JOB_REQUIRED,
         "properties": {
             "id": _prop(
                 "string", "Job id (UUID4), also the Celery task id.", "3f2b…", format="uuid"
@@ -82,10 +94,19 @@ def _job_schema() -> dict[str, Any]:
             "resumed_from_iteration": _prop(
                 ["integer", "null"], "Iteration a redelivered job resumed from.", None
             ),
-            "created_at": _prop("string", "When the job was submitted (UTC).", stamp),
-            "updated_at": _prop("string", "Last change to the record (UTC).", stamp),
-            "started_at": _prop(["string", "null"], "First start on a worker (UTC).", stamp),
-            "finished_at": _prop(["string", "null"], "When it reached a final state (UTC).", None),
+            "created_at": _prop(
+                "string", "When the job was submitted (UTC).", stamp, format="date-time"
+            ),
+            "updated_at": _prop(
+                "string", "Last change to the record (UTC).", stamp, format="date-time"
+            ),
+            "started_at": _prop(
+                ["string", "null"], "First start on a worker (UTC).", stamp, format="date-time"
+            ),
+            "finished_at": _prop(
+                ["string", "null"], "When it reached a final state (UTC).", None,
+                format="date-time",
+            ),
             "style_count": _prop("integer", "Number of style images.", 1),
             "params": {"$ref": "#/components/schemas/JobParams"},
             "links": {
@@ -105,7 +126,10 @@ def _error_schema() -> dict[str, Any]:
             "error": {
                 "type": "object",
                 "properties": {
-                    "code": _prop("string", "Stable, machine-readable code.", "invalid_params"),
+                    "code": _prop(
+                        "string", "Stable, machine-readable code.", "invalid_params",
+                        enum=sorted(errors.registered()),
+                    ),
                     "message": _prop(
                         "string", "Human-readable reason.", "size: must be at most 1024"
                     ),
@@ -128,14 +152,40 @@ def _params_schema() -> dict[str, Any]:
     return schema
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Any unique text; a retried request with the same key and body returns the "
+    "first job (200), with another body 422 (IETF Idempotency-Key draft).",
+    "schema": {"type": "string", "maxLength": 255},
+}
+LOCATION = {
+    "Location": {
+        "description": "The job's URL.",
+        "schema": {"type": "string", "example": "/v1/jobs/3f2b…"},
+    }
+}
+RETRY_AFTER = {
+    "Retry-After": {"description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer"}}
+}  # fmt: skip
+
+
 def _error_responses(*codes: int) -> dict[str, Any]:
     ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    return {str(code): {"description": "Error", **ref} for code in codes}
+    answers: dict[str, Any] = {}
+    for code in codes:
+        answers[str(code)] = {"description": "Error", **ref}
+        if code == 429:
+            answers[str(code)]["headers"] = RETRY_AFTER
+    return answers
 
 
-def _job_response(description: str) -> dict[str, Any]:
+def _job_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     schema = {"$ref": "#/components/schemas/Job"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+    answer = {"description": description, "content": {"application/json": {"schema": schema}}}
+    return {**answer, "headers": headers} if headers else answer
 
 
 def _image_response(description: str, media_type: str) -> dict[str, Any]:
@@ -171,7 +221,42 @@ def _list_parameters() -> list[dict[str, Any]]:
     ]
 
 
-def _paths() -> dict[str, Any]:
+def _form_field(spec: ParamSpec) -> dict[str, Any]:
+    """One parameter as a multipart form field: lists are sent comma-separated."""
+    if spec.kind == "list":
+        items = ", ".join(spec.item_choices or ()) or f"{spec.item_kind}s"
+        return {"type": "string", "description": f"{spec.description} Comma-separated ({items})."}
+    field: dict[str, Any] = {"type": spec.kind, "description": spec.description}
+    for key, value in (("default", spec.default), ("enum", spec.choices),
+                       ("maximum", spec.maximum)):  # fmt: skip
+        if value is not None:
+            field[key] = list(value) if isinstance(value, tuple) else value
+    if spec.minimum is not None:
+        field["exclusiveMinimum" if spec.exclusive_minimum else "minimum"] = spec.minimum
+    return field
+
+
+def _submit_form(limits: Limits) -> dict[str, Any]:
+    """The submit form: the files, every JobParams field, or all parameters as one JSON text."""
+    properties: dict[str, Any] = {
+        "content": {"type": "string", "format": "binary", "description": "The photo."},
+        "style": {
+            "type": "array",
+            "items": {"type": "string", "format": "binary"},
+            "minItems": 1,
+            "maxItems": limits.max_style_images,
+            "description": "One or more style images (JPEG, PNG or WebP).",
+        },
+        "params": {
+            "type": "string",
+            "description": "Parameters as one JSON object, instead of the separate fields.",
+        },
+    }
+    properties.update({spec.name: _form_field(spec) for spec in param_specs(limits)})
+    return {"type": "object", "required": ["content", "style"], "properties": properties}
+
+
+def _paths(limits: Limits) -> dict[str, Any]:
     job_id = {
         "name": "job_id",
         "in": "path",
@@ -179,38 +264,22 @@ def _paths() -> dict[str, Any]:
         "description": "A job id as returned on submission: a lower-case UUID.",
         "schema": {"type": "string", "format": "uuid", "pattern": JOB_ID_PATTERN},
     }
-    submit_body = {
-        "type": "object",
-        "required": ["content", "style"],
-        "properties": {
-            "content": {
-                "type": "string",
-                "format": "binary",
-                "description": "The photo (JPEG/PNG/WebP).",
-            },
-            "style": {
-                "type": "array",
-                "items": {"type": "string", "format": "binary"},
-                "description": "One or more style images.",
-            },
-            "params": {
-                "type": "string",
-                "description": "Parameters as one JSON object (optional).",
-            },
-        },
-    }
+    submit_body = _submit_form(limits)
     return {
         "/v1/jobs": {
             "post": {
                 "summary": "Submit a style-transfer job",
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {"multipart/form-data": {"schema": submit_body}},
                 },
                 "responses": {
-                    "202": _job_response("Queued; Location points at the job."),
-                    "200": _job_response("Same Idempotency-Key as an earlier request: that job."),
-                    **_error_responses(400, 401, 413, 429, 503),
+                    "202": _job_response("Queued; Location points at the job.", LOCATION),
+                    "200": _job_response(
+                        "Same Idempotency-Key and request as before: that job.", LOCATION
+                    ),
+                    **_error_responses(400, 401, 413, 422, 429, 503),
                 },
             },
             "get": {
@@ -232,6 +301,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Cancel a job",
                 "responses": {
                     "202": _job_response("Cancelled or cancelling"),
+                    "200": _job_response("Already cancelled: nothing changed"),
                     **_error_responses(400, 401, 404, 409),
                 },
             },
@@ -261,8 +331,9 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def document() -> dict[str, Any]:
-    """The whole OpenAPI document."""
+def document(limits: Limits | None = None) -> dict[str, Any]:
+    """The whole OpenAPI document; ``limits`` are the deployment's (the schema's own if None)."""
+    limits = limits or Limits()
     params = _params_schema()
     schemas = {"Job": _job_schema(), "Error": _error_schema(), "JobParams": params}
     schemas.update(params.pop("$defs", {}))
@@ -273,7 +344,7 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Submit a photo and style images; poll the job; download the result.",
         },
-        "paths": _paths(),
+        "paths": _paths(limits),
         "components": {
             "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -283,7 +354,7 @@ def document() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    spec = document()
+    spec = document(app.extensions["nst"].limits)
 
     @app.get("/v1/openapi.json")
     def openapi_json() -> Response:

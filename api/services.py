@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from celery import Celery
 from flask import current_app
 
-from api.auth import KeyRing
+from api.deadlines import gevent_active
+from api.keys import KeyRing
 from shared.job_store import JobStore
 from shared.params import Limits
+from shared.queue import make_producer
 from shared.redis_client import connect
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
-from worker.celery_app import make_celery
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class Services:
     queue: Celery
     keys: KeyRing
     limits: Limits
-    pool: ThreadPoolExecutor
+    pool: Executor  # storage calls: greenlets under gevent, threads otherwise
+    cpu_pool: Executor  # image decoding: always OS threads (Pillow releases the GIL)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -34,12 +36,22 @@ class Services:
         return cls(
             settings=settings,
             store=JobStore(client, settings.key_prefix, settings.job_ttl_seconds),
-            storage=open_storage(settings),
-            queue=make_celery(settings),
+            storage=open_storage(settings, patient=False),
+            queue=make_producer(settings),
             keys=KeyRing.from_settings(settings),
-            limits=Limits(settings.max_size, settings.max_iterations, settings.max_style_images),
+            limits=settings.limits,
             pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="nst-io"),
+            cpu_pool=_cpu_pool(),
         )
+
+
+def _cpu_pool() -> Executor:
+    """Real threads for CPU work; under gevent a patched thread would block every greenlet."""
+    if gevent_active():
+        from gevent.threadpool import ThreadPoolExecutor as RealThreads
+
+        return RealThreads(max_workers=4)
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="nst-cpu")
 
 
 def services() -> Services:

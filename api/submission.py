@@ -1,12 +1,15 @@
 """Turn a multipart ``POST /v1/jobs`` into validated parameters and decoded images.
 
-Everything is checked here, before anything is stored or queued: parameters
-through the shared schema, every file through the shared image decoder (bomb
-guard included), and the number of style images against the limits.
+Everything is checked here, before anything is stored or queued: the form's shape (no field
+twice, no unknown file), the ``params`` JSON within bounds on length and depth before it is
+parsed, parameters through the shared schema and the deployment's limits, every file through
+the shared image decoder (bomb guard, every colour mode, EXIF orientation), and every image's
+aspect ratio against the sizes the engine will work at.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from concurrent.futures import Executor
@@ -17,10 +20,13 @@ from flask import Request
 from werkzeug.datastructures import FileStorage
 
 from shared.errors import InvalidParams
-from shared.images import decode_image, encode_input
+from shared.images import check_working_sizes, decode_image, encode_input
 from shared.params import JobParams, Limits, parse_params
 
 FILE_FIELDS = ("content", "style")
+MAX_PARAMS_JSON_CHARS = 16 * 1024
+MAX_PARAMS_JSON_DEPTH = 8
+MAX_NUMBER_DIGITS = 32
 
 
 @dataclass(frozen=True)
@@ -42,22 +48,31 @@ def parse_submission(
     """
     if not request.mimetype.startswith("multipart/form-data"):
         raise InvalidParams("send the job as multipart/form-data with content and style files")
-    unexpected = [name for name in request.files if name not in FILE_FIELDS]
-    if unexpected:
-        raise InvalidParams(f"unknown file field {unexpected[0]!r}", field=unexpected[0])
-    params = parse_params(_raw_params(request), limits)
+    _check_form_shape(request)
     contents = request.files.getlist("content")
     styles = request.files.getlist("style")
     if len(contents) != 1:
         raise InvalidParams(
             "send exactly one content image in the 'content' field", field="content"
         )
-    params.check_style_count(len(styles), limits)
+    params = parse_params(_raw_params(request), limits, style_count=len(styles))
     style_side = math.ceil(params.size * params.style_scale)
     uploads = [(contents[0], "content image", params.size)]
     uploads += [(upload, f"style image {i + 1}", style_side) for i, upload in enumerate(styles)]
-    prepared = list(pool.map(lambda item: _prepare(item[0], item[1], item[2], max_pixels), uploads))
-    return Submission(params, prepared[0], prepared[1:])
+    decoded = list(pool.map(lambda item: _decode(item[0], item[1], item[2], max_pixels), uploads))
+    check_working_sizes(params, decoded[0].size, [image.size for image in decoded[1:]])
+    encoded = list(pool.map(encode_input, decoded))
+    return Submission(params, encoded[0], encoded[1:])
+
+
+def _check_form_shape(request: Request) -> None:
+    """No unknown file field, and no form field twice (which one would win is a guess)."""
+    unexpected = [name for name in request.files if name not in FILE_FIELDS]
+    if unexpected:
+        raise InvalidParams(f"unknown file field {unexpected[0]!r}", field=unexpected[0])
+    doubled = [name for name in request.form if len(request.form.getlist(name)) > 1]
+    if doubled:
+        raise InvalidParams(f"{doubled[0]} is given more than once", field=doubled[0])
 
 
 def _raw_params(request: Request) -> dict[str, Any]:
@@ -65,22 +80,75 @@ def _raw_params(request: Request) -> dict[str, Any]:
     fields = {k: v for k, v in request.form.items() if k != "params"}
     if "params" not in request.form:
         return fields
-    try:
-        data = json.loads(request.form["params"])
-    except json.JSONDecodeError as exc:
-        raise InvalidParams(f"params is not valid JSON: {exc.msg}", field="params") from None
-    if not isinstance(data, dict):
-        raise InvalidParams("params must be a JSON object", field="params")
+    data = load_params_json(request.form["params"])
     both = sorted(set(data) & set(fields))
     if both:
         raise InvalidParams(f"{both[0]} is given twice (form field and params)", field=both[0])
     return {**data, **fields}
 
 
-def _prepare(upload: FileStorage, name: str, long_side: int, max_pixels: int) -> bytes:
-    """Decode fully (the check) and re-encode (what is stored: never the uploaded bytes).
+def load_params_json(text: str) -> dict[str, Any]:
+    """Parse the ``params`` JSON object, bounded in length, depth and number size first.
 
-    Stored no larger than the job can use (``long_side`` or a little more), which also
-    keeps the worker's reads small.
+    Python's parser recurses per nesting level and converts integers of any length, so an
+    unbounded document is a cheap way to make the server fail (RecursionError, ValueError).
     """
-    return encode_input(decode_image(upload.read(), max_pixels, name=name, long_side=long_side))
+    if len(text) > MAX_PARAMS_JSON_CHARS:
+        raise InvalidParams(
+            f"params is longer than {MAX_PARAMS_JSON_CHARS} characters", field="params"
+        )
+    if _nesting_depth(text) > MAX_PARAMS_JSON_DEPTH:
+        raise InvalidParams(
+            f"params is nested deeper than {MAX_PARAMS_JSON_DEPTH} levels", field="params"
+        )
+    try:
+        data = json.loads(text, parse_int=_bounded_int)  # NaN, inf: the schema names the field
+    except json.JSONDecodeError as exc:
+        raise InvalidParams(f"params is not valid JSON: {exc.msg}", field="params") from None
+    if not isinstance(data, dict):
+        raise InvalidParams("params must be a JSON object", field="params")
+    return data
+
+
+def _nesting_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects, counted outside strings (linear, no recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise InvalidParams(f"params holds a number with over {MAX_NUMBER_DIGITS} digits", "params")
+    return int(text)
+
+
+def _decode(upload: FileStorage, name: str, long_side: int, max_pixels: int) -> Any:
+    """Decode fully: the check, and what is stored (re-encoded, never the uploaded bytes)."""
+    return decode_image(upload.read(), max_pixels, name=name, long_side=long_side)
+
+
+def request_digest(request: Request) -> str:
+    """A fingerprint of what was asked: form fields and file contents, not their names.
+
+    Two requests with one Idempotency-Key must be the same request; this tells whether they
+    are. The files are read and rewound, so the submission can still read them.
+    """
+    digest = hashlib.sha256()
+    for name, value in sorted(request.form.items(multi=True)):
+        digest.update(f"field:{name}={value}\0".encode())
+    for name, upload in request.files.items(multi=True):
+        digest.update(f"file:{name}:".encode() + hashlib.sha256(upload.read()).digest())
+        upload.stream.seek(0)
+    return digest.hexdigest()

@@ -213,7 +213,7 @@ def celery_workers(count: int, env: dict[str, str], logs: Path) -> Iterator[None
             name = f"bench{count}-{index}@{socket.gethostname()}"
             path = logs / f"worker{count}-{index}.log"
             args = [
-                PY, "-m", "celery", "-A", "worker.celery_app:app", "worker",
+                PY, "-m", "celery", "-A", "worker.main:app", "worker",
                 "--queues", env["NST_QUEUE"], "--concurrency", "1", "--pool", "prefork",
                 "--hostname", name, "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "--loglevel", "INFO",

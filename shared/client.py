@@ -17,63 +17,27 @@ from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import requests
+from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from shared.errors import (
+    ApiError,
     ImageError,
-    ImageTooLarge,
     InvalidParams,
     JobConflict,
-    JobNotFound,
+    JobEnded,
     NSTError,
+    ServiceUnreachable,
     StorageUnavailable,
-    TooManyActiveJobs,
+    error_from_body,
 )
-from shared.jobs import Progress
+from shared.jobs import FINAL_STATUSES, Progress
+from shared.params import JobParams, invalid_params
+
+__all__ = ["ApiError", "Client", "Job", "JobEnded", "ServiceUnreachable"]
 
 ImageSource = str | Path | bytes
-FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-
-
-class ApiError(NSTError):
-    """The service answered with an error this client has no more specific type for."""
-
-    def __init__(self, message: str, code: str = "api_error", status: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.status = status
-
-
-class Unauthorized(ApiError):
-    """The API key is missing or not valid (HTTP 401)."""
-
-
-class QueueUnavailable(ApiError):
-    """The service cannot reach its job store or queue right now (HTTP 503)."""
-
-
-class UploadTooLarge(ImageError):
-    """The whole request is larger than the service's upload limit (HTTP 413)."""
-
-    code = "upload_too_large"
-
-
-class ServiceUnreachable(NSTError, ConnectionError):
-    """No HTTP answer at all: wrong URL, service down, or a network failure."""
-
-    code = "service_unreachable"
-
-
-class JobEnded(NSTError):
-    """The job finished without a result: it failed or was cancelled."""
-
-    code = "job_ended"
-
-    def __init__(self, job: Job) -> None:
-        reason = f": {job.error['message']}" if job.error else ""
-        super().__init__(f"job {job.id} {job.status}{reason}")
-        self.job = job
 
 
 class Job:
@@ -150,7 +114,7 @@ class Job:
     def result_bytes(self) -> bytes:
         """The PNG result; raises JobEnded if the job failed or was cancelled."""
         if self.status in FINAL_STATUSES - {"succeeded"}:
-            raise JobEnded(self)
+            raise JobEnded(_ended_message(self), self)
         if self.status != "succeeded" or not self.result_url:
             raise JobConflict(f"job {self.id} has no result yet (status {self.status})")
         return self.client.fetch(self.result_url)
@@ -165,13 +129,18 @@ class Job:
         return self
 
 
+def _ended_message(job: Job) -> str:
+    reason = f": {job.error['message']}" if job.error else ""
+    return f"job {job.id} {job.status}{reason}"
+
+
 class Client:
     """A session with one service; safe to reuse for many jobs (not across threads)."""
 
     def __init__(
         self, api_url: str, api_key: str | None = None, timeout: float = 30.0, retries: int = 3
     ) -> None:
-        self.api_url = api_url.rstrip("/") + "/"
+        self.api_url = service_url(api_url)
         self.timeout = timeout
         self.session = requests.Session()
         if api_key:
@@ -199,23 +168,25 @@ class Client:
     ) -> Job:
         """Upload the images and parameters; return the queued job.
 
-        ``params`` are JobParams fields (``size=256, iterations=100, style_blend=(0.7, 0.3)``);
-        the service validates them and raises InvalidParams naming the field.
+        ``params`` are JobParams fields (``size=256, iterations=100, style_blend=(0.7, 0.3)``),
+        checked here against the same schema before anything is uploaded (InvalidParams naming
+        the field); the service then checks its own limits (largest size, most iterations).
         """
+        fields = _checked(params)
         style_list = [styles] if isinstance(styles, str | Path | bytes) else list(styles)
         files = [("content", _upload(content, "content"))]
         files += [("style", _upload(style, f"style{i}")) for i, style in enumerate(style_list)]
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        data = _form_fields(params)
+        data = _form_fields(fields)
         response = self._send("POST", "/v1/jobs", data=data, files=files, headers=headers)
         return Job(self, response.json())
 
     def job(self, job_id: str) -> Job:
         return Job(self, self._get_json(f"/v1/jobs/{job_id}"))
 
-    def jobs(self, status: str | None = None, limit: int = 20) -> list[Job]:
-        """The caller's most recent jobs, newest first (one page of at most ``limit``)."""
-        query: dict[str, Any] = {"limit": limit}
+    def jobs(self, status: str | None = None, limit: int = 20, offset: int = 0) -> list[Job]:
+        """The caller's jobs, newest first: one page of at most ``limit``, skipping ``offset``."""
+        query: dict[str, Any] = {"limit": limit, "offset": offset}
         if status:
             query["status"] = status
         body = self._get_json("/v1/jobs", params=query)
@@ -248,7 +219,7 @@ class Client:
         url = urljoin(self.api_url, path.lstrip("/")) if not path.startswith("http") else path
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:
             raise ServiceUnreachable(
                 f"cannot reach the service at {self.api_url.rstrip('/')} ({_reason(exc)})"
             ) from exc
@@ -257,32 +228,26 @@ class Client:
         return response
 
 
+def service_url(url: str) -> str:
+    """The service's base URL with a trailing slash; ``host:port`` alone means plain HTTP."""
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidParams(f"not a service URL: {url!r} (expected http://host:port)", field="api")
+    return url.rstrip("/") + "/"
+
+
 def api_error(response: requests.Response) -> NSTError:
-    """Turn an error response into the exception type for its code."""
+    """Turn an error response into the exception type its code names in shared.errors."""
     try:
-        error = response.json()["error"]
-        code, message = str(error["code"]), str(error["message"])
+        body = response.json()["error"]
+        if not isinstance(body, dict):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
-        code, message = f"http_{response.status_code}", f"HTTP {response.status_code}"
-        error = {}
-    status = response.status_code
-    if code == "invalid_params":
-        return InvalidParams(message, field=error.get("field"))
-    if code == "too_many_jobs":
-        return TooManyActiveJobs(message, int(response.headers.get("Retry-After", "30")))
-    simple: dict[str, Callable[[str], NSTError]] = {
-        "invalid_image": ImageError,
-        "image_too_large": ImageTooLarge,
-        "upload_too_large": UploadTooLarge,
-        "job_not_found": JobNotFound,
-        "job_conflict": JobConflict,
-        "storage_unavailable": StorageUnavailable,
-        "unauthorized": lambda m: Unauthorized(m, code, status),
-        "queue_unavailable": lambda m: QueueUnavailable(m, code, status),
-    }
-    if code in simple:
-        return simple[code](message)
-    return ApiError(message, code, status)
+        body = {"code": f"http_{response.status_code}", "message": f"HTTP {response.status_code}"}
+    return error_from_body(body, response.status_code, response.headers.get("Retry-After"))
 
 
 def _upload(source: ImageSource, name: str) -> tuple[str, bytes, str]:
@@ -294,6 +259,16 @@ def _upload(source: ImageSource, name: str) -> tuple[str, bytes, str]:
         return (path.name, path.read_bytes(), "application/octet-stream")
     except OSError as exc:
         raise ImageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _checked(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate against JobParams; send only what the caller set, so the server's defaults apply."""
+    given = {name: value for name, value in params.items() if value is not None}
+    try:
+        JobParams.model_validate(given)
+    except ValidationError as exc:
+        raise invalid_params(exc) from None
+    return given
 
 
 def _form_fields(params: Mapping[str, Any]) -> dict[str, str]:

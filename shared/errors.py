@@ -1,100 +1,363 @@
-"""Error kinds shared by the API, the worker, the engine and the CLI.
+"""Every error the product reports, each once: its code, HTTP status, exit status and headline.
 
-Each failure the product can report has one exception type with a stable
-``code``; the API maps types to HTTP statuses in one place (``api/errors.py``)
-and the CLI maps them to exit codes in one place (``shared/cli``). Messages are
-written for the person who sent the request: they say what was wrong and, where
-it helps, what would be accepted.
+One exception type per kind of failure, each with a stable ``code``. The class is the only place
+that says what the failure means elsewhere: the API's status table (``api/errors.py``), the
+client's exception for an error body (``error_for``), the CLI's exit status (``exit_code``) and
+the web page's headline (served by ``/v1/meta``) are all read from here. Messages are written for
+the person who sent the request: they say what was wrong and, where it helps, what would be
+accepted; they never carry an internal address or path.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+EXIT_OK = 0
+EXIT_JOB_FAILED = 1  # the job failed or was cancelled
+EXIT_USAGE = 2  # a usage or input error: the same command will fail again
+EXIT_UNAVAILABLE = 3  # the service cannot be reached or cannot serve now: try again later
+EXIT_INTERRUPTED = 130
+
+_REGISTRY: dict[str, type[NSTError]] = {}
 
 
 class NSTError(Exception):
     """Base of every error the product reports with a code."""
 
-    code = "internal_error"
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = EXIT_JOB_FAILED
+    headline: ClassVar[str] = "Something went wrong"
+    # The error the API answers for a bare HTTP status (a Werkzeug or gunicorn error page).
+    for_http_status: ClassVar[bool] = False
+    status: int | None = None  # the HTTP status it came with, when a client rebuilt it
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register every subclass that declares its own code; two classes never share one."""
+        super().__init_subclass__(**kwargs)
+        if "code" in cls.__dict__:
+            if cls.code in _REGISTRY:
+                raise TypeError(f"error code {cls.code!r} is declared twice")
+            _REGISTRY[cls.code] = cls
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def body(self) -> dict[str, Any]:
+        """The ``error`` object of an API response."""
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
+        """Rebuild the error from an API error body (the client's side of ``body``)."""
+        return cls(message)
+
+
+class InternalError(NSTError):
+    """The server failed in a way it did not foresee; the details are in its log only."""
+
+    code = "internal_error"
+    headline = "The service failed"
+    for_http_status = True
+
+
+# -- the request ------------------------------------------------------------------------------
+class BadRequest(NSTError):
+    """The HTTP request itself is malformed (not one of its parameters)."""
+
+    code = "bad_request"
+    http_status = 400
+    exit_code = EXIT_USAGE
+    headline = "The request was not understood"
+    for_http_status = True
 
 
 class InvalidParams(NSTError):
     """A job parameter is missing, of the wrong type or out of range."""
 
     code = "invalid_params"
+    http_status = 400
+    exit_code = EXIT_USAGE
+    headline = "A setting is not accepted"
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), **({"field": self.field} if self.field else {})}
+
+    @classmethod
+    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
+        return cls(message, field=body.get("field"))
 
 
 class ImageError(NSTError):
     """An uploaded or local file is not a readable image."""
 
     code = "invalid_image"
+    http_status = 400
+    exit_code = EXIT_USAGE
+    headline = "That file is not an image the service can read"
+
+
+class UnsupportedAspectRatio(ImageError):
+    """An image is too long and thin for the engine at the requested size."""
+
+    code = "unsupported_aspect_ratio"
+    headline = "That image is too long and thin"
 
 
 class ImageTooLarge(ImageError):
     """An image declares more pixels than the configured limit (decompression-bomb guard)."""
 
     code = "image_too_large"
+    http_status = 413
+    headline = "That image is too large"
 
 
-class ConfigError(NSTError):
-    """The process configuration is invalid; raised at start-up, never mid-job."""
+class UploadTooLarge(ImageError):
+    """The whole request is larger than the upload limit."""
 
-    code = "invalid_config"
-
-
-class WeightsUnavailable(ConfigError):
-    """The configured VGG19 weights are missing or are not VGG19 weights."""
-
-    code = "weights_unavailable"
+    code = "upload_too_large"
+    http_status = 413
+    headline = "The files are too large to upload together"
+    for_http_status = True
 
 
-class StorageUnavailable(NSTError):
-    """Object storage did not answer after the configured retries."""
+class Unauthorized(NSTError):
+    """The API key is missing or not valid."""
 
-    code = "storage_unavailable"
+    code = "unauthorized"
+    http_status = 401
+    exit_code = EXIT_USAGE
+    headline = "The API key was not accepted"
 
 
-class ObjectNotFound(NSTError):
-    """A key that should exist in object storage does not."""
+class NotFound(NSTError):
+    """No such route."""
 
-    code = "object_not_found"
+    code = "not_found"
+    http_status = 404
+    exit_code = EXIT_USAGE
+    headline = "There is nothing at that address"
+    for_http_status = True
 
 
 class JobNotFound(NSTError):
     """No job with this id is visible to the caller (unknown and foreign ids look the same)."""
 
     code = "job_not_found"
+    http_status = 404
+    exit_code = EXIT_USAGE
+    headline = "That job could not be found"
+
+
+class ObjectNotFound(NSTError):
+    """A key that should exist in object storage does not."""
+
+    code = "object_not_found"
+    http_status = 404
+    headline = "A stored image is missing"
+
+
+class MethodNotAllowed(NSTError):
+    code = "method_not_allowed"
+    http_status = 405
+    exit_code = EXIT_USAGE
+    headline = "That action is not possible here"
+    for_http_status = True
+
+
+class RequestTimeout(NSTError):
+    """The client took too long to send its request."""
+
+    code = "request_timeout"
+    http_status = 408
+    exit_code = EXIT_UNAVAILABLE
+    headline = "The upload took too long"
+    for_http_status = True
 
 
 class JobConflict(NSTError):
     """The job is not in a state that allows the requested change."""
 
     code = "job_conflict"
+    http_status = 409
+    exit_code = EXIT_USAGE
+    headline = "That job cannot do this now"
 
 
-class JobCancelled(NSTError):
-    """The job's owner cancelled it; raised inside a run to stop it at a checkpoint."""
+class IdempotencyKeyReused(NSTError):
+    """An Idempotency-Key came back with a different request (IETF Idempotency-Key draft)."""
 
-    code = "cancelled"
+    code = "idempotency_key_reused"
+    http_status = 422
+    exit_code = EXIT_USAGE
+    headline = "That request key was already used for a different job"
 
 
-class EngineFailure(NSTError):
-    """The optimization itself failed (non-finite loss, out of memory, ...)."""
+class UriTooLong(NSTError):
+    code = "uri_too_long"
+    http_status = 414
+    exit_code = EXIT_USAGE
+    headline = "The address is too long"
+    for_http_status = True
 
-    code = "engine_failure"
+
+class UnsupportedMediaType(NSTError):
+    code = "unsupported_media_type"
+    http_status = 415
+    exit_code = EXIT_USAGE
+    headline = "The request is not in a form the service takes"
+    for_http_status = True
+
+
+class HeadersTooLarge(NSTError):
+    code = "headers_too_large"
+    http_status = 431
+    exit_code = EXIT_USAGE
+    headline = "The request headers are too large"
+    for_http_status = True
 
 
 class TooManyActiveJobs(NSTError):
     """The caller already has as many queued or running jobs as allowed."""
 
     code = "too_many_jobs"
+    http_status = 429
+    exit_code = EXIT_UNAVAILABLE
+    headline = "You already have as many jobs waiting or running as allowed"
 
     def __init__(self, message: str, retry_after_seconds: int = 30) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+    @classmethod
+    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
+        seconds = int(retry_after) if retry_after and retry_after.isdigit() else 30
+        return cls(message, seconds)
+
+
+# -- the service's dependencies ----------------------------------------------------------------
+class StorageUnavailable(NSTError):
+    """Object storage did not answer within the configured retry budget."""
+
+    code = "storage_unavailable"
+    http_status = 503
+    exit_code = EXIT_UNAVAILABLE
+    headline = "The service cannot store images right now"
+
+
+class QueueUnavailable(NSTError):
+    """The job store and queue (Redis) cannot be reached."""
+
+    code = "queue_unavailable"
+    http_status = 503
+    exit_code = EXIT_UNAVAILABLE
+    headline = "The service cannot take jobs right now"
+
+
+class NotReady(NSTError):
+    """A readiness probe failed: a dependency does not answer."""
+
+    code = "not_ready"
+    http_status = 503
+    exit_code = EXIT_UNAVAILABLE
+    headline = "The service is not ready"
+
+
+class ServiceUnreachable(NSTError, ConnectionError):
+    """No HTTP answer at all: wrong URL, service down, or a network failure (client side)."""
+
+    code = "service_unreachable"
+    http_status = 503
+    exit_code = EXIT_UNAVAILABLE
+    headline = "The service cannot be reached"
+
+
+# -- how a job ends ---------------------------------------------------------------------------
+class JobCancelled(NSTError):
+    """The job's owner cancelled it; raised inside a run to stop it at a checkpoint."""
+
+    code = "cancelled"
+    headline = "The job was cancelled"
+
+
+class JobEnded(NSTError):
+    """The job finished without a result: it failed or was cancelled (client side)."""
+
+    code = "job_ended"
+    http_status = 409
+    headline = "The job ended without a picture"
+
+    def __init__(self, message: str, job: object = None) -> None:
+        super().__init__(message)
+        self.job = job  # the client's Job, when the client raised it
+
+
+class EngineFailure(NSTError):
+    """The optimization itself failed (non-finite loss, out of memory, ...)."""
+
+    code = "engine_failure"
+    headline = "The picture could not be made"
+
+
+class WorkerLost(NSTError):
+    """The job's worker stopped answering too many times."""
+
+    code = "worker_lost"
+    headline = "The job's worker stopped answering"
+
+
+# -- configuration ----------------------------------------------------------------------------
+class ConfigError(NSTError):
+    """The process configuration is invalid; raised at start-up, never mid-job."""
+
+    code = "invalid_config"
+    exit_code = EXIT_USAGE
+    headline = "The configuration is not valid"
+
+
+class WeightsUnavailable(ConfigError):
+    """The configured VGG19 weights are missing or are not VGG19 weights."""
+
+    code = "weights_unavailable"
+    headline = "The model weights cannot be loaded"
+
+
+def registered() -> Mapping[str, type[NSTError]]:
+    """Every error code and its class."""
+    return dict(_REGISTRY)
+
+
+def error_for_status(status: int) -> type[NSTError]:
+    """The error the API answers for a bare HTTP status; unknown ones are internal errors."""
+    for kind in _REGISTRY.values():
+        if kind.for_http_status and kind.http_status == status:
+            return kind
+    return BadRequest if 400 <= status < 500 else InternalError
+
+
+def error_from_body(
+    body: Mapping[str, Any], status: int, retry_after: str | None = None
+) -> NSTError:
+    """Rebuild the exception an API error body describes; ``ApiError`` for an unknown code."""
+    code, message = str(body.get("code", f"http_{status}")), str(body.get("message", ""))
+    kind = _REGISTRY.get(code)
+    if kind is None:
+        return ApiError(message or f"HTTP {status}", code, status)
+    error = kind.from_body(message, body, retry_after)
+    error.status = status
+    return error
+
+
+class ApiError(NSTError):
+    """The service answered with a code this version does not know (a newer server)."""
+
+    def __init__(self, message: str, code: str = "api_error", status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # type: ignore[misc]  # per instance: the server's own code
+        self.status = status

@@ -5,7 +5,10 @@ Both the API (checking uploads before anything is queued) and the engine
 set of rules applies everywhere: only JPEG, PNG and WebP decoders, the
 decompression-bomb guard set from configuration and raised as an error rather
 than a warning, and the whole image decoded up front so a truncated file fails
-here instead of inside a job.
+here instead of inside a job. Every mode Pillow opens becomes the sRGB picture a
+person would see (``to_srgb``): EXIF orientation applied, an embedded ICC profile
+honoured, 16-bit and float samples scaled rather than clipped, transparency laid
+on white. ``working_size`` is the one rule for the size the engine works at.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from shared.errors import ImageError, ImageTooLarge
+from shared.errors import ImageError, ImageTooLarge, UnsupportedAspectRatio
+from shared.params import MIN_SIDE, JobParams
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 def decode_image(
@@ -60,7 +66,74 @@ def decode_image(
         raise ImageError(f"{name} could not be decoded (truncated or corrupt): {exc}") from None
     if image.width < 1 or image.height < 1:
         raise ImageError(f"{name} has no pixels")
+    return to_srgb(image)
+
+
+def to_srgb(image: Image.Image) -> Image.Image:
+    """Return the picture as 8-bit sRGB, upright, as a viewer would show it.
+
+    ``convert("RGB")`` alone clips 16-bit and float samples (a 16-bit grey photo turns almost
+    white), ignores ICC profiles (CMYK comes out garish) and shows transparent pixels with
+    whatever colour hides under them.
+    """
+    image = ImageOps.exif_transpose(image)
+    image = _eight_bit(image)
+    if image.mode in ("LA", "PA", "RGBA", "P") and _has_alpha(image):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba).convert("RGB")
+    profile = image.info.get("icc_profile")
+    if profile and image.mode in ("RGB", "CMYK", "L"):
+        image = _from_profile(image, profile)
     return image.convert("RGB")
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """Scale 16-bit, 32-bit integer and float samples into 0..255 greyscale."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        samples = np.asarray(image, dtype=np.float64)  # I and I;16 hold 16-bit samples
+        return Image.fromarray(np.rint(np.clip(samples, 0, 65535) / 257.0).astype(np.uint8), "L")
+    if image.mode == "F":
+        samples = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        scale = 255.0 if samples.size and samples.max() <= 1.0 else 1.0  # 0..1 or 0..255 data
+        return Image.fromarray(np.rint(np.clip(samples * scale, 0, 255)).astype(np.uint8), "L")
+    return image
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("LA", "PA", "RGBA") or "transparency" in image.info
+
+
+def _from_profile(image: Image.Image, icc: bytes) -> Image.Image:
+    """Convert from the embedded ICC profile to sRGB; an unreadable profile is ignored."""
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image
+    return converted if converted is not None else image
+
+
+def working_size(
+    size: tuple[int, int], long_side: int, name: str = "image", where: str = ""
+) -> tuple[int, int]:
+    """The (width, height) the engine works at: long side ``long_side``, aspect kept.
+
+    The long side never exceeds ``long_side`` (a thin image once became 320000 x 16 px and
+    took a worker down). Raise UnsupportedAspectRatio when the short side would be under
+    ``MIN_SIDE`` pixels, naming the ratio that would be accepted.
+    """
+    width, height = size
+    scale = long_side / max(width, height)
+    short = min(width, height) * scale
+    if round(short) < MIN_SIDE:
+        ratio = max(width, height) / min(width, height)
+        raise UnsupportedAspectRatio(
+            f"{name} is {width}x{height} (aspect ratio {ratio:.3g}:1): at a long side of "
+            f"{long_side} px{where} its short side would be under {MIN_SIDE} px; there the "
+            f"aspect ratio can be at most {long_side / MIN_SIDE:.3g}:1"
+        )
+    return (max(MIN_SIDE, round(width * scale)), max(MIN_SIDE, round(height * scale)))
 
 
 def _draft_box(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -105,3 +178,14 @@ def encode_input(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=95, subsampling=0)
     return buffer.getvalue()
+
+
+def check_working_sizes(
+    params: JobParams, content: tuple[int, int], styles: Sequence[tuple[int, int]]
+) -> None:
+    """Raise UnsupportedAspectRatio unless every image fits every pass of the job (at submit)."""
+    coarsest = params.pass_sizes()[0]
+    passes = f" (the coarsest of {params.scales} scales)" if params.scales > 1 else ""
+    working_size(content, coarsest, "content image", passes)
+    for index, style in enumerate(styles):
+        working_size(style, params.style_size(coarsest), f"style image {index + 1}", passes)

@@ -58,6 +58,10 @@ class JobStore:
         return f"{self.prefix}:idem:{owner}:{digest}"
 
     # -- reads ------------------------------------------------------------------------------
+    def ping(self) -> None:
+        """Raise redis' ConnectionError or TimeoutError unless the job store answers."""
+        self.redis.ping()
+
     def get(self, job_id: str, owner: str | None = None) -> Job:
         """Return the job; JobNotFound if it is unknown or belongs to another owner."""
         raw = self.redis.get(self._job_key(job_id))
@@ -219,16 +223,19 @@ class JobStore:
     def mark_running(self, job_id: str, worker: str, stale_after: float) -> Job | None:
         """Claim a delivered job, or None when another delivery owns it.
 
-        None when the job is final (duplicate delivery), cancelled, or running on
-        another worker that still sends heartbeats; a running job whose heartbeat
-        is older than ``stale_after`` seconds, or that ran on this same worker (a
-        child process that died), is taken over.
+        None when the job is final (duplicate delivery), or running on another worker
+        that still sends heartbeats; a running job whose heartbeat is older than
+        ``stale_after`` seconds, or that ran on this same worker (a child process that
+        died), is taken over. A job whose cancel was asked is ended ``cancelled`` here
+        (its worker died before it could stop at a checkpoint) and None is returned.
         """
 
         def claim(job: Job) -> Job | None:
-            if job.status.is_final or job.cancel_requested:
+            if job.status.is_final:
                 return None
             now = time.time()
+            if job.cancel_requested:  # cancelled while its worker died: end it, never run it
+                return _cancelled(job, now)
             alive = job.heartbeat_at is not None and now - job.heartbeat_at < stale_after
             if job.status == JobStatus.RUNNING and job.worker != worker and alive:
                 return None
@@ -239,7 +246,8 @@ class JobStore:
             job.attempts += 1
             return job
 
-        return self.update(job_id, claim)
+        claimed = self.update(job_id, claim)
+        return claimed if claimed is not None and claimed.status == JobStatus.RUNNING else None
 
     def record_progress(
         self, job_id: str, worker: str, progress: Progress, has_preview: bool
@@ -304,6 +312,20 @@ class JobStore:
 
         return self.update(job_id, back)
 
+    def requeue_after_outage(self, job_id: str, worker: str) -> Job | None:
+        """Give a running job back to the queue because storage is down; count it."""
+
+        def back(job: Job) -> Job | None:
+            if job.status != JobStatus.RUNNING or job.worker != worker:
+                return None
+            job.status = JobStatus.QUEUED
+            job.worker = None
+            job.heartbeat_at = None
+            job.outage_retries += 1
+            return job
+
+        return self.update(job_id, back)
+
     def stale_running(self, stale_after: float) -> list[Job]:
         """Running jobs whose worker has not sent a heartbeat for stale_after seconds."""
         now = time.time()
@@ -334,9 +356,17 @@ class JobStore:
                 return None
             job.cancel_requested = True
             if job.status == JobStatus.QUEUED:
-                job.status = JobStatus.CANCELLED
-                job.finished_at = time.time()
+                return _cancelled(job, time.time())
             return job
 
         updated = self.update(job_id, cancel)
         return updated or self.get(job_id, owner)
+
+
+def _cancelled(job: Job, now: float) -> Job:
+    """The record of a job that ends cancelled without running further."""
+    job.cancel_requested = True
+    job.status = JobStatus.CANCELLED
+    job.finished_at = now
+    job.heartbeat_at = None
+    return job

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from enum import StrEnum
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,13 +30,34 @@ class JobStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINAL_STATUSES = frozenset(status for status in JobStatus if status.is_final)
+
+
+class _Terms(Protocol):
+    """Three loss terms: a list, a tuple or a numpy array."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
 
 
 class Losses(BaseModel):
+    """Weighted loss terms (alpha*L_content, beta*L_style, tv_weight*TV) and their sum.
+
+    The engine reports these and the job record stores them: one shape for both.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
     content: float
     style: float
     tv: float
     total: float
+
+    @classmethod
+    def from_terms(cls, total: float, terms: _Terms) -> Losses:
+        """Build from the compiled step's ``(total, [content, style, tv])`` (numpy or floats)."""
+        return cls(
+            content=float(terms[0]), style=float(terms[1]), tv=float(terms[2]), total=float(total)
+        )
 
 
 class Progress(BaseModel):
@@ -81,10 +103,12 @@ class Job(BaseModel):
     has_preview: bool = False
     error: JobFailure | None = None
     attempts: int = 0
+    outage_retries: int = 0  # times it went back to the queue because storage was down
     resumed_from_iteration: int | None = None
     cancel_requested: bool = False
     heartbeat_at: float | None = None
     worker: str | None = None
+    request_digest: str | None = None  # what an Idempotency-Key stands for (api/submission.py)
 
 
 def new_job_id() -> str:

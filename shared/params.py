@@ -1,10 +1,13 @@
 """The parameters of one style-transfer job, validated once and used everywhere.
 
-The API validates a submission with ``parse_params`` before anything is stored
-or queued, the CLI does the same for ``nst run``, and the engine receives the
-resulting frozen ``JobParams`` and never re-checks it. Bounds that depend on the
-deployment (largest size, most iterations, most style images) come in as
-``Limits`` from configuration, so the schema itself reads no environment.
+``JobParams`` is the one schema of a job: the API's form fields and OpenAPI document, the
+flags of ``nst run`` and ``nst submit``, the Python client's checks and the web form's ranges
+are all generated from it. The API, ``nst run`` and the client validate with ``parse_params``
+before anything is stored or queued; the engine receives the frozen ``JobParams`` and never
+re-checks it. Bounds that depend on the deployment (largest size, most iterations, most style
+images) come in as ``Limits`` and are checked only there, at the entry points (``check_limits``):
+a stored record is read back with the schema alone, so changing a limit never breaks a job
+that was accepted under the old one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.errors import InvalidParams
 
@@ -29,6 +39,9 @@ DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("block5_conv2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = (
     "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
 )  # fmt: skip
+MIN_SIDE = 16  # VGG19 pools four times before block5; a shorter side leaves no activations
+_LAYER_ITEMS: dict[str, Any] = {"items": {"type": "string", "enum": list(VGG19_CONV_LAYERS)}}
+MAX_WEIGHT_PRODUCT = 1e30  # float32 overflows at 3.4e38; losses and gradients need headroom
 _TUPLE_FIELDS = (
     "content_layers", "content_layer_weights", "style_layers", "style_layer_weights", "style_blend",
 )  # fmt: skip
@@ -48,7 +61,9 @@ class JobParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    size: int = Field(512, ge=16, description="Long side of the output in pixels.", examples=[512])
+    size: int = Field(
+        512, ge=MIN_SIDE, description="Long side of the output in pixels.", examples=[512]
+    )
     iterations: int = Field(
         300, ge=1, description="Optimizer steps over all scales.", examples=[300]
     )
@@ -64,7 +79,10 @@ class JobParams(BaseModel):
         1e-2, ge=0, le=1e12, description="Weight of total-variation smoothing."
     )
     content_layers: tuple[str, ...] = Field(
-        DEFAULT_CONTENT_LAYERS, min_length=1, description="VGG19 layers compared with the content."
+        DEFAULT_CONTENT_LAYERS,
+        min_length=1,
+        description="VGG19 layers compared with the content.",
+        json_schema_extra=_LAYER_ITEMS,
     )
     content_layer_weights: tuple[float, ...] | None = Field(
         None, description="One weight per content layer; default 1 each."
@@ -73,6 +91,7 @@ class JobParams(BaseModel):
         DEFAULT_STYLE_LAYERS,
         min_length=1,
         description="VGG19 layers whose Gram matrices are matched.",
+        json_schema_extra=_LAYER_ITEMS,
     )
     style_layer_weights: tuple[float, ...] | None = Field(
         None, description="w_l, one per style layer; default equal weights summing to 1."
@@ -138,23 +157,6 @@ class JobParams(BaseModel):
             raise ValueError("weights must be finite, non-negative and not all zero")
         return weights
 
-    @field_validator("size")
-    @classmethod
-    def _size_within_limit(cls, size: int, info: ValidationInfo) -> int:
-        limit = _limits(info).max_size
-        if size > limit:
-            raise ValueError(f"must be at most {limit}")
-        return size
-
-    @field_validator("iterations", "checkpoint_every")
-    @classmethod
-    def _iterations_within_limit(cls, iterations: int | None, info: ValidationInfo) -> int | None:
-        """Bound the run, and the checkpoint interval too: an unbounded int is never useful."""
-        limit = _limits(info).max_iterations
-        if iterations is not None and iterations > limit:
-            raise ValueError(f"must be at most {limit}")
-        return iterations
-
     @field_validator("content_layer_weights", "style_layer_weights")
     @classmethod
     def _one_weight_per_layer(
@@ -165,29 +167,51 @@ class JobParams(BaseModel):
             raise ValueError(f"needs {len(layers)} values, one per layer, got {len(weights)}")
         return weights
 
+    @field_validator("content_layer_weights", "style_layer_weights")
+    @classmethod
+    def _products_fit_float32(
+        cls, weights: tuple[float, ...] | None, info: ValidationInfo
+    ) -> tuple[float, ...] | None:
+        """Refuse layer weights whose product with the term's weight overflows float32.
+
+        Beyond ``MAX_WEIGHT_PRODUCT`` the loss is infinite whatever the image, and the job
+        would fail in the worker instead of at submit.
+        """
+        term = str(info.field_name).removesuffix("_layer_weights")
+        weight = info.data.get(f"{term}_weight")
+        if weights and weight is not None and weight * max(weights) > MAX_WEIGHT_PRODUCT:
+            raise ValueError(
+                f"{term}_weight x {term}_layer_weights is {weight * max(weights):.3g}, "
+                f"over {MAX_WEIGHT_PRODUCT:.0e}: the loss would overflow float32"
+            )
+        return weights
+
     @field_validator("scales")
     @classmethod
     def _coarsest_scale_usable(cls, scales: int, info: ValidationInfo) -> int:
         size = info.data.get("size")
-        if size is not None and size // 2 ** (scales - 1) < 16:
+        if size is not None and size // 2 ** (scales - 1) < MIN_SIDE:
             raise ValueError("too many for this size (the coarsest pass would be under 16 px)")
         return scales
 
-    def check_style_count(self, count: int, limits: Limits) -> None:
-        """Check that the number of style images fits the limits and ``style_blend``."""
+    def check_style_count(self, count: int) -> None:
+        """Check that the number of style images fits ``style_blend`` (limits: ``check_limits``)."""
         if count < 1:
             raise InvalidParams("at least one style image is required", field="style")
-        if count > limits.max_style_images:
-            raise InvalidParams(
-                f"at most {limits.max_style_images} style images are allowed, got {count}",
-                field="style",
-            )
         if self.style_blend is not None and len(self.style_blend) != count:
             raise InvalidParams(
                 f"style_blend needs {count} values, one per style image, "
                 f"got {len(self.style_blend)}",
                 field="style_blend",
             )
+
+    def pass_sizes(self) -> tuple[int, ...]:
+        """Long side of each coarse-to-fine pass, coarsest first, the last one ``size``."""
+        return tuple(self.size // 2 ** (self.scales - 1 - k) for k in range(self.scales))
+
+    def style_size(self, pass_size: int) -> int:
+        """Long side the style images are resized to for a pass of this size."""
+        return max(MIN_SIDE, round(self.style_scale * pass_size))
 
     def blend_weights(self, count: int) -> tuple[float, ...]:
         """Per-style-image weights summing to 1."""
@@ -196,19 +220,51 @@ class JobParams(BaseModel):
         return tuple(w / total for w in raw)
 
 
-def _limits(info: ValidationInfo) -> Limits:
-    return (info.context or {}).get("limits") or Limits()
+def check_limits(params: JobParams, limits: Limits, style_count: int | None = None) -> None:
+    """Check the deployment's bounds; only entry points call this, never a read of a record.
+
+    A stored job keeps the limits it was accepted under: raising NST_MAX_SIZE later, or
+    lowering it, never makes an accepted job unreadable.
+    """
+    if params.size > limits.max_size:
+        raise InvalidParams(f"size: must be at most {limits.max_size}", field="size")
+    for name in ("iterations", "checkpoint_every"):
+        value = getattr(params, name)
+        if value is not None and value > limits.max_iterations:
+            raise InvalidParams(f"{name}: must be at most {limits.max_iterations}", field=name)
+    if style_count is not None:
+        params.check_style_count(style_count)
+        if style_count > limits.max_style_images:
+            raise InvalidParams(
+                f"at most {limits.max_style_images} style images are allowed, got {style_count}",
+                field="style",
+            )
 
 
-def parse_params(data: Mapping[str, Any], limits: Limits | None = None) -> JobParams:
-    """Validate raw parameters; raise InvalidParams naming the first bad field."""
+def parse_params(
+    data: Mapping[str, Any], limits: Limits | None = None, style_count: int | None = None
+) -> JobParams:
+    """Validate raw parameters against the schema and the limits; InvalidParams names the field."""
+    fields = dict(data)
+    if limits is not None:  # a default above the deployment's limit gives way to the limit
+        for name, limit in (("size", limits.max_size), ("iterations", limits.max_iterations)):
+            if name not in fields and JobParams.model_fields[name].default > limit:
+                fields[name] = limit
     try:
-        return JobParams.model_validate(dict(data), context={"limits": limits or Limits()})
+        params = JobParams.model_validate(fields)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or None
-        where = f"{field}: " if field else ""
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown parameter"
-        raise InvalidParams(f"{where}{message}", field=field) from None
+        raise invalid_params(exc) from None
+    if limits is not None:
+        check_limits(params, limits, style_count)
+    return params
+
+
+def invalid_params(exc: ValidationError) -> InvalidParams:
+    """The first problem pydantic found, as InvalidParams naming its field."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or None
+    where = f"{field}: " if field else ""
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown parameter"
+    return InvalidParams(f"{where}{message}", field=field)

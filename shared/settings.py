@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
+from shared.params import JobParams, Limits
 
 ENV_PREFIX = "NST_"
 
@@ -28,7 +29,11 @@ class Settings(BaseSettings):
     storage_url: str = "file://./.run/storage"
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
-    storage_retries: int = Field(default=5, ge=0, le=20)
+    # How long a worker keeps retrying object storage before it hands its job back to the queue.
+    storage_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Then the job waits this long (doubling each time, up to 10 min) and tries again, this often.
+    outage_retry_delay_seconds: float = Field(default=15.0, ge=0)
+    max_outage_retries: int = Field(default=20, ge=0)
     presign_expiry_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
 
     vgg19_weights: str = "imagenet"
@@ -38,6 +43,12 @@ class Settings(BaseSettings):
     max_style_images: int = Field(default=4, ge=1, le=16)
     max_iterations: int = Field(default=2000, ge=1)
     checkpoint_every: int = Field(default=25, ge=1)
+    # A pool process above this resident size is replaced after its job (0 = never): each new
+    # image shape leaves compiled graphs behind (benchmarks/README.md, "Worker memory soak").
+    worker_max_memory_mb: int = Field(default=4096, ge=0)
+    # Compiled steps an engine keeps (one per layer set and image shape), least recently used
+    # dropped first.
+    compiled_steps: int = Field(default=8, ge=1, le=256)
     # XLA for the TensorFlow step: 10 % faster on one 2-core CPU, 2-5 % slower on another
     # (benchmarks/README.md), so it is the operator's measured choice, off unless asked for.
     xla: Literal["on", "off"] = "off"
@@ -57,6 +68,12 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # gunicorn (api/gunicorn_conf.py): processes, connections each, and how long a client may
+    # take to send its headers and its body before it is cut off.
+    api_workers: int = Field(default=2, ge=1, le=64)
+    api_worker_connections: int = Field(default=1000, ge=10)
+    api_header_timeout_seconds: int = Field(default=10, ge=1)
+    api_body_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -72,6 +89,15 @@ class Settings(BaseSettings):
         if not value.startswith(("s3://", "file://")):
             raise ValueError("must start with s3:// or file://")
         return value
+
+    @property
+    def limits(self) -> Limits:
+        """The bounds every entry point checks a new job against."""
+        return Limits(self.max_size, self.max_iterations, self.max_style_images)
+
+    def checkpoint_interval(self, params: JobParams) -> int:
+        """Iterations between checkpoints: the job's own ``checkpoint_every``, else the default."""
+        return params.checkpoint_every or self.checkpoint_every
 
     @property
     def visibility_timeout_seconds(self) -> int:

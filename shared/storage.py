@@ -1,29 +1,39 @@
 """Object storage for job inputs, checkpoints and results: one interface, two backends.
 
 ``S3Storage`` talks to any S3-compatible endpoint (AWS, MinIO, moto) through
-boto3 with its ``standard`` retry mode (exponential backoff with jitter on
-throttling and connection errors), so a briefly unreachable store is retried and
-only then reported as ``StorageUnavailable``. ``FileStorage`` keeps objects under
-a local directory for the one-machine setup. Keys are made by ``JobKeys`` from
-the job id alone: nothing a user sends ever becomes part of a path.
+boto3. Transient failures (refused connections, timeouts, 5xx, throttling) are
+retried by tenacity with exponential backoff and jitter for a budget of *time*
+(NST_STORAGE_RETRY_SECONDS), not a count: botocore's five retries gave up after
+0.8 s of refused connections. Only then is ``StorageUnavailable`` raised, with a
+message that names what failed but never the endpoint (details go to the log).
+``FileStorage`` keeps objects under a local directory for the one-machine setup.
+Keys are made by ``JobKeys`` from the job id alone: nothing a user sends ever
+becomes part of a path.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from shared.errors import ConfigError, ObjectNotFound, StorageUnavailable
 from shared.files import write_atomically
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_THROTTLING = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"})
 
 
 @dataclass(frozen=True)
@@ -85,11 +95,11 @@ class S3Storage:
     """S3-compatible storage under ``s3://bucket/prefix``."""
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str,
-                 retries: int) -> None:  # fmt: skip
+                 retry_seconds: float) -> None:  # fmt: skip
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         config = Config(
-            retries={"mode": "standard", "total_max_attempts": retries + 1},
+            retries={"mode": "standard", "total_max_attempts": 1},  # tenacity retries instead
             connect_timeout=3,
             read_timeout=30,
             signature_version="s3v4",
@@ -98,42 +108,60 @@ class S3Storage:
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
         )
+        self.retry_seconds = retry_seconds
 
     def _key(self, key: str) -> str:
         return self.prefix + key
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def _call(self, action: str, operation: Callable[[], T]) -> T:
+        """Run one S3 operation, retrying transient failures until the time budget is spent."""
+        retrying = Retrying(
+            stop=stop_after_delay(self.retry_seconds),
+            wait=wait_exponential_jitter(multiplier=0.1, max=4.0),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
         try:
-            self.client.put_object(
+            return retrying(operation)
+        except ClientError as exc:
+            if _error_code(exc) in ("NoSuchKey", "404", "NotFound"):
+                raise
+            log.warning("object storage failed %s: %s", action, exc)
+            raise StorageUnavailable(f"object storage failed {action}") from exc
+        except BotoCoreError as exc:
+            log.warning("object storage unreachable %s: %s", action, exc)
+            raise StorageUnavailable(f"object storage did not answer {action}") from exc
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self._call(
+            f"writing {_what(key)}",
+            lambda: self.client.put_object(
                 Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(f"could not write {key} to object storage: {exc}") from exc
+            ),
+        )
 
     def get(self, key: str) -> bytes:
-        try:
+        def read() -> bytes:
             response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             return bytes(response["Body"].read())
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectNotFound(f"{key} does not exist") from None
-            raise StorageUnavailable(f"could not read {key} from object storage: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"could not read {key} from object storage: {exc}") from exc
+
+        try:
+            return self._call(f"reading {_what(key)}", read)
+        except ClientError:
+            raise ObjectNotFound(f"{_what(key)} does not exist") from None
 
     def exists(self, key: str) -> bool:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            self._call(
+                f"looking up {_what(key)}",
+                lambda: self.client.head_object(Bucket=self.bucket, Key=self._key(key)),
+            )
             return True
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return False
-            raise StorageUnavailable(f"could not check {key} in object storage: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(f"could not check {key} in object storage: {exc}") from exc
+        except ClientError:
+            return False
 
     def delete_prefix(self, prefix: str) -> None:
-        try:
+        def delete() -> None:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=self._key(prefix)
             )
@@ -141,10 +169,8 @@ class S3Storage:
                 keys: list[Any] = [{"Key": item["Key"]} for item in page.get("Contents", [])]
                 if keys:
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(
-                f"could not delete {prefix} from object storage: {exc}"
-            ) from exc
+
+        self._call("deleting a job's objects", delete)
 
     def presigned_url(self, key: str, expires_in: int) -> str | None:
         return str(
@@ -156,11 +182,27 @@ class S3Storage:
 
     def check(self) -> None:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(
-                f"object storage bucket {self.bucket!r} unreachable: {exc}"
-            ) from exc
+            self._call("checking its bucket", lambda: self.client.head_bucket(Bucket=self.bucket))
+        except ClientError as exc:
+            log.warning("object storage bucket check failed: %s", exc)
+            raise StorageUnavailable("object storage bucket is not usable") from exc
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth retrying: no connection, a timeout, a server error or throttling (not 4xx)."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status >= 500 or _error_code(exc) in _THROTTLING
+    return isinstance(exc, BotoCoreError)
+
+
+def _what(key: str) -> str:
+    """A key named for a person: its object's name, never the bucket or endpoint."""
+    return key.rsplit("/", 1)[-1]
 
 
 class FileStorage:
@@ -219,15 +261,19 @@ class FileStorage:
             raise StorageUnavailable(f"storage directory {self.root} is not writable")
 
 
-def open_storage(settings: Settings) -> ObjectStorage:
-    """Build the store that NST_STORAGE_URL names."""
+def open_storage(settings: Settings, patient: bool = True) -> ObjectStorage:
+    """Build the store that NST_STORAGE_URL names.
+
+    Workers are patient (a storage outage within NST_STORAGE_RETRY_SECONDS is ridden out);
+    the API is not (a client gets a 503 within about two seconds rather than a hang).
+    """
     parsed = urlparse(settings.storage_url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ConfigError("NST_STORAGE_URL: s3:// URL needs a bucket name")
         return S3Storage(
             parsed.netloc, parsed.path, settings.s3_endpoint_url, settings.s3_region,
-            settings.storage_retries,
+            settings.storage_retry_seconds if patient else min(settings.storage_retry_seconds, 2.0),
         )  # fmt: skip
     path = parsed.netloc + parsed.path
     return FileStorage(Path(path))

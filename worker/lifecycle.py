@@ -4,20 +4,22 @@ TensorFlow is initialized in each pool child after the fork (``worker_process_in
 never in the prefork parent, and the model is reused for every job that child runs.
 The parent process marks itself draining when a warm shutdown starts, so the
 running job hands itself back at its next checkpoint, and runs the sweeper that
-requeues jobs whose worker vanished.
+requeues jobs whose worker vanished. ``WorkerLifecycle.connect`` wires these to Celery's
+signals; ``worker/celery_app.py`` calls it where the app is made.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from functools import cache
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from celery import signals
+from celery import Celery, signals
 
 from shared.errors import WeightsUnavailable
 from shared.job_store import JobStore
+from shared.queue import enqueue_job
 from shared.redis_client import connect
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
@@ -25,85 +27,83 @@ from worker.metrics import WorkerMetrics, start_exporter
 from worker.runner import WorkerContext
 from worker.sweeper import sweep_forever
 
-log = logging.getLogger(__name__)
-_engine: Any = None
-_metrics: WorkerMetrics | None = None
-
-
-def _settings() -> Settings:
-    from worker.celery_app import app
-
-    settings: Settings = app.conf.nst_settings
-    return settings
-
-
-@cache
-def _store(settings: Settings) -> JobStore:
-    client = connect(settings.redis_url, patient=True)
-    return JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
-
-
-@cache
-def _storage(settings: Settings) -> ObjectStorage:
-    return open_storage(settings)
-
-
-@signals.worker_process_init.connect
-def load_engine(**_: object) -> None:
-    """Build VGG19 in the pool child, once, before its first job, and serve its metrics."""
-    global _engine, _metrics
+if TYPE_CHECKING:
     from worker.nst import StyleTransfer
 
-    settings = _settings()
-    _engine = StyleTransfer(settings.vgg19_weights, jit_compile=settings.xla == "on")
-    _metrics = start_exporter(settings.worker_metrics_port)
+log = logging.getLogger(__name__)
 
 
-def worker_context(worker_name: str) -> WorkerContext:
-    """The per-process context a job runs with (the engine is built if the hook did not run)."""
-    if _engine is None or _metrics is None:
-        load_engine()
-    settings = _settings()
-    assert _metrics is not None
-    return WorkerContext(
-        settings, _store(settings), _storage(settings), _engine, worker_name, _metrics
-    )
+class WorkerLifecycle:
+    """What one worker process builds once (store, storage, engine) and its signal handlers."""
 
+    def __init__(self, app: Celery, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine: StyleTransfer | None = None
+        self.metrics: WorkerMetrics | None = None
+        app.nst_lifecycle = self  # the task finds its context here
 
-@signals.worker_init.connect
-def check_weights_or_exit(**_: object) -> None:
-    """Stop the worker at start-up, exit status 2, when the configured weights cannot be used.
+    def connect(self) -> None:
+        """Connect the handlers to Celery's signals (strong references: they live with the app)."""
+        signals.worker_init.connect(self.check_weights_or_exit, weak=False)
+        signals.worker_process_init.connect(self.load_engine, weak=False)
+        signals.worker_ready.connect(self.start_sweeper, weak=False)
+        signals.worker_shutting_down.connect(self.drain, weak=False)
 
-    Celery logs and swallows exceptions from signal handlers, so a plain raise here would leave
-    a worker that says "ready" and cannot run a job; SystemExit is not swallowed.
-    """
-    from worker.weights import check_weights
+    @cached_property
+    def store(self) -> JobStore:
+        client = connect(self.settings.redis_url, patient=True)
+        return JobStore(client, self.settings.key_prefix, self.settings.job_ttl_seconds)
 
-    try:
-        check_weights(_settings().vgg19_weights)
-    except WeightsUnavailable as exc:
-        log.critical("cannot start: %s", exc)
-        raise SystemExit(2) from None
+    @cached_property
+    def storage(self) -> ObjectStorage:
+        return open_storage(self.settings)
 
+    def load_engine(self, **_: object) -> None:
+        """Build VGG19 in the pool child, once, before its first job, and serve its metrics."""
+        from worker.nst import StyleTransfer
 
-@signals.worker_ready.connect
-def start_sweeper(sender: Any = None, **_: object) -> None:
-    """Clear a stale draining flag for this name and start the sweeper thread."""
-    settings = _settings()
-    store = _store(settings)
-    store.clear_draining(sender.hostname)
-    from worker.celery_app import app, enqueue_job
+        settings = self.settings
+        self.engine = StyleTransfer(
+            settings.vgg19_weights, jit_compile=settings.xla == "on",
+            max_compiled_steps=settings.compiled_steps,
+        )  # fmt: skip
+        self.metrics = start_exporter(self.settings.worker_metrics_port)
 
-    thread = threading.Thread(
-        target=sweep_forever, args=(store, settings, lambda job_id: enqueue_job(app, job_id)),
-        name="nst-sweeper", daemon=True,
-    )  # fmt: skip
-    thread.start()
+    def context(self, worker_name: str) -> WorkerContext:
+        """The per-process context a job runs with (the engine is built if the hook did not run)."""
+        if self.engine is None or self.metrics is None:
+            self.load_engine()
+        assert self.engine is not None and self.metrics is not None
+        return WorkerContext(
+            self.settings, self.store, self.storage, self.engine, worker_name, self.metrics
+        )
 
+    def check_weights_or_exit(self, **_: object) -> None:
+        """Stop the worker at start-up, exit status 2, when the configured weights cannot be used.
 
-@signals.worker_shutting_down.connect
-def drain(sender: Any = None, **_: object) -> None:
-    """Ask the running job to checkpoint and hand itself back."""
-    settings = _settings()
-    _store(settings).set_draining(str(sender))
-    log.info("draining %s: running jobs hand back at their next checkpoint", sender)
+        Celery logs and swallows exceptions from signal handlers, so a plain raise here would
+        leave a worker that says "ready" and cannot run a job; SystemExit is not swallowed.
+        """
+        from worker.weights import check_weights
+
+        try:
+            check_weights(self.settings.vgg19_weights)
+        except WeightsUnavailable as exc:
+            log.critical("cannot start: %s", exc)
+            raise SystemExit(2) from None
+
+    def start_sweeper(self, sender: Any = None, **_: object) -> None:
+        """Clear a stale draining flag for this name and start the sweeper thread."""
+        self.store.clear_draining(sender.hostname)
+        thread = threading.Thread(
+            target=sweep_forever,
+            args=(self.store, self.settings, lambda job_id: enqueue_job(self.app, job_id)),
+            name="nst-sweeper", daemon=True,
+        )  # fmt: skip
+        thread.start()
+
+    def drain(self, sender: Any = None, **_: object) -> None:
+        """Ask the running job to checkpoint and hand itself back."""
+        self.store.set_draining(str(sender))
+        log.info("draining %s: running jobs hand back at their next checkpoint", sender)

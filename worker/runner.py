@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+import redis
 from PIL import Image
 
-from shared.errors import JobCancelled, NSTError
+from shared.errors import InternalError, JobCancelled, NSTError, StorageUnavailable
 from shared.images import decode_image, encode_jpeg, encode_png
 from shared.job_store import JobStore
-from shared.jobs import Job, JobFailure, JobStatus, Losses, Progress
+from shared.jobs import Job, JobFailure, JobStatus, Progress
 from shared.settings import Settings
 from shared.storage import JobKeys, ObjectStorage
 from worker.metrics import WorkerMetrics
@@ -38,6 +39,8 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     SKIPPED = "skipped"  # final already, cancelled before start, or owned by a live worker
     HANDED_BACK = "handed_back"  # the worker is shutting down; the job goes back to the queue
+    RETRY_LATER = "retry_later"  # storage is down past its budget; the job is queued again
+    STORE_LOST = "store_lost"  # Redis is down past its budget; the sweeper requeues the job
 
 
 class WorkerDraining(Exception):
@@ -76,6 +79,8 @@ def _run_claimed(job_id: str, ctx: WorkerContext) -> Outcome:
     with _Heartbeat(ctx, job_id):
         try:
             _optimize(job, ctx)
+            ctx.store.finish(job_id, JobStatus.SUCCEEDED)
+            return Outcome.SUCCEEDED
         except ClaimLost:
             return Outcome.SKIPPED
         except WorkerDraining:
@@ -84,19 +89,44 @@ def _run_claimed(job_id: str, ctx: WorkerContext) -> Outcome:
         except JobCancelled:
             ctx.store.finish(job_id, JobStatus.CANCELLED)
             return Outcome.CANCELLED
+        except StorageUnavailable as exc:
+            return _after_outage(job, ctx, exc)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Nothing can be recorded now. The job keeps its last checkpoint; once Redis is
+            # back, its heartbeat is stale and a sweeper puts it back on the queue.
+            log.warning("job %s stopped: the job store is unreachable (%s)", job_id, exc)
+            return Outcome.STORE_LOST
         except NSTError as exc:
             log.warning("job %s failed: %s", job_id, exc.message)
             ctx.store.finish(
                 job_id, JobStatus.FAILED, JobFailure(code=exc.code, message=exc.message)
             )
             return Outcome.FAILED
-        except Exception as exc:
+        except Exception:
             log.exception("job %s crashed", job_id)
-            failure = JobFailure(code="internal_error", message=f"the worker failed: {exc}")
+            failure = JobFailure(
+                code=InternalError.code, message="the worker failed; the error was logged"
+            )
             ctx.store.finish(job_id, JobStatus.FAILED, failure)
             return Outcome.FAILED
-    ctx.store.finish(job_id, JobStatus.SUCCEEDED)
-    return Outcome.SUCCEEDED
+
+
+def _after_outage(job: Job, ctx: WorkerContext, exc: StorageUnavailable) -> Outcome:
+    """Queue the job again when storage stayed down past its budget; fail it only at the end.
+
+    Its inputs and last checkpoint are still in storage, just unreachable: the job resumes
+    from that checkpoint once storage is back. After ``max_outage_retries`` such hand-backs
+    it fails, so a store that is gone for good does not keep a job circulating for ever.
+    """
+    if job.outage_retries >= ctx.settings.max_outage_retries:
+        log.warning("job %s failed: %s (after %d retries)", job.id, exc.message, job.outage_retries)
+        failure = JobFailure(code=exc.code, message=f"{exc.message}; gave up after retrying")
+        ctx.store.finish(job.id, JobStatus.FAILED, failure)
+        return Outcome.FAILED
+    log.warning("job %s goes back to the queue: %s", job.id, exc.message)
+    if ctx.store.requeue_after_outage(job.id, ctx.worker_name) is None:
+        return Outcome.SKIPPED
+    return Outcome.RETRY_LATER
 
 
 def _optimize(job: Job, ctx: WorkerContext) -> None:
@@ -111,7 +141,7 @@ def _optimize(job: Job, ctx: WorkerContext) -> None:
         content,
         styles,
         job.params,
-        checkpoint_every=job.params.checkpoint_every or ctx.settings.checkpoint_every,
+        checkpoint_every=ctx.settings.checkpoint_interval(job.params),
         on_checkpoint=_checkpoint_writer(job.id, ctx),
         resume_from=resume,
     )
@@ -140,7 +170,7 @@ def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint]
         progress = Progress(
             iteration=checkpoint.iteration,
             total=checkpoint.total,
-            losses=Losses.model_validate(checkpoint.losses, from_attributes=True),
+            losses=checkpoint.losses,
             elapsed_seconds=checkpoint.elapsed_seconds,
         )
         job = ctx.store.record_progress(job_id, ctx.worker_name, progress, has_preview=True)

@@ -1,4 +1,4 @@
-"""Requeue jobs whose worker vanished (no heartbeat), at most a few times.
+"""Requeue jobs whose worker vanished (no heartbeat), at most a few times; end cancelled ones.
 
 A worker killed outright (SIGKILL of the whole container, a lost node) leaves its
 message unacknowledged in Redis until the visibility timeout, which is longer
@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from shared.errors import WorkerLost
 from shared.job_store import JobStore
 from shared.jobs import JobFailure, JobStatus
 from shared.settings import Settings
@@ -24,9 +25,12 @@ def sweep_once(store: JobStore, settings: Settings, enqueue: Callable[[str], Non
     """Requeue or fail each stale running job; return the ids that were requeued."""
     requeued = []
     for job in store.stale_running(settings.stale_after_seconds):
-        if job.attempts > settings.max_redeliveries:
+        if job.cancel_requested:  # its owner wanted it stopped; nobody will stop it now
+            store.finish(job.id, JobStatus.CANCELLED)
+            continue
+        if job.attempts - job.outage_retries > settings.max_redeliveries:
             failure = JobFailure(
-                code="worker_lost",
+                code=WorkerLost.code,
                 message=f"the job's worker stopped responding {job.attempts} times; giving up",
             )
             store.finish(job.id, JobStatus.FAILED, failure)

@@ -32,10 +32,12 @@ ensure_redis() {
 
 # Ready, or gone: a worker that cannot start (say, unusable weights) exits with one "cannot start"
 # line in its log, and `up` fails with that line instead of waiting out its timeout.
+# Logs are appended to across restarts: only lines written since this `up` started count.
+worker_log() { tail -n "+$((${WORKER_LOG_START:-0} + 1))" "$RUN/worker.log" 2>/dev/null; }
 worker_ready() {
-  grep -q "ready\." "$RUN/worker.log" && return 0
+  worker_log | grep -q "ready\." && return 0
   alive worker && return 1
-  echo "the worker stopped: $(grep -m1 -o 'cannot start: .*' "$RUN/worker.log" || tail -n1 "$RUN/worker.log")" >&2
+  echo "the worker stopped: $(worker_log | grep -m1 -o 'cannot start: .*' || worker_log | tail -n1)" >&2
   rm -f "$RUN/worker.pid"
   exit 1
 }
@@ -46,14 +48,15 @@ up() {
   export NST_AUTH="${NST_AUTH:-off}" NST_STORAGE_URL="${NST_STORAGE_URL:-file://$RUN/storage}"
   ensure_redis
   if ! alive api; then
-    nohup "$(dirname "$PY")/gunicorn" --bind "127.0.0.1:$NST_API_PORT" --workers 2 --threads 4 'api.app:create_app()' \
-      >"$RUN/api.log" 2>&1 & echo $! >"$RUN/api.pid"
+    NST_API_HOST=127.0.0.1 nohup "$(dirname "$PY")/gunicorn" -c python:api.gunicorn_conf 'api.app:create_app()' \
+      >>"$RUN/api.log" 2>&1 & echo $! >"$RUN/api.pid"
     echo "started api on http://127.0.0.1:$NST_API_PORT"
   fi
   if ! alive worker; then
-    nohup "$PY" -m celery -A worker.celery_app:app worker --queues "${NST_QUEUE:-nst-gpu}" --concurrency 1 \
+    WORKER_LOG_START=$( (wc -l <"$RUN/worker.log") 2>/dev/null || echo 0)
+    nohup "$PY" -m celery -A worker.main:app worker --queues "${NST_QUEUE:-nst-gpu}" --concurrency 1 \
       --pool prefork --hostname "local@%h" --without-gossip --without-mingle --loglevel INFO \
-      >"$RUN/worker.log" 2>&1 & echo $! >"$RUN/worker.pid"
+      >>"$RUN/worker.log" 2>&1 & echo $! >"$RUN/worker.pid"
     echo "started worker (log: $RUN/worker.log)"
   fi
   wait_until 60 "the api at :$NST_API_PORT (see $RUN/api.log)" api_ready
@@ -61,6 +64,10 @@ up() {
 }
 
 down() {
+  if ! compgen -G "$RUN/*.pid" >/dev/null; then
+    echo "nothing to stop: no process ids in $RUN (did \`make up\` run with another NST_RUN_DIR?)" >&2
+    return 0
+  fi
   for name in worker api redis; do
     if alive "$name"; then
       kill "$(cat "$RUN/$name.pid")" && echo "stopped $name"

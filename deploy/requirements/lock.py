@@ -29,7 +29,7 @@ WORKER_ENGINE = ["tensorflow[and-cuda]==2.21.0", "keras==3.15.1"]
 
 IMAGES = {
     "api.txt": [".[serve]"],
-    "worker.txt": [*WORKER_ENGINE, "."],
+    "worker.txt": [*WORKER_ENGINE, ".[server]"],
 }
 
 

@@ -7,6 +7,7 @@ real S3 endpoint), then the checks that nothing was created anywhere.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import socket
 import struct
@@ -18,11 +19,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import numpy as np
 import pytest
 import requests
+from PIL import Image
 
 from api.app import create_app
-from api.auth import key_digest
+from api.keys import key_digest
 from tests.fixtures.live import API_KEY, Env, LiveAPI, serve
 from tests.images import content_bytes, photo_bytes, style_bytes
 
@@ -44,6 +47,14 @@ def png_declaring(width: int, height: int) -> bytes:
     )
 
 
+def png_of(width: int, height: int) -> bytes:
+    """A real PNG of the given size (a grey gradient)."""
+    pixels = (np.arange(width * height, dtype=np.uint32) % 251).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.reshape(height, width), "L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def jpeg(data: bytes, name: str = "c.jpg") -> tuple[str, bytes, str]:
     return (name, data, "image/jpeg")
 
@@ -62,7 +73,7 @@ class BadRequest:
 
     method: str = "POST"
     path: str = "/v1/jobs"
-    form: dict[str, str] | None = None
+    form: dict[str, str] | list[tuple[str, str]] | None = None
     files: list[tuple[str, Any]] | None = None
     body: bytes | None = None
     content_type: str | None = None
@@ -95,10 +106,12 @@ def _send_verbatim(
 def submission(
     params: dict[str, Any] | None = None,
     files: list[tuple[str, Any]] | None = None,
-    form: dict[str, str] | None = None,
+    form: dict[str, str] | list[tuple[str, str]] | None = None,
     env: dict[str, str] | None = None,
 ) -> BadRequest:
     """A multipart POST /v1/jobs: good images and BASE_PARAMS unless told otherwise."""
+    if isinstance(form, list):
+        return BadRequest(form=form, files=[GOOD_CONTENT, GOOD_STYLE] if files is None else files)
     fields = dict(form or {})
     if params is not None:
         fields["params"] = json.dumps({**BASE_PARAMS, **params})
@@ -393,6 +406,76 @@ CASES = [
         400,
         "invalid_params",
         "size",
+    ),
+    # Found from outside (issue 11): none of these may take a worker or the API down.
+    case(
+        "thin-20000x1-content-at-size-48",
+        submission({"size": 48}, files=[("content", png(png_of(20000, 1))), GOOD_STYLE]),
+        400,
+        "unsupported_aspect_ratio",
+    ),
+    case(
+        "thin-1x5000-style",
+        submission(files=[GOOD_CONTENT, ("style", png(png_of(1, 5000), "s.png"))]),
+        400,
+        "unsupported_aspect_ratio",
+    ),
+    case(
+        "wide-content-at-the-coarsest-of-3-scales",
+        submission(
+            {"size": 128, "scales": 3}, files=[("content", png(png_of(300, 100))), GOOD_STYLE]
+        ),
+        400,
+        "unsupported_aspect_ratio",
+    ),
+    case(
+        "params-json-nested-100000-deep",
+        raw_params("[" * 100_000 + "]" * 100_000),
+        400,
+        "invalid_params",
+        "params",
+    ),
+    case(
+        "params-json-nested-20-deep",
+        raw_params('{"size": ' + "[" * 20 + "]" * 20 + "}"),
+        400,
+        "invalid_params",
+        "params",
+    ),
+    case(
+        "params-json-integer-of-5000-digits",
+        raw_params('{"size": ' + "9" * 5000 + "}"),
+        400,
+        "invalid_params",
+        "params",
+    ),
+    case(
+        "form-field-integer-of-5000-digits",
+        submission(form={"size": "9" * 5000}),
+        400,
+        "invalid_params",
+        "size",
+    ),
+    case(
+        "size-given-twice-as-form-fields",
+        submission(form=[("size", "64"), ("size", "32")]),
+        400,
+        "invalid_params",
+        "size",
+    ),
+    case(
+        "params-given-twice",
+        submission(form=[("params", json.dumps(BASE_PARAMS)), ("params", "{}")]),
+        400,
+        "invalid_params",
+        "params",
+    ),
+    case(
+        "weights-whose-product-overflows-float32",
+        submission({"style_weight": 1e12, "style_layer_weights": [1e30, 1, 1, 1, 1]}),
+        400,
+        "invalid_params",
+        "style_layer_weights",
     ),
     case("params-not-json", raw_params("{size: 64"), 400, "invalid_params", "params"),
     case("params-json-array", raw_params("[64, 4]"), 400, "invalid_params", "params"),

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.client import Client, Job, ServiceUnreachable, Unauthorized
-from shared.errors import ImageError, InvalidParams, JobNotFound
+from shared.client import Client, Job
+from shared.errors import ImageError, InvalidParams, JobNotFound, ServiceUnreachable, Unauthorized
 from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
 from tests.images import content_bytes, image_size, style_bytes
 
@@ -45,7 +45,7 @@ def test_bad_parameter_raises_invalid_params_naming_the_field(live_api: LiveAPI)
 
 def test_non_image_raises_image_error(live_api: LiveAPI) -> None:
     with pytest.raises(ImageError, match="content image is not a JPEG"):
-        Client(live_api.url, API_KEY).submit(b"plain text", style_bytes(64))
+        Client(live_api.url, API_KEY).submit(b"plain text", style_bytes(64), size=48)
 
 
 def test_unknown_job_id_raises_job_not_found(live_api: LiveAPI) -> None:

@@ -63,7 +63,7 @@ def test_api_command_names_the_app_factory(services: dict[str, Any]) -> None:
 def test_worker_command_names_the_celery_app(services: dict[str, Any]) -> None:
     command = services["worker"]["command"]
     assert command[:1] == ["celery"] and "worker" in command
-    assert option_value(command, "-A") == "worker.celery_app:app"
+    assert option_value(command, "-A") == "worker.main:app"
     assert_target_defined(option_value(command, "-A"))
 
 

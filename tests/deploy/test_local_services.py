@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,14 +19,10 @@ import requests
 
 from tests.fixtures.live import Env
 from tests.fixtures.services import REPO
+from tests.helpers import free_port
 
 SCRIPT = REPO / "deploy" / "local" / "services.sh"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _services(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -53,7 +48,7 @@ def local_env(service_env: Env, tmp_path: Path) -> Iterator[dict[str, str]]:
     values = {k: v for k, v in service_env.values.items()
               if k not in {"NST_STORAGE_URL", "NST_S3_ENDPOINT_URL", "NST_AUTH"}}  # fmt: skip
     env = {**os.environ, **values, "PY": sys.executable, "NST_RUN_DIR": str(tmp_path / "run"),
-           "NST_API_PORT": str(_free_port())}  # fmt: skip
+           "NST_API_PORT": str(free_port())}  # fmt: skip
     yield env
     _services("down", env)
 
@@ -84,9 +79,23 @@ def test_up_starts_what_is_missing_once_and_down_stops_only_that(
     assert _pids(run) == {}
     assert redis.Redis.from_url(redis_url).ping(), "the Redis that up reused is left running"
 
+    restarted = _services("up", local_env)  # logs are appended to, never truncated
+    assert restarted.returncode == 0, restarted.stderr
+    assert (run / "api.log").read_text().count("Listening at") == 2
+    assert (run / "worker.log").read_text().count("ready.") == 2
+    assert _services("down", local_env).returncode == 0
+
+
+def test_down_with_another_run_folder_says_there_is_nothing_to_stop(
+    local_env: dict[str, str], tmp_path: Path
+) -> None:
+    down = _services("down", {**local_env, "NST_RUN_DIR": str(tmp_path / "elsewhere")})
+    assert down.returncode == 0
+    assert "nothing to stop" in down.stderr and "NST_RUN_DIR" in down.stderr
+
 
 def test_up_starts_redis_when_none_answers_and_down_stops_it(local_env: dict[str, str]) -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"
+    url = f"redis://127.0.0.1:{free_port()}/0"
     env = {**local_env, "NST_REDIS_URL": url}
     up = _services("up", env)
     assert up.returncode == 0, up.stderr

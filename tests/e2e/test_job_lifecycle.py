@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -12,62 +11,11 @@ from api.app import create_app
 from shared.images import encode_png
 from shared.jobs import Job, JobStatus, new_job_id
 from shared.params import JobParams
+from shared.queue import enqueue_job, make_producer
 from shared.storage import JobKeys
-from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve, wait_for
-from tests.images import content_bytes, image_size, style_bytes
-from worker.celery_app import enqueue_job, make_celery
-
-Poll = Callable[[], dict[str, Any]]
-
-
-def submit(api: LiveAPI, **params: Any) -> dict[str, Any]:
-    files = [("content", ("c.jpg", content_bytes(64), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(64), "image/jpeg"))]  # fmt: skip
-    data = {
-        "size": "48",
-        "iterations": "6",
-        "optimizer": "adam",
-        **{k: str(v) for k, v in params.items()},
-    }
-    response = requests.post(
-        f"{api.url}/v1/jobs", data=data, files=files, headers=api.headers, timeout=30
-    )
-    assert response.status_code == 202, response.text
-    return dict(response.json())
-
-
-def poller(api: LiveAPI, job_id: str) -> Poll:
-    def poll() -> dict[str, Any]:
-        response = requests.get(f"{api.url}/v1/jobs/{job_id}", headers=api.headers, timeout=10)
-        assert response.status_code == 200
-        return dict(response.json())
-
-    return poll
-
-
-def submit_running(
-    api: LiveAPI, iterations: int, past: int, checkpoint_every: int = 2
-) -> tuple[dict[str, Any], Poll]:
-    """Submit a 32 px job and wait until a worker has checkpointed at ``past`` iterations or more.
-
-    Fault tests start here: they break something while the job is known to be running.
-    """
-    job = submit(api, iterations=iterations, checkpoint_every=checkpoint_every, size=32)
-    poll = poller(api, job["id"])
-    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 120,
-             f"a checkpoint at iteration {past}")  # fmt: skip
-    return job, poll
-
-
-def wait_status(poll: Poll, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-
-    def reached() -> bool:
-        seen.update(poll())
-        return seen["status"] in statuses
-
-    wait_for(reached, timeout, f"status in {statuses}", every=0.1)
-    return seen
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve
+from tests.helpers import poller, submit, wait_for, wait_status
+from tests.images import content_bytes, image_size
 
 
 def test_job_succeeds_with_a_preview_before_the_result(
@@ -110,7 +58,7 @@ def test_engine_error_ends_the_job_failed_with_a_message(
         keys.style(0), encode_png(__import__("numpy").zeros((8, 8, 3), "uint8")), "image/png"
     )
     env.store().create(job)
-    enqueue_job(make_celery(env.settings()), job.id)
+    enqueue_job(make_producer(env.settings()), job.id)
     worker = start_worker()
     wait_for(lambda: env.store().get(job.id).status.is_final, 120, "the job to end")
     ended = env.store().get(job.id)

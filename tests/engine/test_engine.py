@@ -124,11 +124,11 @@ def test_scale_plan_goes_coarse_to_fine_and_sums_to_iterations():
 
 
 def test_multi_scale_run_takes_the_total_iterations_coarse_to_fine(engine, content, starry_night):
-    params = _params(iterations=5, scales=3)
+    params = _params(size=128, iterations=5, scales=3)  # the painting is 96 x 60: 1.6 to 1
     result, checkpoints = _recording(engine, content, starry_night, params, every=1)
     assert [c.iteration for c in checkpoints] == [1, 2, 3, 4, 5]
-    assert [c.image.shape[:2] for c in checkpoints] == [(16, 21)] + [(24, 32)] * 2 + [(48, 64)] * 2
-    assert result.iterations == 5 and result.size == (64, 48)
+    assert [c.image.shape[:2] for c in checkpoints] == [(24, 32)] + [(48, 64)] * 2 + [(96, 128)] * 2
+    assert result.iterations == 5 and result.size == (128, 96)
 
 
 def test_same_seed_gives_the_same_output(engine, content, starry_night):
@@ -169,3 +169,15 @@ def test_result_counts_loss_evaluations(engine, content, starry_night):
     lbfgs = _run(engine, content, [starry_night], iterations=3, optimizer="lbfgs")
     assert adam.evaluations == 3 + 1  # one per step, and the final scoring
     assert lbfgs.evaluations >= 1 + 3 + 1  # the start point, >= 1 try per step, final scoring
+
+
+def test_compiled_steps_are_bounded_least_recently_used_first(weights_path, content, starry_night):
+    """Every new image shape compiles a step; beyond the bound the oldest is dropped (memory)."""
+    engine = StyleTransfer(weights_path, max_compiled_steps=2)
+    for size in (32, 40, 48, 32):
+        engine.run(content, [starry_night], _params(size=size, iterations=1))
+        assert engine.compiled_steps <= 2
+    assert engine.compiled_steps == 2
+    again = engine.run(content, [starry_night], _params(size=48, iterations=1))
+    fresh = StyleTransfer(weights_path).run(content, [starry_night], _params(size=48, iterations=1))
+    np.testing.assert_array_equal(again.image, fresh.image)  # a dropped step recompiles the same

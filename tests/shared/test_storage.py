@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import requests
 from shared.errors import ObjectNotFound, StorageUnavailable
 from shared.settings import Settings
 from shared.storage import FileStorage, JobKeys, ObjectStorage, S3Storage, open_storage
+from tests.helpers import free_port
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -73,16 +74,15 @@ def test_file_storage_refuses_keys_that_escape_its_root(tmp_path: Path) -> None:
         FileStorage(tmp_path / "root").put("../outside", b"x", "text/plain")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
-
-def test_unreachable_s3_raises_storage_unavailable_after_retries() -> None:
-    storage = S3Storage("bucket", "", f"http://127.0.0.1:{_closed_port()}", "us-east-1", retries=1)
-    with pytest.raises(StorageUnavailable, match="could not write"):
+def test_unreachable_s3_raises_storage_unavailable_once_its_time_budget_is_spent() -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    storage = S3Storage("bucket", "", endpoint, "us-east-1", retry_seconds=1.5)
+    started = time.monotonic()
+    with pytest.raises(StorageUnavailable, match=r"did not answer writing content\.png") as caught:
         storage.put("jobs/x/content.png", b"x", "image/png")
+    assert 1.5 <= time.monotonic() - started < 8  # retried for the budget, then gave up
+    assert "127.0.0.1" not in caught.value.message  # the endpoint stays in the log
     with pytest.raises(StorageUnavailable):
         storage.check()
 

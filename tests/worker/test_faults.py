@@ -7,11 +7,14 @@ import signal
 import time
 from collections.abc import Callable
 
+import requests
+
+from api.keys import key_digest
 from shared.jobs import JobStatus
+from shared.queue import enqueue_job, make_producer
 from shared.storage import JobKeys
-from tests.e2e.test_job_lifecycle import poller, submit, submit_running, wait_status
-from tests.fixtures.live import LiveAPI, WorkerProcess, wait_for
-from worker.celery_app import enqueue_job, make_celery
+from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
+from tests.helpers import poller, submit, submit_running, wait_for, wait_status
 
 Start = Callable[..., WorkerProcess]
 CHECKPOINT_EVERY = 4
@@ -32,6 +35,24 @@ def test_killed_worker_child_job_resumes_from_last_checkpoint(
     assert resumed is not None and resumed >= before_kill > 0
     assert final["progress"]["iteration"] == 60
     assert "Process 'ForkPoolWorker" in worker.output() or "WorkerLostError" in worker.output()
+
+
+def test_cancelled_job_whose_worker_child_is_killed_ends_cancelled(
+    live_api: LiveAPI, start_worker: Start
+) -> None:
+    """Found from outside: the redelivered job was skipped, then swept back to queued for good."""
+    worker = start_worker()
+    job, poll = submit_running(live_api, 2000, 50, checkpoint_every=50)
+    [child] = worker.child_pids()
+    cancel = requests.delete(
+        f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10
+    )
+    os.kill(child, signal.SIGKILL)  # before its next checkpoint could honour the cancel
+    assert cancel.status_code == 202 and cancel.json()["status"] == "running"
+    final = wait_status(poll, {"succeeded", "failed", "cancelled"}, timeout=120)
+    assert final["status"] == "cancelled", final
+    owner = key_digest(API_KEY)[:16]
+    assert live_api.env.store().active_count(owner) == 0  # its quota slot is free again
 
 
 def test_sigterm_hands_the_job_back_within_a_checkpoint(
@@ -67,7 +88,7 @@ def test_duplicate_delivery_runs_once_and_ends_in_one_state(
 ) -> None:
     env = live_api.env
     job = submit(live_api, iterations=12, checkpoint_every=CHECKPOINT_EVERY, size=32)
-    producer = make_celery(env.settings())
+    producer = make_producer(env.settings())
     enqueue_job(producer, job["id"])  # a second message for the same job, as a redelivery would be
     start_worker("a")
     start_worker("b")

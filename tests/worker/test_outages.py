@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -17,16 +17,11 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from api.app import create_app
-from tests.e2e.test_job_lifecycle import poller, submit, submit_running, wait_status
-from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve, wait_for
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve
+from tests.helpers import free_port, poller, submit, submit_running, wait_for, wait_status
 
 Start = Callable[..., WorkerProcess]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -121,26 +116,35 @@ def flaky_s3(aws_credentials: None) -> Iterator[Callable[[bool], None]]:
     switch(False)
 
 
-def flaky_env(service_env: Env, switch: Callable[[bool], None], retries: int) -> Env:
+def flaky_env(service_env: Env, switch: Callable[[bool], None], **settings: str) -> Env:
+    """The settings on the flaky S3 endpoint; storage budgets at their defaults unless given."""
+    values = {k: v for k, v in service_env.values.items() if k != "NST_STORAGE_RETRY_SECONDS"}
     return Env({
-        **service_env.values, "NST_STORAGE_URL": "s3://flaky/jobs",
+        **values, "NST_STORAGE_URL": "s3://flaky/jobs",
         "NST_S3_ENDPOINT_URL": switch.endpoint,  # type: ignore[attr-defined]
-        "NST_STORAGE_RETRIES": str(retries),
+        **settings,
     })  # fmt: skip
 
 
-def test_api_answers_503_json_when_storage_is_down(
+def test_api_answers_503_json_when_storage_is_down_and_names_no_address(
     service_env: Env, flaky_s3: Callable[[bool], None]
 ) -> None:
-    env = flaky_env(service_env, flaky_s3, retries=1)
+    env = flaky_env(service_env, flaky_s3)
     with api_for(env) as api:
         flaky_s3(False)
+        started = time.monotonic()
         response = submit_raw(api)
+        assert time.monotonic() - started < 10  # the API fails fast; workers are the patient ones
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "storage_unavailable"
         ready = requests.get(f"{api.url}/readyz", timeout=30)
-        assert ready.status_code == 503 and ready.json()["checks"]["redis"] == "ok"
-        assert ready.json()["checks"]["storage"].startswith("unreachable")
+        assert ready.status_code == 503 and ready.json()["checks"] == {
+            "redis": "ok", "storage": "unreachable"
+        }
+        endpoint = urlsplit(env.values["NST_S3_ENDPOINT_URL"])
+        for body in (response.text, ready.text):
+            for internal in (endpoint.hostname, str(endpoint.port), "flaky", "amazonaws"):
+                assert internal not in body, body
         assert env.store().redis.llen(env.values["NST_QUEUE"]) == 0
         assert list(env.store().redis.scan_iter(f"{env.values['NST_KEY_PREFIX']}:job:*")) == []
 
@@ -154,26 +158,53 @@ def submit_raw(api: LiveAPI) -> requests.Response:
                          headers=api.headers, timeout=60)  # fmt: skip
 
 
-def test_brief_storage_outage_is_ridden_out_by_retries(
+def test_3_second_storage_outage_is_ridden_out_with_the_default_settings(
     service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
 ) -> None:
-    env = flaky_env(service_env, flaky_s3, retries=8)
+    env = flaky_env(service_env, flaky_s3)
     with api_for(env) as api:
         start_worker(env=env)
         _, poll = submit_running(api, iterations=40, past=2)
+        queued = submit(api, iterations=4, size=32)  # waits behind the running job
         flaky_s3(False)
         seen = poll()["progress"]["iteration"]
-        time.sleep(3)  # the outage itself: long enough for several checkpoint writes to fail
+        time.sleep(3)  # the outage itself: long enough for checkpoint writes to fail
         flaky_s3(True)
         final = wait_status(poll, {"succeeded", "failed"}, 240)
         assert final["status"] == "succeeded", final
-        assert seen < 40 and final["attempts"] == 1
+        assert seen < 40 and final["attempts"] == 1  # ridden out in place, never handed back
+        later = wait_status(poller(api, queued["id"]), {"succeeded", "failed"}, 240)
+        assert later["status"] == "succeeded", later
 
 
-def test_job_fails_with_a_clear_message_once_storage_retries_are_spent(
+def test_60_second_storage_outage_sends_jobs_back_to_the_queue_and_they_resume(
     service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
 ) -> None:
-    env = flaky_env(service_env, flaky_s3, retries=1)
+    """Past the 30 s budget a running job goes back to the queue; it resumes, it never fails."""
+    env = flaky_env(service_env, flaky_s3)
+    with api_for(env) as api:
+        start_worker(env=env)
+        job, poll = submit_running(api, iterations=60, past=4)
+        queued = submit(api, iterations=4, size=32)
+        flaky_s3(False)
+        wait_for(lambda: env.store().get(job["id"]).outage_retries >= 1, 90,
+                 "the running job to go back to the queue")  # fmt: skip
+        time.sleep(max(0.0, 60 - 30 - 5))  # the rest of a 60-second outage
+        flaky_s3(True)
+        final = wait_status(poll, {"succeeded", "failed"}, 300)
+        assert final["status"] == "succeeded", final
+        assert final["attempts"] >= 2 and final["resumed_from_iteration"] >= 4
+        later = wait_status(poller(api, queued["id"]), {"succeeded", "failed"}, 300)
+        assert later["status"] == "succeeded", later
+
+
+def test_job_fails_with_a_clear_message_when_storage_never_comes_back(
+    service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
+) -> None:
+    env = flaky_env(
+        service_env, flaky_s3, NST_STORAGE_RETRY_SECONDS="1", NST_MAX_OUTAGE_RETRIES="1",
+        NST_OUTAGE_RETRY_DELAY_SECONDS="0.5",
+    )  # fmt: skip
     with api_for(env) as api:
         start_worker(env=env)
         job, _ = submit_running(api, iterations=400, past=2)
@@ -184,6 +215,8 @@ def test_job_fails_with_a_clear_message_once_storage_retries_are_spent(
         assert final["status"] == "failed"
         assert final["error"]["code"] == "storage_unavailable"
         assert "object storage" in final["error"]["message"]
+        assert "gave up after retrying" in final["error"]["message"]
+        assert final["outage_retries"] == 1
 
 
 def _status_without_urls(env: Env, job_id: str) -> dict[str, object]:

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.fixtures.live import Env, WorkerProcess, wait_for
+from tests.fixtures.live import Env, WorkerProcess
+from tests.helpers import free_port, wait_for
 from worker.weights import IMAGENET_FILE
 
 Start = Callable[..., WorkerProcess]
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _exit_of(start_worker: Start, env: Env) -> WorkerProcess:
@@ -44,7 +37,7 @@ def test_imagenet_weights_that_cannot_be_fetched_stop_the_worker(
     (models / IMAGENET_FILE).write_bytes(b"a truncated earlier download")
     env = Env({
         **service_env.values, "NST_VGG19_WEIGHTS": "imagenet",
-        "KERAS_HOME": str(models.parent), "HTTPS_PROXY": f"http://127.0.0.1:{_closed_port()}",
+        "KERAS_HOME": str(models.parent), "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
     })  # fmt: skip
     worker = _exit_of(start_worker, env)
     out = worker.output()

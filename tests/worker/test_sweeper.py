@@ -8,7 +8,7 @@ from shared.job_store import JobStore
 from shared.jobs import Job, JobStatus, new_job_id
 from shared.params import JobParams
 from shared.settings import Settings
-from tests.fixtures.live import wait_for
+from tests.helpers import wait_for
 from worker.sweeper import sweep_once
 
 STALE = 0.001  # seconds without a heartbeat before a running job counts as lost
@@ -52,3 +52,27 @@ def test_job_with_a_fresh_heartbeat_is_left_alone(redis_url: str, key_prefix: st
     job = lost_job(store, attempts=1)
     assert sweep_once(store, Settings(stale_after_seconds=60), lambda _: None) == []
     assert store.get(job.id).status == JobStatus.RUNNING
+
+
+def test_lost_job_whose_cancel_was_asked_ends_cancelled_not_queued(
+    redis_url: str, key_prefix: str
+) -> None:
+    """Found from outside: such a job went back to queued for good, holding a quota slot."""
+    store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
+    job = lost_job(store, attempts=1)
+    store.request_cancel(job.id, "o")
+    sent: list[str] = []
+    assert sweep_once(store, Settings(stale_after_seconds=STALE), sent.append) == []
+    assert sent == [] and store.get(job.id).status == JobStatus.CANCELLED
+    assert store.active_count("o") == 0
+
+
+def test_redelivered_job_whose_cancel_was_asked_ends_cancelled(
+    redis_url: str, key_prefix: str
+) -> None:
+    store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
+    job = lost_job(store, attempts=1)
+    store.request_cancel(job.id, "o")
+    assert store.mark_running(job.id, "gone@host", stale_after=60) is None  # never runs again
+    assert store.get(job.id).status == JobStatus.CANCELLED
+    assert store.active_count("o") == 0

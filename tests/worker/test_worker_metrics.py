@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable
 
 import requests
 
-from tests.e2e.test_job_lifecycle import poller, submit, wait_status
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess
+from tests.helpers import free_port, poller, submit, wait_status
 
 
 def sample(text: str, name: str) -> float:
@@ -21,9 +20,7 @@ def sample(text: str, name: str) -> float:
 def test_worker_exports_job_iteration_and_checkpoint_metrics(
     live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     start_worker(env=Env({**live_api.env.values, "NST_WORKER_METRICS_PORT": str(port)}))
     job = submit(live_api, iterations=8, checkpoint_every=2, size=32)
     assert (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from shared.errors import EngineFailure, InvalidParams
+from shared.errors import EngineFailure
 from shared.params import JobParams
 from worker.nst import images as img
 from worker.nst.gradients import LossAndGrads, compile_loss_and_grads
@@ -40,15 +41,20 @@ __all__ = ["Checkpoint", "Losses", "StyleTransfer", "TransferResult"]
 class StyleTransfer:
     """The engine: one instance per process, reused across jobs."""
 
-    def __init__(self, weights: str, *, jit_compile: bool = False) -> None:
+    def __init__(
+        self, weights: str, *, jit_compile: bool = False, max_compiled_steps: int = 8
+    ) -> None:
         """Load VGG19 now ("imagenet" or a .weights.h5 path); WeightsUnavailable if unusable.
 
         ``jit_compile`` asks TensorFlow for XLA; whether that is faster depends on the machine
-        (NST_XLA). The JAX backend always compiles with XLA.
+        (NST_XLA). The JAX backend always compiles with XLA. At most ``max_compiled_steps``
+        compiled steps are kept (one per layer set and image shape), least recently used
+        dropped first: each holds its graphs, and users upload every aspect ratio there is.
         """
         self._extractors = FeatureExtractors(weights)
         self._jit_compile = jit_compile
-        self._steps: dict[tuple[object, ...], LossAndGrads] = {}
+        self._steps: OrderedDict[tuple[object, ...], LossAndGrads] = OrderedDict()
+        self._max_steps = max(1, max_compiled_steps)
 
     def run(
         self,
@@ -60,8 +66,12 @@ class StyleTransfer:
         on_checkpoint: Callable[[Checkpoint], None] | None = None,
         resume_from: bytes | None = None,
     ) -> TransferResult:
-        """Stylize ``content``; exceptions raised by ``on_checkpoint`` propagate unchanged."""
-        _check_styles(styles, params)
+        """Stylize ``content``; exceptions raised by ``on_checkpoint`` propagate unchanged.
+
+        ``checkpoint_every`` is decided by the caller (``Settings.checkpoint_interval``); None
+        means one checkpoint, at the end.
+        """
+        params.check_style_count(len(styles))
         keras.utils.set_random_seed(params.seed)
         state = RunState(scale_index=0, iteration=0, elapsed=0.0, image=np.empty(0))
         if resume_from:
@@ -70,9 +80,9 @@ class StyleTransfer:
         extractor = self._extractors.get(params.pooling, layers)
         job = _Job(
             content, styles, params, scale_plan(params),
-            checkpoint_every if checkpoint_every is not None else params.checkpoint_every,
+            checkpoint_every,
             on_checkpoint, time.monotonic() - state.elapsed, extractor,
-            self._step(extractor, params),
+            functools.partial(self._step, extractor, params),
         )  # fmt: skip
         for index in range(state.scale_index, len(job.plan)):
             state, objective, images = _run_pass(job, index, state)
@@ -96,18 +106,36 @@ class StyleTransfer:
             params.pooling, params.content_layers + params.style_layers
         )
         objective = _objective(
-            self._step(extractor, params), loss_targets(extractor, images, params, params.size)
+            self._step(extractor, params, images.content_target.shape[:2]),
+            loss_targets(extractor, images, params, params.size),
         )
         loss, terms, _ = objective(img.preprocess_image(image))
         return Losses.from_terms(loss, terms)
 
-    def _step(self, extractor: keras.Model, params: JobParams) -> LossAndGrads:
-        """Return the compiled loss-and-gradient step for this layer set, compiling it once."""
-        key = (params.pooling, params.content_layers, params.style_layers, self._jit_compile)
-        if key not in self._steps:
-            loss_fn = functools.partial(loss_terms, extractor)
-            self._steps[key] = compile_loss_and_grads(loss_fn, self._jit_compile)
-        return self._steps[key]
+    def _step(
+        self, extractor: keras.Model, params: JobParams, shape: tuple[int, ...]
+    ) -> LossAndGrads:
+        """The compiled loss-and-gradient step for this layer set and image shape.
+
+        Built on first use and kept; beyond ``max_compiled_steps`` the least recently used is
+        dropped, and with it the graphs it compiled.
+        """
+        key = (params.pooling, params.content_layers, params.style_layers, self._jit_compile,
+               tuple(shape))  # fmt: skip
+        step = self._steps.pop(key, None)
+        if step is None:
+            step = compile_loss_and_grads(
+                functools.partial(loss_terms, extractor), self._jit_compile
+            )
+        self._steps[key] = step
+        while len(self._steps) > self._max_steps:
+            self._steps.popitem(last=False)
+        return step
+
+    @property
+    def compiled_steps(self) -> int:
+        """How many compiled steps this engine holds now."""
+        return len(self._steps)
 
 
 @dataclass(frozen=True)
@@ -122,7 +150,7 @@ class _Job:
     on_checkpoint: Callable[[Checkpoint], None] | None
     started: float
     extractor: keras.Model
-    step: LossAndGrads
+    step_for: Callable[[tuple[int, ...]], LossAndGrads]  # the compiled step for an image shape
     evaluations: list[int] = field(default_factory=lambda: [0])  # one mutable count per job
 
     @property
@@ -138,7 +166,7 @@ def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objecti
     images = pass_images(job.content, job.styles, job.params, job.plan[index].size)
     x = _starting_image(state, images, job.params)
     objective = _objective(
-        job.step,
+        job.step_for(images.content_target.shape[:2]),
         loss_targets(job.extractor, images, job.params, job.plan[index].size),
         job.evaluations,
     )
@@ -152,14 +180,6 @@ def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objecti
             state.optimizer = optimizer.state()
             job.on_checkpoint(_checkpoint(state, job, loss, terms, images))
     return RunState(index + 1, end, job.elapsed(), x), objective, images
-
-
-def _check_styles(styles: Sequence[Image.Image], params: JobParams) -> None:
-    """Refuse a style count the params cannot describe (the worker validated the rest)."""
-    if not styles:
-        raise InvalidParams("at least one style image is required", field="style")
-    if params.style_blend is not None and len(params.style_blend) != len(styles):
-        raise InvalidParams("style_blend needs one value per style image", field="style_blend")
 
 
 def _starting_image(state: RunState, images: PassImages, params: JobParams) -> np.ndarray:

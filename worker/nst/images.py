@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from shared.images import working_size
+
 IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 _RGB_TO_YIQ = np.array(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]],
@@ -20,15 +22,9 @@ _RGB_TO_YIQ = np.array(
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
 
 
-MIN_SIDE = 16  # VGG19 pools four times before block5; a shorter side leaves no activations
-
-
 def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
-    """Resize to ``long_side`` on the longer side, keeping the aspect ratio; short side >= 16 px."""
-    scale = max(long_side / max(image.size), MIN_SIDE / min(image.size))
-    width = max(MIN_SIDE, round(image.width * scale))
-    height = max(MIN_SIDE, round(image.height * scale))
-    return image.resize((width, height), Image.Resampling.LANCZOS)
+    """Resize to ``long_side`` on the longer side, keeping the aspect ratio (``working_size``)."""
+    return image.resize(working_size(image.size, long_side), Image.Resampling.LANCZOS)
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray:

@@ -42,7 +42,7 @@ def scale_plan(params: JobParams) -> list[ScalePass]:
     """Split ``params.iterations`` over ``size / 2^(k-1) ... size``, the rest to the finest."""
     count = params.scales
     share, extra = divmod(params.iterations, count)
-    sizes = [params.size // 2 ** (count - 1 - k) for k in range(count)]
+    sizes = params.pass_sizes()
     plan = [
         ScalePass(size, share + (1 if k >= count - extra else 0)) for k, size in enumerate(sizes)
     ]
@@ -54,7 +54,7 @@ def pass_images(
 ) -> PassImages:
     """Resize the images for a pass and apply the colour-preservation mode."""
     content_rgb = img.to_rgb_array(img.resize_long_side(content, size))
-    style_size = max(16, round(params.style_scale * size))
+    style_size = params.style_size(size)
     style_rgbs = [img.to_rgb_array(img.resize_long_side(style, style_size)) for style in styles]
     if params.preserve_color == "luminance":
         return PassImages(

@@ -1,4 +1,4 @@
-"""What the engine hands back: loss values, progress checkpoints and the finished result.
+"""What the engine hands back: progress checkpoints and the finished result (losses: shared.jobs).
 
 Re-exported by ``worker.nst.engine`` and ``worker.nst``; plain frozen dataclasses so the worker
 can log, store and compare them without knowing anything about TensorFlow.
@@ -10,20 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.jobs import Losses
 
-@dataclass(frozen=True)
-class Losses:
-    """Weighted loss terms (alpha*L_content, beta*L_style, tv_weight*TV) and their sum."""
-
-    content: float
-    style: float
-    tv: float
-    total: float
-
-    @classmethod
-    def from_terms(cls, total: float, terms: np.ndarray) -> Losses:
-        """Build from the compiled step's ``(total, [content, style, tv])``."""
-        return cls(float(terms[0]), float(terms[1]), float(terms[2]), float(total))
+__all__ = ["Checkpoint", "Losses", "TransferResult"]
 
 
 @dataclass(frozen=True)

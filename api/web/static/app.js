@@ -4,28 +4,15 @@
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const KEY_STORAGE = "nst.apiKey";
-const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 // Style weight (beta) per slider step; content weight stays 1, so this is the style/content ratio.
 const STRENGTHS = [
   [1e2, "very light"], [1e3, "light"], [3e3, "moderate"], [1e4, "balanced"],
   [3e4, "strong"], [1e5, "very strong"], [1e6, "maximum"],
 ];
-// What each API error code means, in words; the API's own message follows it.
-const HEADLINES = {
-  invalid_params: "A setting is not accepted",
-  invalid_image: "That file is not an image the service can read",
-  image_too_large: "That image is too large",
-  upload_too_large: "The files are too large to upload together",
-  unauthorized: "The API key was not accepted",
-  job_not_found: "That job could not be found",
-  job_conflict: "That job has already finished",
-  too_many_jobs: "You already have as many jobs waiting or running as allowed",
-  storage_unavailable: "The service cannot store images right now",
-  queue_unavailable: "The service cannot take jobs right now",
-  unreachable: "The service cannot be reached",
-  engine_failure: "The picture could not be made",
-  cancelled: "The job was cancelled",
-};
+// What the server says about itself (GET /v1/meta): limits, parameters, statuses and the
+// headline of every error code. Nothing here copies what the server defines.
+let META = { errors: {}, statuses: { final: [] }, params: [] };
+let FINAL = new Set(META.statuses.final);
 const STATUS_TEXT = {
   queued: "Waiting for a free worker…",
   running: "Painting…",
@@ -53,7 +40,7 @@ async function api(path, options = {}) {
   try {
     response = await fetch(path, { ...options, headers: { ...authHeaders(), ...options.headers } });
   } catch {
-    throw new ApiError("unreachable", "check your connection and try again.");
+    throw new ApiError("service_unreachable", "check your connection and try again.");
   }
   const body = await response.json().catch(() => null);
   if (!response.ok) {
@@ -69,7 +56,7 @@ async function api(path, options = {}) {
 }
 
 function describe(error) {
-  const headline = HEADLINES[error.code] || "Something went wrong";
+  const headline = META.errors[error.code] || "Something went wrong";
   let text = `${headline}: ${error.message || ""}`.trim();
   if (!/[.!?]$/.test(text)) text += ".";
   if (error.retryAfter) text += ` Try again in ${error.retryAfter} seconds.`;
@@ -299,7 +286,24 @@ function saveKey(event) {
   refreshList();
 }
 
-function start() {
+async function loadMeta() {
+  try {
+    META = await api("/v1/meta");
+  } catch (error) {
+    showError($("form-error"), error);
+    return;
+  }
+  FINAL = new Set(META.statuses.final);
+  for (const spec of META.params) {
+    const input = document.querySelector(`#job-form input[name="${spec.name}"]`);
+    if (!input) continue;
+    if (spec.minimum != null) input.min = String(spec.minimum);
+    if (spec.maximum != null) input.max = String(spec.maximum);
+    if (spec.default != null) input.value = String(spec.default);
+  }
+}
+
+async function start() {
   $("api-key").value = localStorage.getItem(KEY_STORAGE) || "";
   $("key-form").addEventListener("submit", saveKey);
   $("job-form").addEventListener("submit", submitJob);
@@ -309,6 +313,7 @@ function start() {
   $("cancel").addEventListener("click", () => followed && cancelJob(followed.id));
   $("refresh").addEventListener("click", refreshList);
   showStrength();
+  await loadMeta();
   refreshList();
 }
 

@@ -1,8 +1,10 @@
 """``nst run``: stylize local files with the engine in this process, no service needed.
 
-Parameters go through ``shared.params.parse_params`` (the same rules as the API) and images
-through ``shared.images.read_image_file``, both before TensorFlow is imported, so bad input
-fails fast with one line and exit status 2 and no output file is written.
+Parameters go through ``shared.params.parse_params`` (the same schema and limits as the API),
+images through ``shared.images.read_image_file`` and the output path is checked, all before
+TensorFlow is imported, so bad input fails fast with one line and exit status 2 and no output
+file is written. The engine, Pillow and the settings are imported inside the command: ``nst``
+with only the client installed still starts, and says what ``nst run`` needs.
 """
 
 from __future__ import annotations
@@ -14,34 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from shared.cli.exit_codes import reports_errors
-from shared.errors import ImageError, InvalidParams
+from cli.errors import reports_errors
+from cli.options import given, param_options
+from shared.errors import ConfigError, ImageError, InvalidParams
 from shared.files import write_atomically
-from shared.images import encode_png, read_image_file
-from shared.params import JobParams, Limits, parse_params
-from shared.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from worker.nst import Checkpoint, TransferResult
+    from worker.nst import Checkpoint, StyleTransfer, TransferResult
 
 STATE_FILE = "state.bin"
-PARAM_OPTIONS = (
-    "size", "iterations", "optimizer", "learning_rate", "content_weight", "style_weight",
-    "tv_weight", "content_layers", "style_layers", "style_blend", "preserve_color", "init",
-    "pooling", "style_scale", "scales", "seed", "checkpoint_every",
-)  # fmt: skip
-
-
-def _param_options(command: Any) -> Any:
-    """Add one text option per job parameter; parse_params checks and converts them."""
-    for name in reversed(PARAM_OPTIONS):
-        field = JobParams.model_fields[name]
-        default = field.default
-        shown = ",".join(default) if isinstance(default, tuple) else default
-        help_text = (field.description or "") + ("" if default is None else f" [default: {shown}]")
-        flag = "--" + name.replace("_", "-")
-        command = click.option(flag, name, default=None, metavar="VALUE", help=help_text)(command)
-    return command
+ENGINE_MISSING = (
+    "nst run needs the engine, which is not installed: pip install 'nst-service[engine]' "
+    "(or submit the job to a service with nst submit)"
+)
 
 
 @click.command("run")
@@ -51,7 +38,7 @@ def _param_options(command: Any) -> Any:
 @click.option("--checkpoint-dir", default=None, help="Write previews and resumable state here.")
 @click.option("--resume", is_flag=True, help="Continue from the state in --checkpoint-dir.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line with the result.")
-@_param_options
+@param_options
 @reports_errors
 def run(
     content: str,
@@ -60,35 +47,58 @@ def run(
     checkpoint_dir: str | None,
     resume: bool,
     as_json: bool,
-    **raw_params: str | None,
+    **raw_params: Any,
 ) -> None:
     """Stylize CONTENT with one or more STYLE images and write OUTPUT as PNG."""
+    try:
+        from shared.images import encode_png, read_image_file
+        from shared.params import parse_params
+        from shared.settings import load_settings
+    except ImportError:
+        raise ConfigError(ENGINE_MISSING) from None
     settings = load_settings()
-    params = _parse(raw_params, len(styles), settings)
+    params = parse_params(given(raw_params), settings.limits, style_count=len(styles))
+    target = _checked_output(Path(output))
     content_image = read_image_file(content, settings.max_pixels)
     style_images = [read_image_file(path, settings.max_pixels) for path in styles]
     resume_from = _read_state(checkpoint_dir) if resume else None
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from worker.nst import StyleTransfer
-
-    engine = StyleTransfer(settings.vgg19_weights, jit_compile=settings.xla == "on")
-    every = params.checkpoint_every or settings.checkpoint_every
+    engine = _engine(settings.vgg19_weights, settings.xla == "on")
     with _Progress(params.iterations, checkpoint_dir) as progress:
         result = engine.run(
             content_image, style_images, params,
-            checkpoint_every=every, on_checkpoint=progress.update, resume_from=resume_from,
+            checkpoint_every=settings.checkpoint_interval(params),
+            on_checkpoint=progress.update, resume_from=resume_from,
         )  # fmt: skip
-    _write_atomically(Path(output), encode_png(result.image))
+    _write_atomically(target, encode_png(result.image))
+    click.echo(f"saved {target}", err=True)
     if as_json:
         click.echo(json.dumps(_summary(result)))
 
 
-def _parse(raw: dict[str, str | None], style_count: int, settings: Settings) -> JobParams:
-    """Validate the given options with the deployment's limits."""
-    limits = Limits(settings.max_size, settings.max_iterations, settings.max_style_images)
-    params = parse_params({k: v for k, v in raw.items() if v is not None}, limits)
-    params.check_style_count(style_count, limits)
-    return params
+def _checked_output(path: Path) -> Path:
+    """Refuse an output that cannot be written before minutes of optimization, not after."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise InvalidParams(f"-o {path} is a directory; give a file name", field="output")
+    if not folder.is_dir():
+        raise InvalidParams(f"-o {path}: the folder {folder} does not exist", field="output")
+    if not os.access(folder, os.W_OK):
+        raise InvalidParams(f"-o {path}: the folder {folder} is not writable", field="output")
+    return path
+
+
+def _engine(weights: str, xla: bool) -> StyleTransfer:
+    """Import and build the engine with TensorFlow's and absl's start-up noise turned down."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    try:
+        from worker.nst import StyleTransfer
+        from worker.weights import check_weights
+    except ImportError:
+        raise ConfigError(ENGINE_MISSING) from None
+    check_weights(weights)  # offline, says to set NST_VGG19_WEIGHTS; never a half download
+    return StyleTransfer(weights, jit_compile=xla)
 
 
 def _read_state(checkpoint_dir: str | None) -> bytes:
@@ -135,6 +145,8 @@ class _Progress:
 
     def update(self, checkpoint: Checkpoint) -> None:
         """Show the losses and save the preview and state of one checkpoint."""
+        from shared.images import encode_png
+
         self.bar.n = checkpoint.iteration
         self.bar.set_postfix(
             content=f"{checkpoint.losses.content:.3g}", style=f"{checkpoint.losses.style:.3g}"

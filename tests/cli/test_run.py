@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from shared.cli import main
-from shared.cli.exit_codes import exit_code
+from cli import main
+from cli.errors import exit_code
 from shared.errors import ConfigError, EngineFailure, ImageError, InvalidParams, JobCancelled
+from tests.helpers import free_port
 
 SHARED_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "images"
 
@@ -85,7 +86,28 @@ def test_wrong_weights_file_is_a_configuration_error(runner, files, tmp_path, mo
     monkeypatch.setenv("NST_VGG19_WEIGHTS", str(tmp_path / "missing.weights.h5"))
     output = tmp_path / "out.png"
     args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
-    _assert_one_line_usage_error(runner.invoke(main, args), output, "weights file not found")
+    _assert_one_line_usage_error(runner.invoke(main, args), output, "NST_VGG19_WEIGHTS: no file at")
+
+
+def test_imagenet_weights_offline_say_to_set_nst_vgg19_weights(
+    runner, files, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("NST_VGG19_WEIGHTS", "imagenet")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")  # no way out
+    output = tmp_path / "out.png"
+    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
+    _assert_one_line_usage_error(
+        runner.invoke(main, args), output, "set NST_VGG19_WEIGHTS to a local"
+    )
+
+
+def test_output_folder_that_does_not_exist_fails_before_the_engine_starts(runner, files, tmp_path):
+    output = tmp_path / "missing" / "out.png"
+    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
+    result = runner.invoke(main, args)
+    _assert_one_line_usage_error(result, output, "does not exist")
+    assert "saved" not in result.stderr
 
 
 def test_run_writes_png_and_json_then_resumes_from_checkpoint_dir(runner, files, tmp_path):
@@ -95,6 +117,7 @@ def test_run_writes_png_and_json_then_resumes_from_checkpoint_dir(runner, files,
             "--json"]  # fmt: skip
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
+    assert f"saved {output}" in result.stderr  # success says where the result went
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["iterations"] == 2 and summary["size"] == [32, 24]
     assert {"seconds", "seconds_per_iteration", "content_loss", "style_loss", "total_loss"} <= set(

@@ -69,6 +69,5 @@ def test_unknown_parameter_is_refused() -> None:
 
 @pytest.mark.parametrize(("count", "blend"), [(0, None), (3, None), (2, (1.0,))])
 def test_style_count_must_fit_limits_and_blend(count: int, blend: tuple[float, ...] | None) -> None:
-    params = parse_params({"style_blend": blend} if blend else {}, LIMITS)
     with pytest.raises(InvalidParams):
-        params.check_style_count(count, LIMITS)
+        parse_params({"style_blend": blend} if blend else {}, LIMITS, style_count=count)

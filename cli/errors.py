@@ -1,7 +1,8 @@
 """The one place where errors become exit codes and a one-line message on stderr.
 
-0 success, 1 the job failed or was cancelled, 2 a usage or input error (bad parameters, unreadable
-image, bad configuration), 3 the service could not be reached.
+Exit statuses are read from the error classes in ``shared/errors.py`` (``exit_code``): 0
+success, 1 the job failed or was cancelled, 2 a usage or input error, 3 the service cannot be
+reached or cannot serve now, 130 interrupted while waiting.
 """
 
 from __future__ import annotations
@@ -14,12 +15,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from shared.errors import ConfigError, ImageError, InvalidParams, NSTError
-
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+from shared.errors import EXIT_JOB_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, NSTError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -27,10 +23,10 @@ R = TypeVar("R")
 
 def exit_code(exc: BaseException) -> int:
     """Return the exit status for an error a command let escape."""
-    if isinstance(exc, InvalidParams | ImageError | ConfigError):
-        return EXIT_USAGE
+    if isinstance(exc, NSTError):
+        return exc.exit_code
     if isinstance(exc, ConnectionError):
-        return EXIT_UNREACHABLE
+        return EXIT_UNAVAILABLE
     return EXIT_JOB_FAILED
 
 

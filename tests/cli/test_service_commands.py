@@ -107,7 +107,7 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(live_api: LiveAPI, tmp_path
     os.set_blocking(proc.stderr.fileno(), True)
     stderr = b"".join(shown).decode() + proc.communicate(timeout=30)[1]
     assert proc.returncode == 130, stderr
-    assert f"keeps running. Follow it with: nst status {job_id}" in stderr
+    assert f"keeps running. Re-attach with: nst watch {job_id}" in stderr
     assert job_status(live_api, job_id) == "queued"
 
 

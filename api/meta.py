@@ -1,0 +1,56 @@
+"""``GET /v1/meta``: what a client needs to build its form, read from the one schema.
+
+Public (no key), because the web page asks before it has a key: whether keys are needed, the
+deployment's limits, every job parameter with its range and default (``shared.param_specs``),
+the job statuses, the accepted image formats, and each error code's headline
+(``shared.errors``). Nothing in it is secret or internal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify
+
+from api.services import services
+from shared import errors
+from shared.images import ALLOWED_FORMATS
+from shared.jobs import JobStatus
+from shared.param_specs import param_specs
+
+bp = Blueprint("meta", __name__)
+MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+
+def meta_document() -> dict[str, Any]:
+    """The document for the current app's settings."""
+    svc = services()
+    settings = svc.settings
+    return {
+        "auth": svc.keys.enabled,
+        "limits": {
+            "max_size": settings.max_size,
+            "max_iterations": settings.max_iterations,
+            "max_style_images": settings.max_style_images,
+            "max_upload_bytes": settings.max_upload_bytes,
+            "max_pixels": settings.max_pixels,
+        },
+        "params": [spec.as_json() for spec in param_specs(svc.limits)],
+        "statuses": {
+            "all": [status.value for status in JobStatus],
+            "final": [status.value for status in JobStatus if status.is_final],
+        },
+        "image_types": [MEDIA_TYPES[name] for name in ALLOWED_FORMATS],
+        "errors": {code: kind.headline for code, kind in sorted(errors.registered().items())},
+    }
+
+
+@bp.get("/v1/meta")
+def meta() -> Response:
+    response = jsonify(meta_document())
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,132 @@
+"""Slow clients against the API: threaded gunicorn (as shipped before) vs gevent workers (now).
+
+N connections send request headers one byte a second while a client asks ``/healthz`` every
+100 ms for 10 s with a 2 s timeout. Reported per configuration and N: answered share, p50 and
+max latency. The old configuration (``--workers 2 --threads 4``) is the one the outside attack
+froze with 12 connections; the new one is ``api/gunicorn_conf.py`` (gevent, 1000 connections
+per worker, headers within NST_API_HEADER_TIMEOUT_SECONDS). Run from the repository root:
+
+    .venv/bin/python benchmarks/slow_clients.py                  # N = 12, 100, 300, 900
+    .venv/bin/python benchmarks/slow_clients.py --clients 12 --seconds 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+APP = "api.app:create_app()"
+CONFIGS = {
+    "threads (2 workers x 4 threads, before)": ["--workers", "2", "--threads", "4"],
+    "gevent (api/gunicorn_conf.py, now)": ["-c", "python:api.gunicorn_conf"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(args: list[str], port: int, home: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HOME": str(home), "NST_AUTH": "off", "NST_API_HOST": "127.0.0.1",
+           "NST_API_PORT": str(port), "NST_API_WORKERS": "2",
+           "NST_STORAGE_URL": f"file://{home}/storage"}  # fmt: skip
+    bind = [] if "-c" in args else ["--bind", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen([GUNICORN, *args, *bind, APP], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+                return proc
+        time.sleep(0.2)
+    raise RuntimeError("gunicorn did not start")
+
+
+def trickle(port: int, count: int, stop: threading.Event) -> None:
+    """Open count connections and send each one header byte a second until stopped."""
+    sockets = []
+    for _ in range(count):
+        with contextlib.suppress(OSError):
+            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+    payload = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
+    for offset in range(len(payload)):
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.send(payload[offset : offset + 1])
+        if stop.wait(1.0):
+            break
+    for sock in sockets:
+        sock.close()
+
+
+def probe(port: int, seconds: float) -> dict[str, float]:
+    latencies, failures = [], 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).raise_for_status()
+            latencies.append(time.monotonic() - started)
+        except requests.RequestException:
+            failures += 1
+        time.sleep(0.1)
+    answered = len(latencies) / max(1, len(latencies) + failures)
+    return {
+        "answered": round(answered, 3),
+        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "max_ms": round(1000 * max(latencies), 1) if latencies else None,
+    }  # type: ignore[return-value]
+
+
+def measure(name: str, args: list[str], clients: int, seconds: float) -> dict[str, object]:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as home:
+        proc = start(args, port, Path(home))
+        stop = threading.Event()
+        slow = threading.Thread(target=trickle, args=(port, clients, stop), daemon=True)
+        slow.start()
+        time.sleep(1.5)  # the connections are open and have sent their first bytes
+        result = probe(port, seconds)
+        stop.set()
+        slow.join(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"config": name, "slow_clients": clients, **result}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", default="12,100,300,900")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    rows = [
+        measure(name, config, int(count), args.seconds)
+        for name, config in CONFIGS.items()
+        for count in args.clients.split(",")
+    ]
+    print("| configuration | slow clients | /healthz answered | p50 ms | max ms |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['config']} | {row['slow_clients']} | {row['answered']:.0%} | "
+              f"{row['p50_ms']} | {row['max_ms']} |")  # fmt: skip
+    print(json.dumps({"rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""``nst submit | watch | status | cancel | jobs | download``: the job service from a terminal.
+
+Built on ``shared.client``. Job ids go to stdout (so ``ID=$(nst submit ...)`` works); progress
+and messages go to stderr; ``--json`` prints the job (or jobs) as JSON on stdout instead. Exit
+codes come from the error classes (``cli/errors.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.errors import reports_errors
+from cli.options import given, param_options
+from shared.client import Client, Job
+from shared.errors import EXIT_INTERRUPTED, ImageError, JobConflict
+from shared.files import write_atomically
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+def client_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
+    """Declare a client command: ``--api``, ``--api-key`` and ``--json``, errors mapped."""
+
+    def decorate(function: Callable[..., Any]) -> click.Command:
+        wrapped = reports_errors(function)
+        wrapped = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(
+            wrapped
+        )
+        wrapped = click.option(
+            "--api-key", envvar="NST_API_KEY", default=None, help="API key (or NST_API_KEY)."
+        )(wrapped)
+        wrapped = click.option(
+            "--api", "api_url", envvar="NST_API_URL", default=DEFAULT_API_URL, show_default=True,
+            help="Service URL, e.g. 127.0.0.1:8000 (or NST_API_URL).",
+        )(wrapped)  # fmt: skip
+        return click.command(name)(wrapped)
+
+    return decorate
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@client_command("submit")
+@click.argument("content", type=click.Path(dir_okay=False))
+@click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--wait", is_flag=True, help="Show progress until the job ends, then download.")
+@click.option("-o", "--output", default=None, help="Where --wait writes the PNG result.")
+@click.option("--poll-interval", type=float, default=1.0, show_default=True, hidden=True)
+@param_options
+def submit(
+    api_url: str, api_key: str | None, as_json: bool, content: str, styles: tuple[str, ...],
+    wait: bool, output: str | None, poll_interval: float, **raw_params: Any,
+) -> None:  # fmt: skip
+    """Submit CONTENT with one or more STYLE images; print the job id."""
+    target = _checked_output(output) if wait else None
+    job = Client(api_url, api_key).submit(content, list(styles), **given(raw_params))
+    if not wait:
+        _echo_json(job.data) if as_json else click.echo(job.id)
+        return
+    if not as_json:
+        click.echo(job.id)
+    _follow(job, target or Path(f"nst-{job.id}.png"), poll_interval, as_json)
+
+
+@client_command("watch")
+@click.argument("job_id")
+@click.option("-o", "--output", default=None, help="Where to write the PNG result.")
+@click.option("--poll-interval", type=float, default=1.0, show_default=True, hidden=True)
+def watch(
+    api_url: str, api_key: str | None, as_json: bool, job_id: str, output: str | None,
+    poll_interval: float,
+) -> None:  # fmt: skip
+    """Follow a job with a progress bar until it ends, then download its result."""
+    target = _checked_output(output)
+    job = Client(api_url, api_key).job(job_id)
+    _follow(job, target or Path(f"nst-{job.id}.png"), poll_interval, as_json)
+
+
+def _checked_output(output: str | None) -> Path | None:
+    """Refuse an output folder that does not exist before waiting, not after."""
+    if output is None:
+        return None
+    path = Path(output)
+    if not (path.parent if str(path.parent) else Path(".")).is_dir():
+        raise ImageError(f"cannot write {path}: the folder {path.parent} does not exist")
+    return path
+
+
+def _follow(job: Job, output: Path, poll_interval: float, as_json: bool) -> None:
+    """Show a progress bar until the job ends; download a result, or exit 1 without one."""
+    try:
+        with _ProgressBar() as bar:
+            job.wait(progress=bar.update, poll_interval=poll_interval)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nStopped watching; job {job.id} keeps running. Re-attach with: nst watch {job.id}",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if as_json:
+        _echo_json(job.data)
+    _write_atomically(output, job.result_bytes())
+    click.echo(f"saved {output}", err=True)
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr: iterations, the latest losses and tqdm's own ETA."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=None, unit="it", desc="queued", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, job: Job) -> None:
+        self.bar.set_description_str(_status_word(job))  # set_description would add ": "
+        progress = job.progress
+        if progress is None:
+            return
+        self.bar.total = progress.total
+        self.bar.n = progress.iteration
+        if progress.losses is not None:
+            losses = progress.losses
+            self.bar.set_postfix(content=f"{losses.content:.3g}", style=f"{losses.style:.3g}")
+        self.bar.refresh()
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+
+def _status_word(job: Job) -> str:
+    """The status a person should see: ``cancelling`` while a cancel is pending."""
+    if job.data.get("cancel_requested") and not job.is_final:
+        return "cancelling"
+    return job.status
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write the download whole or not at all; a failure is the user's ImageError, one line."""
+    try:
+        write_atomically(path, data)
+    except OSError as exc:
+        raise ImageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+@client_command("status")
+@click.argument("job_id")
+def status(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
+    """Show one job: state, progress, time left, error."""
+    job = Client(api_url, api_key).job(job_id)
+    if as_json:
+        _echo_json(job.data)
+        return
+    click.echo(f"{job.id}  {_status_word(job)}  {_progress_text(job)}".rstrip())
+    if job.error:
+        click.echo(f"error: {job.error['message']}")
+
+
+def _progress_text(job: Job) -> str:
+    progress = job.progress
+    if progress is None:
+        return ""
+    text = f"{progress.iteration}/{progress.total} ({progress.percent:.0f}%)"
+    if not job.is_final and progress.eta_seconds is not None:
+        text += f"  about {progress.eta_seconds:.0f}s left"
+    return text
+
+
+@client_command("cancel")
+@click.argument("job_id")
+def cancel(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
+    """Cancel a job: a queued one never runs, a running one stops at its next checkpoint."""
+    job = Client(api_url, api_key).job(job_id).cancel()
+    if as_json:
+        _echo_json(job.data)
+    elif job.status == "cancelled":
+        click.echo(f"{job.id}  cancelled")
+    else:
+        click.echo(f"{job.id}  cancelling: it stops at its next checkpoint")
+
+
+@client_command("jobs")
+@click.option("--status", "status_filter", default=None,
+              type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]),
+              help="Only jobs in this state.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True,
+              help="Which page of --limit jobs, newest first.")  # fmt: skip
+def jobs(
+    api_url: str, api_key: str | None, as_json: bool, status_filter: str | None, limit: int,
+    page: int,
+) -> None:  # fmt: skip
+    """List your jobs as a table, newest first, with local times."""
+    found = Client(api_url, api_key).jobs(status_filter, limit, offset=(page - 1) * limit)
+    if as_json:
+        _echo_json([job.data for job in found])
+        return
+    rows = [(job.id, _status_word(job), _progress_text(job), _local_time(job)) for job in found]
+    header = ("ID", "STATUS", "PROGRESS", "CREATED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if len(found) == limit:
+        click.echo(f"more: nst jobs --page {page + 1}", err=True)
+
+
+def _local_time(job: Job) -> str:
+    stamp = job.data.get("created_at")
+    if not stamp:
+        return ""
+    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@client_command("download")
+@click.argument("job_id")
+@click.option("-o", "--output", default=None, help="Where to write the PNG result.")
+def download(api_url: str, api_key: str | None, as_json: bool, job_id: str,
+             output: str | None) -> None:  # fmt: skip
+    """Download a finished job's result as PNG."""
+    target = _checked_output(output)
+    job = Client(api_url, api_key).job(job_id)
+    path = target or Path(f"nst-{job.id}.png")
+    try:
+        _write_atomically(path, job.result_bytes())
+    except JobConflict as exc:
+        raise JobConflict(f"{exc.message}; follow it with: nst watch {job.id}") from None
+    if as_json:
+        _echo_json({"id": job.id, "path": str(path)})
+    click.echo(f"saved {path}", err=True)
+
+
+CLIENT_COMMANDS = (submit, watch, status, cancel, jobs, download)

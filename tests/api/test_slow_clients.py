@@ -1,0 +1,161 @@
+"""Slow clients cannot starve the API: the real gunicorn configuration, real sockets.
+
+Found from outside: 12 connections sending headers or a body at one byte a second held every
+gunicorn thread, and ``/healthz`` timed out for as long as they lasted. The API now runs on
+gevent workers (``api/gunicorn_conf.py``): 300 such connections leave it answering at once,
+headers that do not arrive in time are cut off, a body that does not arrive in time gets a
+JSON 408, and gunicorn's own error pages (an over-long URL) are the API's JSON too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.fixtures.live import API_KEY, Env
+from tests.fixtures.services import REPO
+from tests.helpers import free_port, wait_for
+
+SLOW_CLIENTS = 300
+HEADER_SECONDS = 3
+BODY_SECONDS = 3
+
+
+class Gunicorn:
+    """The API as deployed: ``gunicorn -c python:api.gunicorn_conf``, one gevent worker."""
+
+    def __init__(self, env: Env, home: Path) -> None:
+        self.port = free_port()
+        self.home = home
+        settings = {
+            **env.process_env(), "HOME": str(home), "NST_API_HOST": "127.0.0.1",
+            "NST_API_PORT": str(self.port), "NST_API_WORKERS": "1",
+            "NST_API_HEADER_TIMEOUT_SECONDS": str(HEADER_SECONDS),
+            "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS),
+        }  # fmt: skip
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        self.proc = subprocess.Popen(
+            [gunicorn, "-c", "python:api.gunicorn_conf", "api.app:create_app()"],
+            cwd=REPO, env=settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for(self._answers, 60, "gunicorn to answer")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _answers(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def api(service_env: Env, tmp_path: Path) -> Iterator[Gunicorn]:
+    (tmp_path / "home").mkdir()
+    server = Gunicorn(service_env, tmp_path / "home")
+    yield server
+    server.stop()
+
+
+class Trickle:
+    """Many connections, each sent one more byte every second from one thread."""
+
+    def __init__(self, sockets: list[socket.socket], payload: bytes) -> None:
+        self.sockets, self.payload = sockets, payload
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for offset in range(len(self.payload)):
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):  # the server cut it off: that is allowed
+                    sock.send(self.payload[offset : offset + 1])
+            if self.stop.wait(1.0):
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        for sock in self.sockets:
+            sock.close()
+
+
+def healthz_seconds(api: Gunicorn) -> float:
+    started = time.monotonic()
+    assert requests.get(f"{api.url}/healthz", timeout=5).status_code == 200
+    return time.monotonic() - started
+
+
+def test_300_clients_sending_headers_a_byte_a_second_leave_healthz_answering(api: Gunicorn) -> None:
+    slow = [api.connect() for _ in range(SLOW_CLIENTS)]
+    trickle = Trickle(slow, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60)
+    try:
+        latencies = [healthz_seconds(api) for _ in range(10)]
+        assert max(latencies) < 1.0, latencies
+    finally:
+        trickle.close()
+
+
+def test_headers_that_do_not_arrive_in_time_are_cut_off(api: Gunicorn) -> None:
+    sock = api.connect()
+    trickle = Trickle([sock], b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60)
+    try:
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server, no answer
+        assert HEADER_SECONDS - 0.5 <= time.monotonic() - started <= HEADER_SECONDS + 5
+    finally:
+        trickle.close()
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_a_json_408(api: Gunicorn) -> None:
+    sock = api.connect()
+    head = (
+        "POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {API_KEY}\r\n"
+        "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 10000\r\n\r\n"
+    )
+    sock.sendall(head.encode())
+    # A byte a second, then nothing: bytes sent after the server gave up would reset the
+    # connection before the answer could be read.
+    trickle = Trickle([sock], b"--xyz\r\n"[: BODY_SECONDS - 1])
+    try:
+        reply = sock.makefile("rb").read()
+    finally:
+        trickle.close()
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line.split()[1] == b"408", reply[:200]
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
+
+
+def test_an_over_long_url_gets_the_apis_json_414(api: Gunicorn) -> None:
+    response = requests.get(f"{api.url}/v1/jobs/{'x' * 20000}", timeout=10)
+    assert response.status_code == 414
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "uri_too_long"
+
+
+def test_each_api_has_no_shared_control_socket(api: Gunicorn) -> None:
+    assert healthz_seconds(api) < 5
+    assert not (api.home / ".gunicorn").exists()
+    assert not os.path.exists(api.home / ".gunicorn" / "gunicorn.ctl")

@@ -1,0 +1,101 @@
+"""One job schema, one error registry: every copy is generated from them, and checked here.
+
+``JobParams`` (shared/params.py) makes the flags of ``nst run`` and ``nst submit``, the OpenAPI
+form fields, the web form's ranges (``/v1/meta``) and the client's checks; ``shared/errors.py``
+makes the API's statuses, the client's exceptions, the CLI's exit codes and the page's
+messages. A field or code added in one place shows up everywhere, or one of these fails.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+
+from api.errors import render
+from api.openapi import document
+from cli import main
+from cli.errors import exit_code
+from shared import errors
+from shared.errors import error_from_body
+from shared.params import JobParams
+
+FIELDS = list(JobParams.model_fields)
+APP_JS = Path(__file__).resolve().parents[2] / "api" / "web" / "static" / "app.js"
+
+
+def _flags(command: str) -> dict[str, click.Option]:
+    found = main.commands[command].params
+    return {p.name: p for p in found if isinstance(p, click.Option) and p.name in FIELDS}
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_every_job_parameter_is_a_flag(command: str) -> None:
+    flags = _flags(command)
+    assert list(flags) == FIELDS  # every field, in the schema's order
+    assert flags["optimizer"].type.choices == ("lbfgs", "adam")  # type: ignore[attr-defined]
+    assert "--content-layer-weights" in flags["content_layer_weights"].opts
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_help_shows_choices_defaults_and_ranges(command: str) -> None:
+    text = CliRunner().invoke(main, [command, "--help"], terminal_width=200).output
+    assert "[lbfgs|adam]" in text
+    assert "default: 512; 16 <= x" in text  # size
+    assert "0 < x <= 1000" in text  # learning_rate
+    assert "from block1_conv1, block1_conv2" in text  # layer names
+
+
+def test_openapi_submit_form_has_every_job_parameter(app: Flask) -> None:
+    with app.app_context():
+        spec = document(app.extensions["nst"].limits)
+    form = spec["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    properties = form["schema"]["properties"]
+    assert set(FIELDS) <= set(properties)
+    assert properties["size"]["maximum"] == int(app.extensions["nst"].settings.max_size)
+    assert properties["optimizer"]["enum"] == ["lbfgs", "adam"]
+
+
+def test_meta_gives_the_web_form_every_parameter_and_the_servers_limits(app: Flask) -> None:
+    meta = app.test_client().get("/v1/meta").json
+    assert [spec["name"] for spec in meta["params"]] == FIELDS
+    size = next(spec for spec in meta["params"] if spec["name"] == "size")
+    assert size["maximum"] == meta["limits"]["max_size"] == app.extensions["nst"].limits.max_size
+    assert meta["statuses"]["final"] == ["succeeded", "failed", "cancelled"]
+    assert meta["errors"] == {c: k.headline for c, k in errors.registered().items()}
+
+
+def test_app_js_copies_no_codes_headlines_statuses_or_limits() -> None:
+    script = APP_JS.read_text()
+    used = set(re.findall(r'code === "(\w+)"', script)) | set(
+        re.findall(r'new ApiError\("(\w+)"', script)
+    )
+    assert used, "the page checks some codes"
+    assert used <= set(errors.registered()), used - set(errors.registered())
+    for headline in (kind.headline for kind in errors.registered().values()):
+        assert headline not in script, f"app.js copies the headline {headline!r}"
+    assert '"succeeded", "failed", "cancelled"' not in script
+    assert not re.search(r"\b(1024|2000)\b", script), "limits come from /v1/meta"
+
+
+@pytest.mark.parametrize("code", sorted(errors.registered()))
+def test_each_error_code_makes_the_same_exception_on_the_client(app: Flask, code: str) -> None:
+    kind = errors.registered()[code]
+    raised = kind("what went wrong")
+    with app.test_request_context():
+        response, status = render(raised)
+    assert status == kind.http_status
+    rebuilt = error_from_body(response.json["error"], status, response.headers.get("Retry-After"))
+    assert type(rebuilt) is kind and rebuilt.message == "what went wrong"
+    assert exit_code(rebuilt) == kind.exit_code
+
+
+def test_exit_codes_follow_the_kind_of_failure() -> None:
+    assert exit_code(errors.InvalidParams("x")) == errors.EXIT_USAGE
+    assert exit_code(errors.StorageUnavailable("x")) == errors.EXIT_UNAVAILABLE
+    assert exit_code(errors.ServiceUnreachable("x")) == errors.EXIT_UNAVAILABLE
+    assert exit_code(errors.JobEnded("x")) == errors.EXIT_JOB_FAILED
