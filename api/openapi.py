@@ -15,7 +15,7 @@ from flask import Flask, Response, jsonify
 from api.auth import current_owner
 from api.jobs import MAX_PAGE
 from shared import errors
-from shared.jobs import JobStatus
+from shared.jobs import JobStatus, LossWeights
 from shared.param_specs import ParamSpec, param_specs
 from shared.params import JobParams, Limits
 
@@ -58,7 +58,7 @@ def _progress() -> dict[str, Any]:
 JOB_REQUIRED = [
     "id", "status", "progress", "preview_url", "result_url", "error", "cancel_requested",
     "attempts", "resumed_from_iteration", "created_at", "updated_at", "started_at",
-    "finished_at", "style_count", "params", "links",
+    "finished_at", "style_count", "params", "loss_weights", "links",
 ]  # fmt: skip
 
 
@@ -109,6 +109,11 @@ def _job_schema() -> dict[str, Any]:
             ),
             "style_count": _prop("integer", "Number of style images.", 1),
             "params": {"$ref": "#/components/schemas/JobParams"},
+            "loss_weights": {
+                "anyOf": [{"$ref": "#/components/schemas/LossWeights"}, {"type": "null"}],
+                "description": "The weights the losses ran with (what style_strength meant for "
+                "these images); null until the job starts.",
+            },
             "links": {
                 "type": "object",
                 "description": "Related URLs.",
@@ -335,7 +340,12 @@ def document(limits: Limits | None = None) -> dict[str, Any]:
     """The whole OpenAPI document; ``limits`` are the deployment's (the schema's own if None)."""
     limits = limits or Limits()
     params = _params_schema()
-    schemas = {"Job": _job_schema(), "Error": _error_schema(), "JobParams": params}
+    weights = LossWeights.model_json_schema()
+    weights.pop("title", None)
+    schemas = {
+        "Job": _job_schema(), "Error": _error_schema(), "JobParams": params,
+        "LossWeights": weights,
+    }  # fmt: skip
     schemas.update(params.pop("$defs", {}))
     return {
         "openapi": "3.1.0",

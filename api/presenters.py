@@ -50,6 +50,7 @@ def job_json(job: Job, storage: ObjectStorage, expires_in: int) -> dict[str, Any
         "finished_at": iso(job.finished_at),
         "style_count": job.style_count,
         "params": job.params.model_dump(mode="json"),
+        "loss_weights": job.loss_weights.model_dump(mode="json") if job.loss_weights else None,
         "links": {"self": url_for("jobs.get_job", job_id=job.id, _external=True)},
     }
 

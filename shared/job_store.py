@@ -18,7 +18,7 @@ from typing import cast
 import redis
 
 from shared.errors import JobNotFound, TooManyActiveJobs
-from shared.jobs import Job, JobFailure, JobStatus, Progress
+from shared.jobs import Job, JobFailure, JobStatus, LossWeights, Progress
 
 Mutation = Callable[[Job], Job | None]
 
@@ -250,8 +250,9 @@ class JobStore:
         return claimed if claimed is not None and claimed.status == JobStatus.RUNNING else None
 
     def record_progress(
-        self, job_id: str, worker: str, progress: Progress, has_preview: bool
-    ) -> Job | None:
+        self, job_id: str, worker: str, progress: Progress, has_preview: bool,
+        weights: LossWeights | None = None,
+    ) -> Job | None:  # fmt: skip
         """Store a checkpoint's numbers; the returned job tells whether a cancel was asked.
 
         None when the job is no longer running on this worker: its run must stop.
@@ -262,6 +263,7 @@ class JobStore:
                 return None
             job.progress = progress
             job.has_preview = job.has_preview or has_preview
+            job.loss_weights = job.loss_weights or weights
             job.heartbeat_at = time.time()
             return job
 

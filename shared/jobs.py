@@ -60,6 +60,23 @@ class Losses(BaseModel):
         )
 
 
+class LossWeights(BaseModel):
+    """The weights a job's losses ran with: from ``style_strength`` per job, or given raw.
+
+    Recorded on the job so a result can be reproduced with the raw weights, and so a user can
+    see what a strength meant for these images.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    style_strength: float | None = None  # None: an expert job with raw weights
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    content_layer_weights: tuple[float, ...]
+    style_layer_weights: tuple[float, ...]
+
+
 class Progress(BaseModel):
     """The latest checkpoint's numbers; ``iteration`` counts over all scales."""
 
@@ -109,6 +126,7 @@ class Job(BaseModel):
     heartbeat_at: float | None = None
     worker: str | None = None
     request_digest: str | None = None  # what an Idempotency-Key stands for (api/submission.py)
+    loss_weights: LossWeights | None = None  # set by the worker when the job starts
 
 
 def new_job_id() -> str:

@@ -71,7 +71,7 @@ def _spec(name: str, prop: dict[str, Any]) -> ParamSpec:
         name=name,
         kind=kind,
         description=prop.get("description", name),
-        default=prop.get("default"),
+        default=prop.get("x-effective-default", prop.get("default")),
         minimum=minimum,
         maximum=typed.get("maximum"),
         exclusive_minimum="exclusiveMinimum" in typed,

@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from shared.errors import InvalidParams
@@ -41,6 +42,9 @@ DEFAULT_STYLE_LAYERS: tuple[str, ...] = (
 )  # fmt: skip
 MIN_SIDE = 16  # VGG19 pools four times before block5; a shorter side leaves no activations
 _LAYER_ITEMS: dict[str, Any] = {"items": {"type": "string", "enum": list(VGG19_CONV_LAYERS)}}
+MIN_STRENGTH, MAX_STRENGTH, DEFAULT_STRENGTH = 0.01, 100.0, 1.0
+RAW_WEIGHTS = (1.0, 0.1, 1e-2)  # the seed's content, style and TV weights, for expert jobs
+_RAW_FIELDS = ("content_weight", "style_weight", "tv_weight")
 MAX_WEIGHT_PRODUCT = 1e30  # float32 overflows at 3.4e38; losses and gradients need headroom
 _TUPLE_FIELDS = (
     "content_layers", "content_layer_weights", "style_layers", "style_layer_weights", "style_blend",
@@ -71,13 +75,31 @@ class JobParams(BaseModel):
     learning_rate: float = Field(
         5.0, gt=0, le=1000, description="Adam step size, in 0..255 pixel units.", examples=[5.0]
     )
-    content_weight: float = Field(
-        1.0, ge=0, le=1e12, description="alpha: weight of the content loss."
+    style_strength: float | None = Field(
+        None,
+        ge=MIN_STRENGTH,
+        le=MAX_STRENGTH,
+        description="How strongly to paint in the style, on a log scale: 1 is balanced, 0.1 "
+        "light, 10 strong. Means the same at every size, aspect ratio and number of styles. "
+        f"Default {DEFAULT_STRENGTH:g} unless raw weights are given.",
+        examples=[1.0],
+        json_schema_extra={"x-effective-default": DEFAULT_STRENGTH},
     )
-    style_weight: float = Field(0.1, ge=0, le=1e12, description="beta: weight of the style loss.")
-    tv_weight: float = Field(
-        1e-2, ge=0, le=1e12, description="Weight of total-variation smoothing."
-    )
+    content_weight: float | None = Field(
+        None, ge=0, le=1e12,
+        description=f"Expert: alpha, the raw content-loss weight (default {RAW_WEIGHTS[0]:g}); "
+        "instead of style_strength.",
+    )  # fmt: skip
+    style_weight: float | None = Field(
+        None, ge=0, le=1e12,
+        description=f"Expert: beta, the raw style-loss weight (default {RAW_WEIGHTS[1]:g}); "
+        "instead of style_strength.",
+    )  # fmt: skip
+    tv_weight: float | None = Field(
+        None, ge=0, le=1e12,
+        description=f"Expert: the raw total-variation weight (default {RAW_WEIGHTS[2]:g}); "
+        "instead of style_strength.",
+    )  # fmt: skip
     content_layers: tuple[str, ...] = Field(
         DEFAULT_CONTENT_LAYERS,
         min_length=1,
@@ -179,7 +201,9 @@ class JobParams(BaseModel):
         """
         term = str(info.field_name).removesuffix("_layer_weights")
         weight = info.data.get(f"{term}_weight")
-        if weights and weight is not None and weight * max(weights) > MAX_WEIGHT_PRODUCT:
+        if weight is None:
+            weight = RAW_WEIGHTS[_RAW_FIELDS.index(f"{term}_weight")]
+        if weights and weight * max(weights) > MAX_WEIGHT_PRODUCT:
             raise ValueError(
                 f"{term}_weight x {term}_layer_weights is {weight * max(weights):.3g}, "
                 f"over {MAX_WEIGHT_PRODUCT:.0e}: the loss would overflow float32"
@@ -193,6 +217,35 @@ class JobParams(BaseModel):
         if size is not None and size // 2 ** (scales - 1) < MIN_SIDE:
             raise ValueError("too many for this size (the coarsest pass would be under 16 px)")
         return scales
+
+    @model_validator(mode="after")
+    def _strength_or_raw_weights(self) -> JobParams:
+        """One way to weigh the terms per job: a strength, or the raw weights, not both."""
+        raw = [name for name in _RAW_FIELDS if getattr(self, name) is not None]
+        if self.style_strength is not None and raw:
+            raise ValueError(
+                f"give style_strength or the raw weights ({', '.join(raw)}), not both"
+            )
+        return self
+
+    @property
+    def uses_strength(self) -> bool:
+        """True unless the job gives raw weights (then the seed's losses run unscaled)."""
+        return self.style_strength is not None or all(
+            getattr(self, name) is None for name in _RAW_FIELDS
+        )
+
+    @property
+    def strength(self) -> float:
+        return self.style_strength if self.style_strength is not None else DEFAULT_STRENGTH
+
+    def raw_weights(self) -> tuple[float, float, float]:
+        """(content, style, tv) weights of an expert job, the seed's defaults where not given."""
+        given = (self.content_weight, self.style_weight, self.tv_weight)
+        return tuple(  # type: ignore[return-value]
+            default if value is None else value
+            for value, default in zip(given, RAW_WEIGHTS, strict=True)
+        )
 
     def check_style_count(self, count: int) -> None:
         """Check that the number of style images fits ``style_blend`` (limits: ``check_limits``)."""

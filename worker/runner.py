@@ -173,7 +173,9 @@ def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint]
             losses=checkpoint.losses,
             elapsed_seconds=checkpoint.elapsed_seconds,
         )
-        job = ctx.store.record_progress(job_id, ctx.worker_name, progress, has_preview=True)
+        job = ctx.store.record_progress(
+            job_id, ctx.worker_name, progress, has_preview=True, weights=checkpoint.weights
+        )
         if job is None:
             raise ClaimLost()
         if job.cancel_requested:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import requests
 from playwright.sync_api import Page, expect
 
 from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
@@ -100,3 +101,23 @@ def test_wrong_key_is_explained_and_a_queued_job_is_cancelled_from_the_list(
     expect(page.locator("#job-status")).to_have_text("Cancelled.")
     expect(page.locator("#jobs li .badge").first).to_have_text("cancelled")
     screenshot(page, "cancelled")
+
+
+def test_style_strength_slider_sends_style_strength_on_a_log_scale(
+    page: Page, live_api: LiveAPI
+) -> None:
+    """The slider was a 1e2..1e6 style_weight that changed nothing; now it is the API's knob."""
+    open_page(page, live_api)
+    slider = page.get_by_label("Style strength")
+    expect(page.locator("#strength-text")).to_have_text("1 (balanced)")
+    assert slider.get_attribute("min") == "-2" and slider.get_attribute("max") == "2"
+    slider.focus()
+    for _ in range(10):  # ten steps of a tenth of a decade: 1 -> 10
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#strength-text")).to_have_text("10 (strong)")
+    fill_job(page, 4)
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#job-status")).to_have_text("Waiting for a free worker…")
+    jobs = requests.get(f"{live_api.url}/v1/jobs", headers=live_api.headers, timeout=10).json()
+    params = jobs["jobs"][0]["params"]
+    assert params["style_strength"] == 10 and params["style_weight"] is None

@@ -18,12 +18,16 @@ import numpy as np
 from PIL import Image
 
 from shared.errors import EngineFailure
+from shared.jobs import LossWeights
 from shared.params import JobParams
 from worker.nst import images as img
+from worker.nst.balance import loss_weights
 from worker.nst.gradients import LossAndGrads, compile_loss_and_grads
 from worker.nst.inputs import (
+    FeatureTargets,
     PassImages,
     ScalePass,
+    feature_targets,
     initial_image,
     loss_targets,
     pass_images,
@@ -78,11 +82,14 @@ class StyleTransfer:
             state = load_state(resume_from, params, len(styles))
         layers = params.content_layers + params.style_layers
         extractor = self._extractors.get(params.pooling, layers)
+        full = pass_images(content, styles, params, params.size)
+        targets = feature_targets(extractor, full, params)
         job = _Job(
             content, styles, params, scale_plan(params),
             checkpoint_every,
             on_checkpoint, time.monotonic() - state.elapsed, extractor,
             functools.partial(self._step, extractor, params),
+            loss_weights(params, targets, img.preprocess_image(full.content_target)), targets,
         )  # fmt: skip
         for index in range(state.scale_index, len(job.plan)):
             state, objective, images = _run_pass(job, index, state)
@@ -90,8 +97,9 @@ class StyleTransfer:
         image = _output_image(state.image, images, params)
         losses = Losses.from_terms(loss, terms)
         return TransferResult(
-            image, job.total, job.elapsed(), losses, _size(image), job.evaluations[0]
-        )
+            image, job.total, job.elapsed(), losses, _size(image), job.weights,
+            job.evaluations[0],
+        )  # fmt: skip
 
     def score(
         self,
@@ -105,9 +113,11 @@ class StyleTransfer:
         extractor = self._extractors.get(
             params.pooling, params.content_layers + params.style_layers
         )
+        targets = feature_targets(extractor, images, params)
+        weights = loss_weights(params, targets, img.preprocess_image(images.content_target))
         objective = _objective(
             self._step(extractor, params, images.content_target.shape[:2]),
-            loss_targets(extractor, images, params, params.size),
+            loss_targets(targets, weights, params, params.size),
         )
         loss, terms, _ = objective(img.preprocess_image(image))
         return Losses.from_terms(loss, terms)
@@ -151,6 +161,8 @@ class _Job:
     started: float
     extractor: keras.Model
     step_for: Callable[[tuple[int, ...]], LossAndGrads]  # the compiled step for an image shape
+    weights: LossWeights  # from style_strength (balance.py) or the job's raw weights
+    full_targets: FeatureTargets  # the last pass's, computed once for the weights
     evaluations: list[int] = field(default_factory=lambda: [0])  # one mutable count per job
 
     @property
@@ -163,11 +175,16 @@ class _Job:
 
 def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objective, PassImages]:
     """Optimize one scale from ``state`` to the pass's last iteration, checkpointing on the way."""
-    images = pass_images(job.content, job.styles, job.params, job.plan[index].size)
+    size = job.plan[index].size
+    images = pass_images(job.content, job.styles, job.params, size)
     x = _starting_image(state, images, job.params)
+    targets = (
+        job.full_targets if size == job.params.size
+        else feature_targets(job.extractor, images, job.params)
+    )  # fmt: skip
     objective = _objective(
         job.step_for(images.content_target.shape[:2]),
-        loss_targets(job.extractor, images, job.params, job.plan[index].size),
+        loss_targets(targets, job.weights, job.params, size),
         job.evaluations,
     )
     optimizer = make_optimizer(job.params.optimizer, job.params.learning_rate)
@@ -224,6 +241,7 @@ def _checkpoint(
         elapsed_seconds=state.elapsed,
         image=_output_image(state.image, images, job.params),
         state=dump_state(state, job.params, len(job.styles)),
+        weights=job.weights,
     )
 
 

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 from PIL import Image
 
+from shared.jobs import LossWeights
 from shared.params import JobParams
 from worker.nst import images as img
 from worker.nst.losses import gram_matrix
@@ -88,15 +89,19 @@ def layer_weights(params: JobParams) -> tuple[np.ndarray, np.ndarray]:
     return np.array(content, np.float32), np.array(style, np.float32)
 
 
-def loss_targets(
-    extractor: keras.Model, images: PassImages, params: JobParams, size: int
-) -> tuple[Any, ...]:
-    """Return the tensors the compiled loss takes besides the image (see ``losses.loss_terms``).
+@dataclass(frozen=True)
+class FeatureTargets:
+    """What a pass compares with: content features, blended Gram targets, positions per layer."""
 
-    ``L_content`` sums over positions while ``E_l`` is normalized by them, so a coarse pass
-    (``size`` < ``params.size``) scales alpha by the ratio of positions, ``(params.size/size)^2``:
-    every pass then strikes the same content/style balance as the full-size output.
-    """
+    content: list[Any]  # one 1 x H x W x N tensor per content layer
+    style: list[Any]  # one N x N Gram target per style layer
+    positions: list[int]  # M: positions of the output's features at each style layer
+
+
+def feature_targets(
+    extractor: keras.Model, images: PassImages, params: JobParams
+) -> FeatureTargets:
+    """Compute a pass's targets once (the content's features, the blended style Grams)."""
     n_content = len(params.content_layers)
     generated = extractor(img.preprocess_image(images.content_target))
     content_targets = [keras.ops.convert_to_tensor(f) for f in generated[:n_content]]
@@ -107,11 +112,25 @@ def loss_targets(
         for layer, (gen, feat) in enumerate(zip(generated[n_content:], features, strict=True)):
             positions = (gen.shape[1] * gen.shape[2]) / (feat.shape[1] * feat.shape[2])
             style_targets[layer] = style_targets[layer] + gram_matrix(feat) * (weight * positions)
-    alpha = params.content_weight * (params.size / size) ** 2
-    coefficients = [alpha, params.style_weight, params.tv_weight]
+    positions = [int(f.shape[1] * f.shape[2]) for f in generated[n_content:]]
+    return FeatureTargets(content_targets, style_targets, positions)
+
+
+def loss_targets(
+    targets: FeatureTargets, weights: LossWeights, params: JobParams, size: int
+) -> tuple[Any, ...]:
+    """Return the tensors the compiled loss takes besides the image (see ``losses.loss_terms``).
+
+    ``L_content`` sums over positions while ``E_l`` is normalized by them, so a coarse pass
+    (``size`` < ``params.size``) scales alpha by the ratio of positions, ``(params.size/size)^2``:
+    every pass then strikes the same content/style balance as the full-size output.
+    """
+    alpha = weights.content_weight * (params.size / size) ** 2
+    coefficients = [alpha, weights.style_weight, weights.tv_weight]
+    layers = (weights.content_layer_weights, weights.style_layer_weights)
     return (
-        content_targets,
-        style_targets,
-        tuple(keras.ops.convert_to_tensor(w) for w in layer_weights(params)),
+        targets.content,
+        targets.style,
+        tuple(keras.ops.convert_to_tensor(np.array(w, np.float32)) for w in layers),
         keras.ops.convert_to_tensor(np.array(coefficients, np.float32)),
     )

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.jobs import Losses
+from shared.jobs import Losses, LossWeights
 
-__all__ = ["Checkpoint", "Losses", "TransferResult"]
+__all__ = ["Checkpoint", "LossWeights", "Losses", "TransferResult"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Checkpoint:
     elapsed_seconds: float
     image: np.ndarray  # H x W x 3 uint8 RGB
     state: bytes
+    weights: LossWeights  # what the losses ran with (from style_strength, or raw)
 
 
 @dataclass(frozen=True)
@@ -41,4 +42,5 @@ class TransferResult:
     seconds: float
     losses: Losses
     size: tuple[int, int]
+    weights: LossWeights
     evaluations: int = 0

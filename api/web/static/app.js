@@ -5,10 +5,9 @@ const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const KEY_STORAGE = "nst.apiKey";
 // Style weight (beta) per slider step; content weight stays 1, so this is the style/content ratio.
-const STRENGTHS = [
-  [1e2, "very light"], [1e3, "light"], [3e3, "moderate"], [1e4, "balanced"],
-  [3e4, "strong"], [1e5, "very strong"], [1e6, "maximum"],
-];
+// The style-strength slider moves in tenths of a power of ten (log scale); its ends and its
+// starting point are the style_strength field's range and default from /v1/meta.
+const STRENGTH_WORDS = [[0.05, "very light"], [0.3, "light"], [3, "balanced"], [20, "strong"]];
 // What the server says about itself (GET /v1/meta): limits, parameters, statuses and the
 // headline of every error code. Nothing here copies what the server defines.
 let META = { errors: {}, statuses: { final: [] }, params: [] };
@@ -248,8 +247,24 @@ function showThumbnails(input, box) {
   );
 }
 
+function strengthValue() {
+  return Number((10 ** Number($("strength").value)).toPrecision(2));
+}
+
 function showStrength() {
-  $("strength-text").textContent = STRENGTHS[$("strength").value - 1][1];
+  const value = strengthValue();
+  const word = (STRENGTH_WORDS.find(([below]) => value < below) || [0, "very strong"])[1];
+  $("strength-text").textContent = `${value} (${word})`;
+  $("strength").setAttribute("aria-valuetext", `${value}, ${word}`);
+}
+
+function setUpStrength(spec) {
+  const slider = $("strength");
+  slider.min = String(Math.log10(spec.minimum));
+  slider.max = String(Math.log10(spec.maximum));
+  slider.step = "0.1";
+  slider.value = String(Math.log10(spec.default));
+  showStrength();
 }
 
 function jobForm() {
@@ -257,7 +272,7 @@ function jobForm() {
   form.append("content", $("content").files[0]);
   for (const file of $("style").files) form.append("style", file);
   for (const name of ["size", "iterations", "preserve_color"]) form.append(name, $(name).value);
-  form.append("style_weight", String(STRENGTHS[$("strength").value - 1][0]));
+  form.append("style_strength", String(strengthValue()));
   return form;
 }
 
@@ -295,6 +310,7 @@ async function loadMeta() {
   }
   FINAL = new Set(META.statuses.final);
   for (const spec of META.params) {
+    if (spec.name === "style_strength") setUpStrength(spec);
     const input = document.querySelector(`#job-form input[name="${spec.name}"]`);
     if (!input) continue;
     if (spec.minimum != null) input.min = String(spec.minimum);
