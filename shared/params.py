@@ -45,6 +45,8 @@ _LAYER_ITEMS: dict[str, Any] = {"items": {"type": "string", "enum": list(VGG19_C
 MIN_STRENGTH, MAX_STRENGTH, DEFAULT_STRENGTH = 0.01, 100.0, 1.0
 RAW_WEIGHTS = (1.0, 0.1, 1e-2)  # the seed's content, style and TV weights, for expert jobs
 _RAW_FIELDS = ("content_weight", "style_weight", "tv_weight")
+EARLY_STOP_WINDOW = 25  # iterations the relative improvement is measured over
+DEFAULT_EARLY_STOP = 0.0  # measured in benchmarks/quality.py (README: "Early stop")
 MAX_WEIGHT_PRODUCT = 1e30  # float32 overflows at 3.4e38; losses and gradients need headroom
 _TUPLE_FIELDS = (
     "content_layers", "content_layer_weights", "style_layers", "style_layer_weights", "style_blend",
@@ -143,6 +145,12 @@ class JobParams(BaseModel):
         ge=1,
         description="Iterations between progress checkpoints; default from configuration.",
     )
+    early_stop: float = Field(
+        DEFAULT_EARLY_STOP, ge=0, le=0.5,
+        description=f"Stop when the loss improves by less than this fraction over the last "
+        f"{EARLY_STOP_WINDOW} iterations of the finest scale, never before the first progress "
+        "update; 0 runs every iteration.",
+    )  # fmt: skip
 
     @field_validator("*", mode="before")
     @classmethod

@@ -181,3 +181,41 @@ def test_compiled_steps_are_bounded_least_recently_used_first(weights_path, cont
     again = engine.run(content, [starry_night], _params(size=48, iterations=1))
     fresh = StyleTransfer(weights_path).run(content, [starry_night], _params(size=48, iterations=1))
     np.testing.assert_array_equal(again.image, fresh.image)  # a dropped step recompiles the same
+
+
+def test_early_stop_ends_a_run_on_a_plateau_after_the_first_progress_update(
+    engine, content, starry_night
+):
+    params = _params(iterations=200, optimizer="lbfgs", early_stop=0.05)
+    result, checkpoints = _recording(engine, content, starry_night, params, every=30)
+    assert result.stopped_early and result.iterations < 200
+    assert result.iterations + result.iterations_saved == 200
+    assert checkpoints[-1].stopped_early and checkpoints[-1].iteration == result.iterations
+    assert checkpoints[0].iteration == 30  # the first progress update came before the stop
+
+
+def test_early_stop_waits_for_the_first_progress_update(engine, content, starry_night):
+    """A plateau before the first update is not acted on: the user sees progress first."""
+    params = _params(iterations=60, optimizer="lbfgs", early_stop=0.5)  # a plateau at once
+    result, checkpoints = _recording(engine, content, starry_night, params, every=40)
+    assert checkpoints[0].iteration == 40 and not checkpoints[0].stopped_early
+    assert result.stopped_early and result.iterations == 41
+
+
+def test_without_early_stop_every_iteration_runs(engine, content, starry_night):
+    params = _params(iterations=30, optimizer="lbfgs", early_stop=0)
+    result, _ = _recording(engine, content, starry_night, params, every=10)
+    assert not result.stopped_early and result.iterations == 30
+
+
+def test_resumed_run_stops_early_exactly_where_an_uninterrupted_one_does(
+    engine, content, starry_night
+):
+    params = _params(iterations=200, optimizer="lbfgs", early_stop=0.05)
+    whole, checkpoints = _recording(engine, content, starry_night, params, every=10)
+    assert whole.stopped_early
+    middle = next(c for c in checkpoints if c.iteration == 20)
+    resumed, _ = _recording(engine, content, starry_night, params, every=10,
+                            resume_from=middle.state)  # fmt: skip
+    assert resumed.iterations == whole.iterations
+    np.testing.assert_array_equal(resumed.image, whole.image)

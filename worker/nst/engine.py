@@ -19,7 +19,7 @@ from PIL import Image
 
 from shared.errors import EngineFailure
 from shared.jobs import LossWeights
-from shared.params import JobParams
+from shared.params import EARLY_STOP_WINDOW, JobParams
 from worker.nst import images as img
 from worker.nst.balance import loss_weights
 from worker.nst.gradients import LossAndGrads, compile_loss_and_grads
@@ -38,6 +38,7 @@ from worker.nst.model import FeatureExtractors
 from worker.nst.optimize import Objective, make_optimizer
 from worker.nst.results import Checkpoint, Losses, TransferResult
 from worker.nst.state import RunState, dump_state, load_state
+from worker.nst.stopping import Plateau
 
 __all__ = ["Checkpoint", "Losses", "StyleTransfer", "TransferResult"]
 
@@ -91,14 +92,15 @@ class StyleTransfer:
             functools.partial(self._step, extractor, params),
             loss_weights(params, targets, img.preprocess_image(full.content_target)), targets,
         )  # fmt: skip
+        job.reported[0] = state.iteration > 0  # a resumed run has reported progress before
         for index in range(state.scale_index, len(job.plan)):
             state, objective, images = _run_pass(job, index, state)
         loss, terms, _ = objective(state.image)
         image = _output_image(state.image, images, params)
         losses = Losses.from_terms(loss, terms)
         return TransferResult(
-            image, job.total, job.elapsed(), losses, _size(image), job.weights,
-            job.evaluations[0],
+            image, state.iteration, job.elapsed(), losses, _size(image), job.weights,
+            job.evaluations[0], iterations_saved=job.total - state.iteration,
         )  # fmt: skip
 
     def score(
@@ -164,6 +166,8 @@ class _Job:
     weights: LossWeights  # from style_strength (balance.py) or the job's raw weights
     full_targets: FeatureTargets  # the last pass's, computed once for the weights
     evaluations: list[int] = field(default_factory=lambda: [0])  # one mutable count per job
+    reported: list[bool] = field(default_factory=lambda: [False])  # a progress update went out
+    stopped_at: list[int] = field(default_factory=lambda: [0])  # early stop's iteration, or 0
 
     @property
     def total(self) -> int:
@@ -188,15 +192,30 @@ def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objecti
         job.evaluations,
     )
     optimizer = make_optimizer(job.params.optimizer, job.params.learning_rate)
-    optimizer.load_state(state.optimizer if index == state.scale_index else {})
+    resuming = index == state.scale_index
+    optimizer.load_state(state.optimizer if resuming else {})
+    plateau = _plateau(job, index, list(state.loss_history) if resuming else [])
     end = sum(scale.iterations for scale in job.plan[: index + 1])
     for iteration in range(state.iteration + 1, end + 1):
         x, loss, terms = optimizer.step(x, objective)
-        state = RunState(index, iteration, job.elapsed(), x)
-        if job.on_checkpoint and _due(iteration, job.total, job.every):
+        plateau.add(loss)
+        stop = plateau.reached() and (job.reported[0] or not job.on_checkpoint)
+        state = RunState(index, iteration, job.elapsed(), x, loss_history=plateau.state())
+        if job.on_checkpoint and (stop or _due(iteration, job.total, job.every)):
             state.optimizer = optimizer.state()
-            job.on_checkpoint(_checkpoint(state, job, loss, terms, images))
-    return RunState(index + 1, end, job.elapsed(), x), objective, images
+            job.on_checkpoint(_checkpoint(state, job, loss, terms, images, stopped_early=stop))
+            job.reported[0] = True
+        if stop:
+            job.stopped_at[0] = iteration
+            break
+    done = job.stopped_at[0] or end
+    return RunState(index + 1, done, job.elapsed(), x), objective, images
+
+
+def _plateau(job: _Job, index: int, history: Sequence[float]) -> Plateau:
+    """Early stop watches the finest pass only: coarse passes are short and only a start."""
+    final = index == len(job.plan) - 1
+    return Plateau(job.params.early_stop if final else 0.0, EARLY_STOP_WINDOW, history)
 
 
 def _starting_image(state: RunState, images: PassImages, params: JobParams) -> np.ndarray:
@@ -231,8 +250,9 @@ def _due(iteration: int, total: int, every: int | None) -> bool:
 
 
 def _checkpoint(
-    state: RunState, job: _Job, loss: float, terms: np.ndarray, images: PassImages
-) -> Checkpoint:
+    state: RunState, job: _Job, loss: float, terms: np.ndarray, images: PassImages,
+    stopped_early: bool = False,
+) -> Checkpoint:  # fmt: skip
     """Package progress and resumable state for ``on_checkpoint``."""
     return Checkpoint(
         iteration=state.iteration,
@@ -242,6 +262,7 @@ def _checkpoint(
         image=_output_image(state.image, images, job.params),
         state=dump_state(state, job.params, len(job.styles)),
         weights=job.weights,
+        stopped_early=stopped_early,
     )
 
 

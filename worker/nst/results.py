@@ -26,12 +26,14 @@ class Checkpoint:
     image: np.ndarray  # H x W x 3 uint8 RGB
     state: bytes
     weights: LossWeights  # what the losses ran with (from style_strength, or raw)
+    stopped_early: bool = False  # the loss plateaued: this is the last checkpoint
 
 
 @dataclass(frozen=True)
 class TransferResult:
     """The finished image (H x W x 3 uint8 RGB) and how it was reached; size is (width, height).
 
+    ``iterations`` is how many ran in all (fewer than asked when early stop ended the run).
     ``evaluations`` counts loss-and-gradient calls in this run (not before a resume): an L-BFGS
     iteration takes one per line-search try, so evaluations / iterations tells what an
     iteration really cost.
@@ -44,3 +46,8 @@ class TransferResult:
     size: tuple[int, int]
     weights: LossWeights
     evaluations: int = 0
+    iterations_saved: int = 0  # left undone because the loss plateaued (params.early_stop)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.iterations_saved > 0

@@ -29,6 +29,7 @@ class RunState:
     elapsed: float
     image: np.ndarray  # 1 x H x W x 3 float32, in VGG19 (preprocessed) space
     optimizer: dict[str, np.ndarray] = field(default_factory=dict)
+    loss_history: np.ndarray = field(default_factory=lambda: np.empty(0))  # early stop's window
 
 
 def fingerprint(params: JobParams, style_count: int) -> str:
@@ -48,6 +49,7 @@ def dump_state(state: RunState, params: JobParams, style_count: int) -> bytes:
         iteration=np.array(state.iteration),
         elapsed=np.array(state.elapsed),
         image=state.image,
+        loss_history=np.asarray(state.loss_history, np.float64),
         **arrays,  # type: ignore[arg-type]
     )
     return buffer.getvalue()
@@ -67,6 +69,7 @@ def load_state(data: bytes, params: JobParams, style_count: int) -> RunState:
         iteration=int(arrays["iteration"]),
         elapsed=float(arrays["elapsed"]),
         image=arrays["image"],
+        loss_history=arrays.get("loss_history", np.empty(0)),
         optimizer={
             key.removeprefix(_OPT_PREFIX): value
             for key, value in arrays.items()
