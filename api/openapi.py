@@ -51,6 +51,12 @@ def _progress() -> dict[str, Any]:
             "eta_seconds": _prop(
                 ["number", "null"], "Estimated seconds left at the pace so far.", 62.5
             ),
+            "stopped_early": _prop(
+                "boolean", "The loss plateaued (early_stop): the job ends at iteration.", False
+            ),
+            "iterations_saved": _prop(
+                "integer", "Iterations early stop left undone (total - iteration).", 0
+            ),
         },
     }
 

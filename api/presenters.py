@@ -30,6 +30,7 @@ def job_json(job: Job, storage: ObjectStorage, expires_in: int) -> dict[str, Any
             **job.progress.model_dump(),
             "percent": job.progress.percent,
             "eta_seconds": job.progress.eta_seconds,
+            "iterations_saved": job.progress.iterations_saved,
         }
     has_result = job.status == JobStatus.SUCCEEDED
     return {

@@ -84,6 +84,12 @@ class Progress(BaseModel):
     total: int = Field(ge=1)
     losses: Losses | None = None
     elapsed_seconds: float = Field(0.0, ge=0)
+    stopped_early: bool = False  # the loss plateaued: the job ends at ``iteration``
+
+    @property
+    def iterations_saved(self) -> int:
+        """Iterations early stop left undone (0 unless it stopped early)."""
+        return self.total - self.iteration if self.stopped_early else 0
 
     @property
     def percent(self) -> float:

@@ -172,6 +172,7 @@ def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint]
             total=checkpoint.total,
             losses=checkpoint.losses,
             elapsed_seconds=checkpoint.elapsed_seconds,
+            stopped_early=checkpoint.stopped_early,
         )
         job = ctx.store.record_progress(
             job_id, ctx.worker_name, progress, has_preview=True, weights=checkpoint.weights

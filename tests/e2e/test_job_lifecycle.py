@@ -131,3 +131,19 @@ def test_file_storage_results_stream_through_the_api_with_auth(
         preview = requests.get(final["preview_url"], headers=api.headers, timeout=10)
         assert preview.status_code == 200 and preview.content.startswith(b"\xff\xd8")
         assert (tmp_path / "objects" / "jobs" / job["id"] / "result.png").is_file()
+
+
+def test_job_record_shows_its_loss_weights_and_an_early_stop(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    job = submit(live_api, size=48, iterations=300, optimizer="lbfgs", early_stop=0.05,
+                 checkpoint_every=10)  # fmt: skip
+    final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed"})
+    assert final["status"] == "succeeded", final
+    progress = final["progress"]
+    assert progress["stopped_early"] and progress["iteration"] < 300
+    assert progress["iterations_saved"] == 300 - progress["iteration"]
+    weights = final["loss_weights"]
+    assert weights["style_strength"] == 1.0 and weights["content_weight"] == 1.0
+    assert len(weights["style_layer_weights"]) == 5

@@ -4,7 +4,6 @@
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const KEY_STORAGE = "nst.apiKey";
-// Style weight (beta) per slider step; content weight stays 1, so this is the style/content ratio.
 // The style-strength slider moves in tenths of a power of ten (log scale); its ends and its
 // starting point are the style_strength field's range and default from /v1/meta.
 const STRENGTH_WORDS = [[0.05, "very light"], [0.3, "light"], [3, "balanced"], [20, "strong"]];
