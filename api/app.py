@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import errors, health, jobs, meta, metrics, openapi, web
+from api import errors, events, health, jobs, meta, metrics, openapi, web
 from api.deadlines import BodyDeadline, gevent_active
 from api.services import Services
 from shared.settings import Settings, load_settings
@@ -29,7 +29,7 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["nst"] = Services.from_settings(settings)
-    for module in (errors, metrics, health, meta, jobs, openapi, web):
+    for module in (errors, metrics, health, meta, jobs, events, openapi, web):
         module.init_app(app)
     if gevent_active():
         app.wsgi_app = BodyDeadline(app.wsgi_app, settings.api_body_timeout_seconds)  # type: ignore[method-assign]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from api.auth import current_owner
+from api.auth import current_owner, owned_job
+from api.events import MAX_WAIT_SECONDS, wait_for_change
 from api.presenters import job_json
 from api.services import Services, services
 from api.submission import Submission, parse_submission, request_digest
@@ -21,7 +22,7 @@ from shared.errors import (
     StorageUnavailable,
     TooManyActiveJobs,
 )
-from shared.jobs import Job, JobStatus, is_job_id, new_job_id
+from shared.jobs import Job, JobStatus, new_job_id
 from shared.queue import enqueue_job
 from shared.storage import JobKeys
 
@@ -90,20 +91,38 @@ def _store_inputs(job: Job, submission: Submission, svc: Services) -> None:
 
 
 def _accepted(job: Job, svc: Services, status: int) -> tuple[Response, int, dict[str, str]]:
-    body = job_json(job, svc.storage, svc.settings.presign_expiry_seconds)
+    body = job_json(job, svc)
     return jsonify(body), status, {"Location": url_for("jobs.get_job", job_id=job.id)}
 
 
-def _owned_job(job_id: str) -> Job:
-    if not is_job_id(job_id):
-        raise InvalidParams("not a job id (expected a UUID)", field="job_id")
-    return services().store.get(job_id, current_owner())
-
-
 @bp.get("/<job_id>")
-def get_job(job_id: str) -> Response:
+def get_job(job_id: str) -> WerkzeugResponse:
+    """The job; ``Prefer: wait=N`` answers when it changes (up to 60 s), ETags give 304s."""
     svc = services()
-    return jsonify(job_json(_owned_job(job_id), svc.storage, svc.settings.presign_expiry_seconds))
+    job = owned_job(job_id)
+    wait = _prefer_wait(request.headers.get("Prefer"))
+    if wait is not None:
+        job = wait_for_change(svc, job, _known_version(), wait)
+    response = jsonify(job_json(job, svc))
+    response.set_etag(str(job.version), weak=True)
+    if wait is not None:
+        response.headers["Preference-Applied"] = f"wait={wait:g}"
+    return response.make_conditional(request)
+
+
+def _prefer_wait(header: str | None) -> float | None:
+    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most 60; None when not asked."""
+    for preference in (header or "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait" and value.strip().isdigit():
+            return min(float(value), MAX_WAIT_SECONDS)
+    return None
+
+
+def _known_version() -> int | None:
+    """The version the client has, from ``If-None-Match`` (our ETags are the version)."""
+    tags = [tag for tag in request.if_none_match.as_set(include_weak=True) if tag.isdigit()]
+    return max(map(int, tags)) if tags else None
 
 
 @bp.get("")
@@ -115,12 +134,11 @@ def list_jobs() -> Response:
     limit = _int_arg("limit", 20, 1, MAX_PAGE)
     offset = _int_arg("offset", 0, 0, 1_000_000)
     jobs = svc.store.list_for_owner(owner, status, offset, limit + 1)
-    expires = svc.settings.presign_expiry_seconds
     next_page = None
     if len(jobs) > limit:
         args = {**request.args.to_dict(), "offset": str(offset + limit), "limit": str(limit)}
         next_page = url_for("jobs.list_jobs", **args)  # type: ignore[arg-type]
-    return jsonify(jobs=[job_json(j, svc.storage, expires) for j in jobs[:limit]], next=next_page)
+    return jsonify(jobs=[job_json(j, svc) for j in jobs[:limit]], next=next_page)
 
 
 def _status_filter(raw: str | None) -> JobStatus | None:
@@ -149,18 +167,18 @@ def cancel_job(job_id: str) -> tuple[Response, int]:
     Cancelling a cancelled job succeeds (200) and changes nothing: a retried cancel is safe.
     """
     svc = services()
-    job = _owned_job(job_id)
+    job = owned_job(job_id)
     already = job.status == JobStatus.CANCELLED
     if job.status.is_final and not already:
         raise JobConflict(f"the job has already {job.status.value}")
     job = svc.store.request_cancel(job.id, job.owner)
-    body = job_json(job, svc.storage, svc.settings.presign_expiry_seconds)
+    body = job_json(job, svc)
     return jsonify(body), 200 if already else 202
 
 
 @bp.get("/<job_id>/result")
 def get_result(job_id: str) -> WerkzeugResponse:
-    job = _owned_job(job_id)
+    job = owned_job(job_id)
     if job.status != JobStatus.SUCCEEDED:
         raise JobNotFound(f"job {job_id} has no result yet (status {job.status.value})")
     return _image(JobKeys(job.id).result, "image/png", f"nst-{job.id}.png")
@@ -168,7 +186,7 @@ def get_result(job_id: str) -> WerkzeugResponse:
 
 @bp.get("/<job_id>/preview")
 def get_preview(job_id: str) -> WerkzeugResponse:
-    job = _owned_job(job_id)
+    job = owned_job(job_id)
     if not job.has_preview:
         raise JobNotFound(f"job {job_id} has no preview yet")
     return _image(JobKeys(job.id).preview, "image/jpeg", None)

@@ -62,8 +62,8 @@ def _progress() -> dict[str, Any]:
 
 
 JOB_REQUIRED = [
-    "id", "status", "progress", "preview_url", "result_url", "error", "cancel_requested",
-    "attempts", "resumed_from_iteration", "created_at", "updated_at", "started_at",
+    "id", "status", "queue_position", "progress", "preview_url", "result_url", "error",
+    "cancel_requested", "attempts", "resumed_from_iteration", "created_at", "updated_at", "started_at",
     "finished_at", "style_count", "params", "loss_weights", "links",
 ]  # fmt: skip
 
@@ -78,6 +78,9 @@ def _job_schema() -> dict[str, Any]:
                 "string", "Job id (UUID4), also the Celery task id.", "3f2b…", format="uuid"
             ),
             "status": _prop("string", "Where the job is in its life.", "running", enum=STATUSES),
+            "queue_position": _prop(
+                ["integer", "null"], "While queued: 1 is the next job a worker takes.", 3
+            ),
             "progress": _progress(),
             "preview_url": _prop(
                 ["string", "null"], "Latest checkpoint image (time-limited URL).", None
@@ -177,6 +180,33 @@ LOCATION = {
         "schema": {"type": "string", "example": "/v1/jobs/3f2b…"},
     }
 }
+PREFER_WAIT = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "description": "wait=N (RFC 7240): answer as soon as the job changes, or after N seconds "
+    "(at most 60). With If-None-Match, changes since that ETag.",
+    "schema": {"type": "string", "example": "wait=30"},
+}
+IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An ETag from an earlier answer: 304 when the job has not changed since.",
+    "schema": {"type": "string"},
+}
+LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "required": False,
+    "description": "The id of the last event received: only newer events are sent.",
+    "schema": {"type": "string", "pattern": "^[0-9]*$"},
+}
+ETAG = {"ETag": {"description": "The job's version.", "schema": {"type": "string"}}}
+PREFERENCE_APPLIED = {
+    "Preference-Applied": {"description": "wait=N when Prefer: wait was honoured.",
+                           "schema": {"type": "string"}}
+}  # fmt: skip
 RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before trying again.",
                     "schema": {"type": "integer"}}
@@ -305,8 +335,13 @@ def _paths(limits: Limits) -> dict[str, Any]:
         "/v1/jobs/{job_id}": {
             "parameters": [job_id],
             "get": {
-                "summary": "Poll a job",
-                "responses": {"200": _job_response("The job"), **_error_responses(400, 401, 404)},
+                "summary": "Poll a job (or wait for it to change)",
+                "parameters": [PREFER_WAIT, IF_NONE_MATCH],
+                "responses": {
+                    "200": _job_response("The job", {**ETAG, **PREFERENCE_APPLIED}),
+                    "304": {"description": "Not changed since the ETag given", "headers": ETAG},
+                    **_error_responses(400, 401, 404),
+                },
             },
             "delete": {
                 "summary": "Cancel a job",
@@ -314,6 +349,24 @@ def _paths(limits: Limits) -> dict[str, Any]:
                     "202": _job_response("Cancelled or cancelling"),
                     "200": _job_response("Already cancelled: nothing changed"),
                     **_error_responses(400, 401, 404, 409),
+                },
+            },
+        },
+        "/v1/jobs/{job_id}/events": {
+            "parameters": [job_id],
+            "get": {
+                "summary": "Follow a job as server-sent events until it ends",
+                "description": "Events: status, progress, preview, then succeeded, failed or "
+                "cancelled (data: the job), and the stream closes. Each event's id is the "
+                "job's version; send Last-Event-ID on reconnect to get only what is new. "
+                "Comment lines keep an idle stream alive.",
+                "parameters": [LAST_EVENT_ID],
+                "responses": {
+                    "200": {
+                        "description": "An event stream",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    **_error_responses(400, 401, 404),
                 },
             },
         },

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import url_for
 
+from api.services import Services
 from shared.jobs import Job, JobStatus
 from shared.storage import JobKeys, ObjectStorage
 
@@ -21,8 +22,9 @@ def iso(timestamp: float | None) -> str | None:
     )
 
 
-def job_json(job: Job, storage: ObjectStorage, expires_in: int) -> dict[str, Any]:
+def job_json(job: Job, svc: Services) -> dict[str, Any]:
     """Render a job for clients; URLs are made at request time, never stored."""
+    storage, expires_in = svc.storage, svc.settings.presign_expiry_seconds
     keys = JobKeys(job.id)
     progress = None
     if job.progress is not None:
@@ -36,6 +38,9 @@ def job_json(job: Job, storage: ObjectStorage, expires_in: int) -> dict[str, Any
     return {
         "id": job.id,
         "status": job.status.value,
+        "queue_position": svc.store.queue_position(job.id)
+        if job.status == JobStatus.QUEUED
+        else None,
         "progress": progress,
         "preview_url": _url(job, "preview", keys.preview, storage, expires_in)
         if job.has_preview

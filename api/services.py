@@ -11,6 +11,7 @@ from flask import current_app
 from api.deadlines import gevent_active
 from api.keys import KeyRing
 from shared.job_store import JobStore
+from shared.job_watch import JobWatcher
 from shared.params import Limits
 from shared.queue import make_producer
 from shared.redis_client import connect
@@ -26,6 +27,7 @@ class Services:
     queue: Celery
     keys: KeyRing
     limits: Limits
+    watcher: JobWatcher  # wakes event streams and long polls when a job changes
     pool: Executor  # storage calls: greenlets under gevent, threads otherwise
     cpu_pool: Executor  # image decoding: always OS threads (Pillow releases the GIL)
 
@@ -33,13 +35,15 @@ class Services:
     def from_settings(cls, settings: Settings) -> Services:
         """Connect lazily: building the app must work while Redis or storage is still down."""
         client = connect(settings.redis_url, patient=False)
+        store = JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
         return cls(
             settings=settings,
-            store=JobStore(client, settings.key_prefix, settings.job_ttl_seconds),
+            store=store,
             storage=open_storage(settings, patient=False),
             queue=make_producer(settings),
             keys=KeyRing.from_settings(settings),
             limits=settings.limits,
+            watcher=JobWatcher(connect(settings.redis_url, patient=True), store.events_pattern()),
             pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="nst-io"),
             cpu_pool=_cpu_pool(),
         )

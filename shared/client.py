@@ -27,11 +27,13 @@ from shared.errors import (
     InvalidParams,
     JobConflict,
     JobEnded,
+    NotFound,
     NSTError,
     ServiceUnreachable,
     StorageUnavailable,
     error_from_body,
 )
+from shared.event_stream import ServerEvent, follow
 from shared.jobs import FINAL_STATUSES, Progress
 from shared.params import JobParams, invalid_params
 
@@ -91,25 +93,61 @@ class Job:
         progress: Callable[[Job], None] | None = None,
         poll_interval: float = 1.0,
         timeout: float | None = None,
+        stream: bool = True,
     ) -> Job:
-        """Poll until the job is final; call ``progress`` whenever status or iteration changes.
+        """Follow the job until it is final; call ``progress`` whenever it changes.
 
-        Returns the job in whatever final state it reached (check ``status``); raises
-        TimeoutError if ``timeout`` seconds pass first.
+        Follows the job's event stream (no polling); a server or proxy that cannot stream
+        falls back to polling every ``poll_interval`` seconds. Returns the job in whatever
+        final state it reached (check ``status``); raises TimeoutError if ``timeout`` seconds
+        pass first.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen: tuple[str, int] | None = None
-        while True:
+        if progress is not None:
+            progress(self)
+        if stream and not self.is_final:
+            try:
+                return self._follow_events(progress, deadline)
+            except (NotFound, ServiceUnreachable, requests.RequestException, ValueError):
+                pass  # no stream here (an older server, a buffering proxy): poll instead
+        return self._poll(progress, poll_interval, deadline)
+
+    def _follow_events(self, progress: Callable[[Job], None] | None, deadline: float | None) -> Job:
+        url = urljoin(self.client.api_url, f"v1/jobs/{self.id}/events")
+        while not self.is_final:
+            for event in follow(self.client.session, url, self.client.check):
+                self._apply(event)
+                if progress is not None and event.name != "preview":
+                    progress(self)
+                _check_deadline(self, deadline)
+            if not self.is_final:  # the server ended the stream early (its time limit)
+                self.refresh()
+        return self
+
+    def _apply(self, event: ServerEvent) -> None:
+        """Bring ``data`` up to date with one event."""
+        if event.name == "status":
+            self.data.update(event.data)
+        elif event.name == "progress":
+            self.data["progress"] = event.data
+        elif event.name == "preview":
+            self.data["preview_url"] = event.data["url"]
+        elif event.name in FINAL_STATUSES:
+            self.data = dict(event.data)
+
+    def _poll(
+        self, progress: Callable[[Job], None] | None, interval: float, deadline: float | None
+    ) -> Job:
+        seen = (self.status, self.progress.iteration if self.progress else -1)
+        while not self.is_final:
+            _check_deadline(self, deadline)
+            time.sleep(interval)
+            self.refresh()
             current = (self.status, self.progress.iteration if self.progress else -1)
             if progress is not None and current != seen:
                 progress(self)
             seen = current
-            if self.is_final:
-                return self
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"job {self.id} still {self.status} after {timeout}s")
-            time.sleep(poll_interval)
-            self.refresh()
+        return self
 
     def result_bytes(self) -> bytes:
         """The PNG result; raises JobEnded if the job failed or was cancelled."""
@@ -127,6 +165,11 @@ class Job:
         """Ask the service to cancel: a queued job never runs, a running one stops soon."""
         self.data = self.client._request_json("DELETE", f"/v1/jobs/{self.id}")
         return self
+
+
+def _check_deadline(job: Job, deadline: float | None) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise TimeoutError(f"job {job.id} still {job.status} when the wait timed out")
 
 
 def _ended_message(job: Job) -> str:
@@ -223,9 +266,14 @@ class Client:
             raise ServiceUnreachable(
                 f"cannot reach the service at {self.api_url.rstrip('/')} ({_reason(exc)})"
             ) from exc
+        self.check(response)
+        return response
+
+    @staticmethod
+    def check(response: requests.Response) -> None:
+        """Raise the typed error an error answer stands for."""
         if response.status_code >= 400:
             raise api_error(response)
-        return response
 
 
 def service_url(url: str) -> str:

@@ -50,6 +50,17 @@ class JobStore:
     def _status_key(self, status: JobStatus) -> str:
         return f"{self.prefix}:status:{status.value}"
 
+    def _queue_key(self) -> str:
+        """Queued jobs by the time they joined the queue: their position is their rank."""
+        return f"{self.prefix}:queue"
+
+    def events_channel(self, job_id: str) -> str:
+        """The pub/sub channel every change of the job is announced on (its new version)."""
+        return f"{self.prefix}:events:{job_id}"
+
+    def events_pattern(self) -> str:
+        return f"{self.prefix}:events:*"
+
     def _finished_key(self) -> str:
         return f"{self.prefix}:stats:finished"
 
@@ -129,6 +140,11 @@ class JobStore:
         except JobNotFound:
             return None
 
+    def queue_position(self, job_id: str) -> int | None:
+        """1 for the next job a worker takes, None when the job is not queued."""
+        rank = cast(int | None, self.redis.zrank(self._queue_key(), job_id))
+        return None if rank is None else rank + 1
+
     def running_ids(self) -> list[str]:
         return sorted(_text(m) for m in self.redis.smembers(self._status_key(JobStatus.RUNNING)))
 
@@ -160,6 +176,7 @@ class JobStore:
                         )
                     pipe.multi()
                     pipe.set(self._job_key(job.id), job.model_dump_json())
+                    pipe.zadd(self._queue_key(), {job.id: job.created_at})
                     pipe.zadd(self._owner_jobs_key(job.owner), {job.id: job.created_at})
                     pipe.sadd(active_key, job.id)
                     pipe.sadd(self._status_key(JobStatus.QUEUED), job.id)
@@ -175,6 +192,7 @@ class JobStore:
         """Remove a job that could not be queued, so nothing half-made stays visible."""
         with self.redis.pipeline() as pipe:
             pipe.delete(self._job_key(job.id))
+            pipe.zrem(self._queue_key(), job.id)
             pipe.zrem(self._owner_jobs_key(job.owner), job.id)
             pipe.srem(self._owner_active_key(job.owner), job.id)
             pipe.srem(self._status_key(JobStatus.QUEUED), job.id)
@@ -196,7 +214,9 @@ class JobStore:
                     if after is None:
                         pipe.reset()
                         return None
-                    after.updated_at = time.time()
+                    seen = _visible(after) != _visible(before)
+                    after.updated_at = time.time() if seen else before.updated_at
+                    after.version = before.version + 1 if seen else before.version
                     pipe.multi()
                     self._write(pipe, before, after)
                     pipe.execute()
@@ -206,8 +226,14 @@ class JobStore:
 
     def _write(self, pipe: redis.client.Pipeline, before: Job, after: Job) -> None:
         pipe.set(self._job_key(after.id), after.model_dump_json())
+        if after.version != before.version:
+            pipe.publish(self.events_channel(after.id), str(after.version))
         if before.status == after.status:
             return
+        if after.status == JobStatus.QUEUED:  # requeued: back at the end of the line
+            pipe.zadd(self._queue_key(), {after.id: time.time()})
+        else:
+            pipe.zrem(self._queue_key(), after.id)
         for status in (JobStatus.QUEUED, JobStatus.RUNNING):
             if after.status == status:
                 pipe.sadd(self._status_key(status), after.id)
@@ -329,10 +355,26 @@ class JobStore:
         return self.update(job_id, back)
 
     def stale_running(self, stale_after: float) -> list[Job]:
-        """Running jobs whose worker has not sent a heartbeat for stale_after seconds."""
+        """Running jobs whose worker has not sent a heartbeat for stale_after seconds.
+
+        One MGET for all running records (benchmarks/README.md, "Scale-out": a GET each made
+        every sweep cost one round trip per running job).
+        """
         now = time.time()
-        jobs = [self.get(job_id) for job_id in self.running_ids()]
+        ids = self.running_ids()
+        raws = self.redis.mget([self._job_key(job_id) for job_id in ids]) if ids else []
+        jobs = [Job.model_validate_json(raw) for raw in raws if raw is not None]
         return [j for j in jobs if j.heartbeat_at is None or now - j.heartbeat_at > stale_after]
+
+    def claim_sweep(self, holder: str, seconds: float) -> bool:
+        """True for the one caller that may sweep in the next ``seconds``; False for the rest.
+
+        Every worker runs a sweeper; this lets one of them scan per interval, whatever the
+        number of workers. The claim expires by itself, so a worker that dies holding it costs
+        the fleet one interval at most.
+        """
+        key = f"{self.prefix}:sweeper"
+        return bool(self.redis.set(key, holder, nx=True, px=max(1, int(seconds * 1000))))
 
     # -- worker draining (warm shutdown) ----------------------------------------------------
     def _draining_key(self, worker: str) -> str:
@@ -372,3 +414,11 @@ def _cancelled(job: Job, now: float) -> Job:
     job.finished_at = now
     job.heartbeat_at = None
     return job
+
+
+_INTERNAL = {"heartbeat_at", "updated_at", "version"}
+
+
+def _visible(job: Job) -> dict[str, object]:
+    """What a client can see of a job: a heartbeat alone is not a change (no new version)."""
+    return job.model_dump(exclude=_INTERNAL)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.params import JobParams
+from shared.webhooks import JobWebhook
 
 
 class JobStatus(StrEnum):
@@ -115,6 +116,7 @@ class Job(BaseModel):
 
     id: str
     owner: str
+    version: int = 1  # +1 on every change: ETags and event ids are made of it
     status: JobStatus = JobStatus.QUEUED
     params: JobParams
     style_count: int = Field(ge=1)
@@ -133,6 +135,7 @@ class Job(BaseModel):
     worker: str | None = None
     request_digest: str | None = None  # what an Idempotency-Key stands for (api/submission.py)
     loss_weights: LossWeights | None = None  # set by the worker when the job starts
+    webhook: JobWebhook | None = None  # asked for at submit; its delivery attempts recorded here
 
 
 def new_job_id() -> str:

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     api_worker_connections: int = Field(default=1000, ge=10)
     api_header_timeout_seconds: int = Field(default=10, ge=1)
     api_body_timeout_seconds: float = Field(default=60.0, gt=0)
+    # An idle event stream gets a comment line this often (proxies, dead clients).
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
     @field_validator("api_keys", mode="before")
     @classmethod

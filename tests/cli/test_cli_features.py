@@ -1,0 +1,97 @@
+"""``nst`` as people use it: re-attach with watch, JSON everywhere, bare host:port, paging.
+
+Real subprocesses against the live API (and a real worker where a job must run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tests.cli.test_service_commands import NST, SMALL_JOB, images, nst, nst_env
+from tests.fixtures.live import LiveAPI, WorkerProcess
+from tests.images import image_size
+
+
+def submit_id(api: LiveAPI, tmp_path: Path, *extra: str) -> str:
+    result = nst(api, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "4", *extra)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_version_and_short_help() -> None:
+    version = subprocess.run([NST, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("nst, version ")
+    for args in (["-h"], ["submit", "-h"], ["watch", "-h"]):
+        shown = subprocess.run([NST, *args], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and "Usage: nst" in shown.stdout, args
+
+
+def test_api_given_as_host_and_port_without_a_scheme(live_api: LiveAPI) -> None:
+    bare = live_api.url.removeprefix("http://")
+    result = subprocess.run([NST, "jobs", "--api", bare], env=nst_env(live_api),
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ID")
+
+
+def test_json_on_submit_jobs_and_cancel_and_a_second_cancel_succeeds(
+    live_api: LiveAPI, tmp_path: Path
+) -> None:
+    submitted = nst(live_api, "submit", *images(tmp_path), *SMALL_JOB, "--json")
+    job = json.loads(submitted.stdout)
+    assert job["status"] == "queued" and job["params"]["size"] == 48
+    listed = json.loads(nst(live_api, "jobs", "--json").stdout)
+    assert [j["id"] for j in listed] == [job["id"]]
+    cancelled = json.loads(nst(live_api, "cancel", job["id"], "--json").stdout)
+    assert cancelled["status"] == "cancelled"
+    again = nst(live_api, "cancel", job["id"])
+    assert again.returncode == 0 and again.stdout.strip() == f"{job['id']}  cancelled"
+
+
+def test_status_says_cancelling_while_a_cancel_is_pending(
+    live_api: LiveAPI, tmp_path: Path
+) -> None:
+    job_id = submit_id(live_api, tmp_path)
+    live_api.env.store().mark_running(job_id, "busy@host", stale_after=60)  # a worker has it
+    assert nst(live_api, "cancel", job_id).stdout.strip().endswith("cancelling: it stops "
+                                                                  "at its next checkpoint")
+    shown = nst(live_api, "status", job_id)
+    assert shown.stdout.split()[:2] == [job_id, "cancelling"]
+
+
+def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: Path) -> None:
+    ids = [submit_id(live_api, tmp_path) for _ in range(3)]
+    nst(live_api, "cancel", ids[0])
+    env = {**nst_env(live_api), "TZ": "Asia/Tokyo"}
+    first = subprocess.run([NST, "jobs", "--limit", "2"], env=env, capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    rows = first.stdout.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == ids[:0:-1]  # newest first
+    assert "nst jobs --page 2" in first.stderr
+    second = nst(live_api, "jobs", "--limit", "2", "--page", "2")
+    assert [row.split()[0] for row in second.stdout.splitlines()[1:]] == [ids[0]]
+    queued = nst(live_api, "jobs", "--status", "queued")
+    assert {row.split()[0] for row in queued.stdout.splitlines()[1:]} == set(ids[1:])
+    record = json.loads(nst(live_api, "status", ids[2], "--json").stdout)
+    local = datetime.fromisoformat(record["created_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert local.strftime("%Y-%m-%d %H:%M:%S") in rows[0]
+
+
+def test_watch_reattaches_to_a_running_job_and_downloads_it(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    start_worker()
+    job_id = submit_id(live_api, tmp_path)
+    out = tmp_path / "watched.png"
+    watched = subprocess.run([NST, "watch", job_id, "-o", str(out)], env=nst_env(live_api),
+                             capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert watched.returncode == 0, watched.stderr
+    assert "succeeded" in watched.stderr and f"saved {out}" in watched.stderr
+    assert image_size(out.read_bytes())[0] == 48
+    assert os.path.getsize(out) > 0
