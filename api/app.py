@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Flask
 
-from api import errors, events, health, jobs, meta, metrics, openapi, web
+from api import errors, events, health, jobs, meta, metrics, openapi, presets, web, webhooks
 from api.deadlines import BodyDeadline, gevent_active
 from api.services import Services
+from shared.errors import ConfigError
 from shared.settings import Settings, load_settings
 
 
@@ -17,6 +18,8 @@ def create_app(
 ) -> Flask:
     """Build the app; settings default to the environment, read here and only here."""
     settings = settings or load_settings()
+    if settings.engine == "simulated":  # a config shared with workers must not ship it
+        raise ConfigError("NST_ENGINE=simulated is for benchmark workers; the API refuses to start")
     app = Flask(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
@@ -29,7 +32,7 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["nst"] = Services.from_settings(settings)
-    for module in (errors, metrics, health, meta, jobs, events, openapi, web):
+    for module in (errors, metrics, health, meta, presets, jobs, events, webhooks, openapi, web):
         module.init_app(app)
     if gevent_active():
         app.wsgi_app = BodyDeadline(app.wsgi_app, settings.api_body_timeout_seconds)  # type: ignore[method-assign]

@@ -13,7 +13,7 @@ from api.auth import current_owner, owned_job
 from api.events import MAX_WAIT_SECONDS, wait_for_change
 from api.presenters import job_json
 from api.services import Services, services
-from api.submission import Submission, parse_submission, request_digest
+from api.submission import Submission, parse_submission, parse_webhook_fields, request_digest
 from shared.errors import (
     IdempotencyKeyReused,
     InvalidParams,
@@ -43,10 +43,14 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
         raise TooManyActiveJobs(
             f"at most {svc.settings.max_active_jobs_per_key} jobs may be queued or running at once"
         )
-    submission = parse_submission(request, svc.limits, svc.settings.max_pixels, svc.cpu_pool)
+    submission = parse_submission(
+        request, svc.limits, svc.settings.max_pixels, svc.cpu_pool, svc.presets
+    )
+    webhook = parse_webhook_fields(request, svc.settings)
     job = Job(
         id=new_job_id(), owner=owner, params=submission.params,
-        style_count=len(submission.styles), request_digest=digest,
+        style_count=len(submission.styles) + len(submission.presets), request_digest=digest,
+        style_presets=tuple(preset.id for preset in submission.presets), webhook=webhook,
     )  # fmt: skip
     _store_inputs(job, submission, svc)
     try:
@@ -77,7 +81,14 @@ def _same_request(earlier: Job, digest: str | None) -> Job:
 
 
 def _store_inputs(job: Job, submission: Submission, svc: Services) -> None:
-    """Store the inputs in parallel; on failure remove what was written."""
+    """Store the inputs in parallel; on failure remove what was written.
+
+    A preset is stored once for all jobs, the first time one asks for it.
+    """
+    for preset in submission.presets:
+        if not svc.storage.exists(preset.key):
+            image = svc.presets.image(preset, svc.settings.max_pixels)
+            svc.storage.put(preset.key, image, "image/jpeg")
     keys = JobKeys(job.id)
     objects = [(keys.content, submission.content)]
     objects += [(keys.style(i), data) for i, data in enumerate(submission.styles)]
@@ -182,6 +193,13 @@ def get_result(job_id: str) -> WerkzeugResponse:
     if job.status != JobStatus.SUCCEEDED:
         raise JobNotFound(f"job {job_id} has no result yet (status {job.status.value})")
     return _image(JobKeys(job.id).result, "image/png", f"nst-{job.id}.png")
+
+
+@bp.get("/<job_id>/content")
+def get_content(job_id: str) -> WerkzeugResponse:
+    """The photo as stored (upright, sRGB, re-encoded): the "before" of a before/after view."""
+    job = owned_job(job_id)
+    return _image(JobKeys(job.id).content, "image/jpeg", None)
 
 
 @bp.get("/<job_id>/preview")

@@ -18,8 +18,11 @@ from shared import errors
 from shared.jobs import JobStatus, LossWeights
 from shared.param_specs import ParamSpec, param_specs
 from shared.params import JobParams, Limits
+from shared.webhooks import EVENTS_FIELD, MAX_URL_LENGTH, URL_FIELD, WebhookEvent
 
 STATUSES = [status.value for status in JobStatus]
+WEBHOOK_EVENTS = [event.value for event in WebhookEvent]
+STAMP = "2026-11-25T18:00:00.000Z"
 JOB_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
@@ -63,8 +66,8 @@ def _progress() -> dict[str, Any]:
 
 JOB_REQUIRED = [
     "id", "status", "queue_position", "progress", "preview_url", "result_url", "error",
-    "cancel_requested", "attempts", "resumed_from_iteration", "created_at", "updated_at", "started_at",
-    "finished_at", "style_count", "params", "loss_weights", "links",
+    "cancel_requested", "attempts", "resumed_from_iteration", "created_at", "updated_at",
+    "started_at", "finished_at", "style_count", "params", "loss_weights", "webhook", "links",
 ]  # fmt: skip
 
 
@@ -123,6 +126,7 @@ def _job_schema() -> dict[str, Any]:
                 "description": "The weights the losses ran with (what style_strength meant for "
                 "these images); null until the job starts.",
             },
+            "webhook": _job_webhook(),
             "links": {
                 "type": "object",
                 "description": "Related URLs.",
@@ -234,6 +238,11 @@ def _image_response(description: str, media_type: str) -> dict[str, Any]:
     return {"description": description, "content": {media_type: {"schema": schema}}}
 
 
+def _object_response(description: str) -> dict[str, Any]:
+    schema = {"type": "object"}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
 def _job_list_response() -> dict[str, Any]:
     schema = {
         "type": "object",
@@ -277,6 +286,70 @@ def _form_field(spec: ParamSpec) -> dict[str, Any]:
     return field
 
 
+def _webhook_form_fields() -> dict[str, Any]:
+    """The optional webhook fields of the submit form (README "Webhooks")."""
+    events = ", ".join(WEBHOOK_EVENTS)
+    return {
+        URL_FIELD: {
+            "type": "string", "format": "uri", "maxLength": MAX_URL_LENGTH,
+            "description": "http(s) URL to POST the job's events to, signed as Standard Webhooks "
+            "says; it must resolve to public addresses.",
+        },
+        EVENTS_FIELD: {
+            "type": "string", "default": WebhookEvent.COMPLETED.value,
+            "description": f"Events to send, comma-separated ({events}).",
+        },
+    }  # fmt: skip
+
+
+def _job_webhook() -> dict[str, Any]:
+    attempt = {
+        "type": "object",
+        "required": ["message_id", "event", "attempt", "at", "status_code", "error", "delivered"],
+        "properties": {
+            "message_id": _prop("string", "The webhook-id header (one per message).", "…"),
+            "event": _prop("string", "Which event.", "completed", enum=WEBHOOK_EVENTS),
+            "attempt": _prop("integer", "1 for the first try of this message.", 1),
+            "at": _prop("string", "When it began (UTC).", STAMP, format="date-time"),
+            "status_code": _prop(["integer", "null"], "The receiver's HTTP status.", 200),
+            "error": _prop(["string", "null"], "Why it did not count as delivered.", None),
+            "delivered": _prop("boolean", "The receiver answered 2xx.", True),
+        },
+    }
+    return {
+        "type": ["object", "null"],
+        "description": "The webhook asked for at submit and its delivery attempts; null if none.",
+        "required": ["url", "events", "attempts"],
+        "properties": {
+            "url": _prop("string", "Where events are POSTed.", "https://example.com/hook"),
+            "events": {"type": "array", "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
+            "attempts": {"type": "array", "items": attempt},
+        },
+    }
+
+
+def _webhook_secret_path() -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "required": ["secret", "scheme", "events"],
+        "properties": {
+            "secret": _prop("string", "whsec_ + base64: verify deliveries with it.", "whsec_…"),
+            "scheme": _prop("string", "How deliveries are signed.", "Standard Webhooks v1"),
+            "events": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    content = {"application/json": {"schema": schema}}
+    return {
+        "get": {
+            "summary": "The signing secret of this API key's webhooks",
+            "responses": {
+                "200": {"description": "This key's secret", "content": content},
+                **_error_responses(401, 404),
+            },
+        }
+    }
+
+
 def _submit_form(limits: Limits) -> dict[str, Any]:
     """The submit form: the files, every JobParams field, or all parameters as one JSON text."""
     properties: dict[str, Any] = {
@@ -292,9 +365,15 @@ def _submit_form(limits: Limits) -> dict[str, Any]:
             "type": "string",
             "description": "Parameters as one JSON object, instead of the separate fields.",
         },
+        "style_preset": {
+            "type": "string",
+            "description": "Built-in styles by id (GET /v1/presets), comma-separated, instead of "
+            "or besides uploaded ones; they follow the uploads in style_blend's order.",
+        },
+        **_webhook_form_fields(),
     }
     properties.update({spec.name: _form_field(spec) for spec in param_specs(limits)})
-    return {"type": "object", "required": ["content", "style"], "properties": properties}
+    return {"type": "object", "required": ["content"], "properties": properties}
 
 
 def _paths(limits: Limits) -> dict[str, Any]:
@@ -352,6 +431,34 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 },
             },
         },
+        "/v1/meta": {
+            "get": {
+                "summary": "What a client needs to build its form (public)",
+                "description": "Whether keys are needed, the limits, every job parameter with "
+                "its range and default, the statuses, image types and error headlines.",
+                "security": [],
+                "responses": {"200": _object_response("The service's description")},
+            }
+        },
+        "/v1/presets": {
+            "get": {
+                "summary": "Built-in styles, picked with style_preset (public)",
+                "security": [],
+                "responses": {"200": _object_response("The presets: id, title, thumbnail_url")},
+            }
+        },
+        "/v1/presets/{preset_id}/thumbnail": {
+            "parameters": [{"name": "preset_id", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}}],
+            "get": {
+                "summary": "A preset's thumbnail (public)",
+                "security": [],
+                "responses": {
+                    "200": _image_response("JPEG image", "image/jpeg"),
+                    **_error_responses(400, 404),
+                },
+            },
+        },
         "/v1/jobs/{job_id}/events": {
             "parameters": [job_id],
             "get": {
@@ -381,6 +488,17 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 },
             },
         },
+        "/v1/jobs/{job_id}/content": {
+            "parameters": [job_id],
+            "get": {
+                "summary": "The photo as stored (upright, sRGB): the before of before/after",
+                "responses": {
+                    "200": _image_response("JPEG image", "image/jpeg"),
+                    "302": {"description": "Presigned URL"},
+                    **_error_responses(400, 401, 404),
+                },
+            },
+        },
         "/v1/jobs/{job_id}/preview": {
             "parameters": [job_id],
             "get": {
@@ -392,6 +510,7 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 },
             },
         },
+        "/v1/webhook-secret": _webhook_secret_path(),
     }
 
 

@@ -10,6 +10,7 @@ from flask import url_for
 from api.services import Services
 from shared.jobs import Job, JobStatus
 from shared.storage import JobKeys, ObjectStorage
+from shared.webhooks import JobWebhook
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -57,8 +58,18 @@ def job_json(job: Job, svc: Services) -> dict[str, Any]:
         "style_count": job.style_count,
         "params": job.params.model_dump(mode="json"),
         "loss_weights": job.loss_weights.model_dump(mode="json") if job.loss_weights else None,
+        "webhook": _webhook(job.webhook) if job.webhook else None,
         "links": {"self": url_for("jobs.get_job", job_id=job.id, _external=True)},
     }
+
+
+def _webhook(webhook: JobWebhook) -> dict[str, Any]:
+    """The subscription and every recorded delivery attempt, oldest first."""
+    attempts = [
+        {**attempt.model_dump(mode="json"), "at": iso(attempt.at), "delivered": attempt.delivered}
+        for attempt in webhook.attempts
+    ]
+    return {"url": webhook.url, "events": [e.value for e in webhook.events], "attempts": attempts}
 
 
 def _url(job: Job, kind: str, key: str, storage: ObjectStorage, expires_in: int) -> str:

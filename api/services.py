@@ -13,10 +13,12 @@ from api.keys import KeyRing
 from shared.job_store import JobStore
 from shared.job_watch import JobWatcher
 from shared.params import Limits
+from shared.presets import PresetCatalog
 from shared.queue import make_producer
-from shared.redis_client import connect
+from shared.redis_client import client_for
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
+from shared.webhook_events import WebhookNotifier
 
 
 @dataclass(frozen=True)
@@ -28,22 +30,28 @@ class Services:
     keys: KeyRing
     limits: Limits
     watcher: JobWatcher  # wakes event streams and long polls when a job changes
+    presets: PresetCatalog  # built-in styles
     pool: Executor  # storage calls: greenlets under gevent, threads otherwise
     cpu_pool: Executor  # image decoding: always OS threads (Pillow releases the GIL)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         """Connect lazily: building the app must work while Redis or storage is still down."""
-        client = connect(settings.redis_url, patient=False)
-        store = JobStore(client, settings.key_prefix, settings.job_ttl_seconds)
+        client = client_for(settings, patient=False)
+        queue = make_producer(settings)
+        store = JobStore(  # a job cancelled while queued ends here: its webhook is queued too
+            client, settings.key_prefix, settings.job_ttl_seconds,
+            on_final=WebhookNotifier(queue).job_finished,
+        )  # fmt: skip
         return cls(
             settings=settings,
             store=store,
             storage=open_storage(settings, patient=False),
-            queue=make_producer(settings),
+            queue=queue,
             keys=KeyRing.from_settings(settings),
             limits=settings.limits,
-            watcher=JobWatcher(connect(settings.redis_url, patient=True), store.events_pattern()),
+            presets=PresetCatalog(settings.presets_dir, settings.presets),
+            watcher=JobWatcher(client_for(settings, patient=True), store.events_pattern()),
             pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="nst-io"),
             cpu_pool=_cpu_pool(),
         )

@@ -22,8 +22,14 @@ from werkzeug.datastructures import FileStorage
 from shared.errors import InvalidParams
 from shared.images import check_working_sizes, decode_image, encode_input
 from shared.params import JobParams, Limits, parse_params
+from shared.presets import Preset, PresetCatalog
+from shared.settings import Settings
+from shared.webhooks import WEBHOOK_FIELDS, JobWebhook, check_target, parse_webhook
 
 FILE_FIELDS = ("content", "style")
+PRESET_FIELD = "style_preset"
+# Form fields that are not JobParams fields (webhooks do not change the picture).
+NOT_PARAMS = frozenset({"params", PRESET_FIELD, *WEBHOOK_FIELDS})
 MAX_PARAMS_JSON_CHARS = 16 * 1024
 MAX_PARAMS_JSON_DEPTH = 8
 MAX_NUMBER_DIGITS = 32
@@ -31,16 +37,22 @@ MAX_NUMBER_DIGITS = 32
 
 @dataclass(frozen=True)
 class Submission:
-    """A validated job: its parameters and its images, already re-encoded for storage."""
+    """A validated job: its parameters, its images re-encoded for storage, its preset styles.
+
+    The job's styles are the uploaded ones in order, then the presets in order (``style_blend``
+    weighs them in that order).
+    """
 
     params: JobParams
     content: bytes
     styles: list[bytes]
+    presets: tuple[Preset, ...] = ()
 
 
 def parse_submission(
-    request: Request, limits: Limits, max_pixels: int, pool: Executor
-) -> Submission:
+    request: Request, limits: Limits, max_pixels: int, pool: Executor,
+    catalog: PresetCatalog | None = None,
+) -> Submission:  # fmt: skip
     """Validate a submission completely; raise InvalidParams or ImageError on the first problem.
 
     Images are decoded and re-encoded on ``pool`` in parallel: Pillow releases the GIL,
@@ -55,14 +67,24 @@ def parse_submission(
         raise InvalidParams(
             "send exactly one content image in the 'content' field", field="content"
         )
-    params = parse_params(_raw_params(request), limits, style_count=len(styles))
+    catalog = catalog or PresetCatalog(None)
+    presets = _presets(request, catalog)
+    params = parse_params(_raw_params(request), limits, style_count=len(styles) + len(presets))
     style_side = math.ceil(params.size * params.style_scale)
     uploads = [(contents[0], "content image", params.size)]
     uploads += [(upload, f"style image {i + 1}", style_side) for i, upload in enumerate(styles)]
     decoded = list(pool.map(lambda item: _decode(item[0], item[1], item[2], max_pixels), uploads))
-    check_working_sizes(params, decoded[0].size, [image.size for image in decoded[1:]])
+    sizes = [image.size for image in decoded[1:]] + [catalog.size(p) for p in presets]
+    check_working_sizes(params, decoded[0].size, sizes)
     encoded = list(pool.map(encode_input, decoded))
-    return Submission(params, encoded[0], encoded[1:])
+    return Submission(params, encoded[0], encoded[1:], presets)
+
+
+def _presets(request: Request, catalog: PresetCatalog) -> tuple[Preset, ...]:
+    """The built-in styles asked for in ``style_preset`` (comma-separated ids)."""
+    raw = request.form.get(PRESET_FIELD, "")
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    return tuple(catalog.get(preset_id) for preset_id in ids)
 
 
 def _check_form_shape(request: Request) -> None:
@@ -77,7 +99,7 @@ def _check_form_shape(request: Request) -> None:
 
 def _raw_params(request: Request) -> dict[str, Any]:
     """Parameters from one JSON ``params`` field or from individual form fields, not both."""
-    fields = {k: v for k, v in request.form.items() if k != "params"}
+    fields = {k: v for k, v in request.form.items() if k not in NOT_PARAMS}
     if "params" not in request.form:
         return fields
     data = load_params_json(request.form["params"])
@@ -152,3 +174,20 @@ def request_digest(request: Request) -> str:
         digest.update(f"file:{name}:".encode() + hashlib.sha256(upload.read()).digest())
         upload.stream.seek(0)
     return digest.hexdigest()
+
+
+def parse_webhook_fields(request: Request, settings: Settings) -> JobWebhook | None:
+    """The optional ``webhook_url`` and ``webhook_events`` fields; InvalidParams naming either.
+
+    Refused when this deployment sends no webhooks (no NST_WEBHOOK_SECRET), and, unless
+    NST_WEBHOOK_ALLOW_PRIVATE is set, when the URL's host does not resolve to public addresses
+    only (the delivery checks again when it connects: DNS can change in between).
+    """
+    spec = parse_webhook(request.form.get("webhook_url"), request.form.get("webhook_events"))
+    if spec is None:
+        return None
+    if settings.webhook_secret is None:
+        raise InvalidParams("this service does not send webhooks", field="webhook_url")
+    if not settings.webhook_allow_private:
+        check_target(spec)
+    return JobWebhook(**spec.model_dump())

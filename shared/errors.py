@@ -199,6 +199,15 @@ class IdempotencyKeyReused(NSTError):
     headline = "That request key was already used for a different job"
 
 
+class WebhooksDisabled(NSTError):
+    """This deployment has no webhook secret (NST_WEBHOOK_SECRET), so it sends no webhooks."""
+
+    code = "webhooks_disabled"
+    http_status = 404
+    exit_code = EXIT_USAGE
+    headline = "This service does not send webhooks"
+
+
 class UriTooLong(NSTError):
     code = "uri_too_long"
     http_status = 414

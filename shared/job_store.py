@@ -19,6 +19,7 @@ import redis
 
 from shared.errors import JobNotFound, TooManyActiveJobs
 from shared.jobs import Job, JobFailure, JobStatus, LossWeights, Progress
+from shared.webhooks import WebhookAttempt
 
 Mutation = Callable[[Job], Job | None]
 
@@ -31,11 +32,19 @@ class JobStore:
     """CRUD and state transitions of job records; one instance per process is enough."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str = "nst", ttl_seconds: int = 30 * 86400
-    ) -> None:
+        self, client: redis.Redis, prefix: str = "nst", ttl_seconds: int = 30 * 86400,
+        on_final: Callable[[Job], None] | None = None,
+    ) -> None:  # fmt: skip
+        """``on_final`` is called with a job right after this store's transaction ended it.
+
+        Only the winner of the compare-and-set calls it, so it runs once per job whichever
+        path ended it (worker, sweeper, a cancel while queued); it must not raise (the webhook
+        notifier, ``shared/webhook_events.py``, logs its own failures).
+        """
         self.redis = client
         self.prefix = prefix
         self.ttl_seconds = ttl_seconds
+        self.on_final = on_final
 
     # -- keys -------------------------------------------------------------------------------
     def _job_key(self, job_id: str) -> str:
@@ -220,12 +229,15 @@ class JobStore:
                     pipe.multi()
                     self._write(pipe, before, after)
                     pipe.execute()
+                    if self.on_final and after.status.is_final and not before.status.is_final:
+                        self.on_final(after)
                     return after
                 except redis.WatchError:
                     continue
 
     def _write(self, pipe: redis.client.Pipeline, before: Job, after: Job) -> None:
-        pipe.set(self._job_key(after.id), after.model_dump_json())
+        # KEEPTTL: a finished job's record expires; a later write (a webhook attempt) keeps that.
+        pipe.set(self._job_key(after.id), after.model_dump_json(), keepttl=True)
         if after.version != before.version:
             pipe.publish(self.events_channel(after.id), str(after.version))
         if before.status == after.status:
@@ -375,6 +387,22 @@ class JobStore:
         """
         key = f"{self.prefix}:sweeper"
         return bool(self.redis.set(key, holder, nx=True, px=max(1, int(seconds * 1000))))
+
+    # -- webhook deliveries ------------------------------------------------------------------
+    def record_webhook_attempt(self, job_id: str, attempt: WebhookAttempt) -> Job | None:
+        """Append one delivery attempt to the job's webhook; None if it has no webhook.
+
+        A compare-and-set like every change, so an attempt recorded while the worker writes a
+        checkpoint loses neither; a finished job keeps its expiry (``_write``).
+        """
+
+        def record(job: Job) -> Job | None:
+            if job.webhook is None:
+                return None
+            job.webhook.record(attempt)
+            return job
+
+        return self.update(job_id, record)
 
     # -- worker draining (warm shutdown) ----------------------------------------------------
     def _draining_key(self, worker: str) -> str:

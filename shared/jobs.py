@@ -119,7 +119,8 @@ class Job(BaseModel):
     version: int = 1  # +1 on every change: ETags and event ids are made of it
     status: JobStatus = JobStatus.QUEUED
     params: JobParams
-    style_count: int = Field(ge=1)
+    style_count: int = Field(ge=1)  # uploaded styles, then style_presets
+    style_presets: tuple[str, ...] = ()  # built-in styles by id (shared/presets.py)
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
     started_at: float | None = None

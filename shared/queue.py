@@ -16,11 +16,13 @@ from celery import Celery
 from shared.settings import Settings
 
 RUN_JOB_TASK = "nst.run_job"
+DELIVER_WEBHOOK_TASK = "nst.deliver_webhook"  # worker/webhooks.py, on its own queue
 
 
 def broker_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings a producer and a worker must share to talk over the same queue."""
     transport = {"visibility_timeout": settings.visibility_timeout_seconds}
+    transport.update(sentinel_transport_options(settings))
     return {
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url,
@@ -29,10 +31,29 @@ def broker_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "task_ignore_result": True,
         "task_default_queue": settings.queue,
-        "task_routes": {RUN_JOB_TASK: {"queue": settings.queue}},
+        "task_routes": {
+            RUN_JOB_TASK: {"queue": settings.queue},
+            DELIVER_WEBHOOK_TASK: {"queue": settings.webhook_queue},
+        },
         "task_serializer": "json",
         "accept_content": ["json"],
     }
+
+
+def sentinel_transport_options(settings: Settings) -> dict[str, Any]:
+    """With a ``sentinel://`` URL: the primary's name (and the sentinels' password) for kombu.
+
+    kombu's Redis transport and Celery's Redis result backend both read ``master_name`` and
+    ``sentinel_kwargs`` from their transport options; the primary's own password comes from
+    the URL, as for the job store (``shared/redis_client.py``).
+    """
+    if not settings.redis_url.startswith("sentinel://"):
+        return {}
+    options: dict[str, Any] = {"master_name": settings.redis_sentinel_master}
+    if settings.redis_sentinel_password is not None:
+        password = settings.redis_sentinel_password.get_secret_value()
+        options["sentinel_kwargs"] = {"password": password}
+    return options
 
 
 def make_producer(settings: Settings) -> Celery:
@@ -51,6 +72,15 @@ def enqueue_job(app: Celery, job_id: str, countdown: float | None = None) -> Non
         RUN_JOB_TASK, args=[job_id], task_id=job_id, queue=app.conf.task_default_queue,
         countdown=countdown,
     )  # fmt: skip
+
+
+def enqueue_webhook(app: Celery, job_id: str, event: str, message_id: str, body: str) -> None:
+    """Queue one webhook message for the webhook consumer (``task_routes`` names its queue).
+
+    The body is the event as it was when it happened, signed at each attempt; the job id lets
+    the delivery find the URL and record its attempts on the job.
+    """
+    app.send_task(DELIVER_WEBHOOK_TASK, args=[job_id, event, message_id, body])
 
 
 def queue_length(app: Celery) -> int:

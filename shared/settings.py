@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -74,10 +74,47 @@ class Settings(BaseSettings):
     api_worker_connections: int = Field(default=1000, ge=10)
     api_header_timeout_seconds: int = Field(default=10, ge=1)
     api_body_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Built-in styles (shared/presets.py): a folder of paintings, and which of them to offer.
+    presets_dir: str | None = None
+    presets: Annotated[tuple[str, ...], NoDecode] = ()
     # An idle event stream gets a comment line this often (proxies, dead clients).
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
-    @field_validator("api_keys", mode="before")
+    # -- Scale-out and broker failover (deploy/README.md, "Redis Sentinel"; benchmarks/scale.py)
+    # The engine a worker runs: the real VGG19 one, or "simulated" (worker/simulated.py: sleeps
+    # the modelled H100 time, writes real objects) for control-plane benchmarks. Never a default,
+    # and create_app refuses it, so a config shared by API and workers cannot ship it by mistake.
+    engine: Literal["vgg19", "simulated"] = "vgg19"
+    # Bytes of each simulated checkpoint state; unset = what the real engine writes at that size.
+    simulated_state_bytes: int | None = Field(default=None, ge=0, le=2**31)
+    # With NST_REDIS_URL = "sentinel://host1:26379/0;sentinel://host2:26379/0": the name the
+    # sentinels monitor the primary under, and the sentinels' own password if they require one
+    # (the primary's password goes in the URL, as kombu reads it).
+    redis_sentinel_master: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]+$", validate_default=True
+    )
+    redis_sentinel_password: SecretStr | None = None
+    # A worker whose broker stays unreachable this long exits non-zero so its orchestrator
+    # restarts it; above a Sentinel failover (~10 s), below NST_STALE_AFTER_SECONDS so the
+    # worker is gone before the sweeper hands its job to another.
+    broker_lost_exit_seconds: float = Field(default=60.0, ge=5)
+
+    # -- Webhooks (README "Webhooks"). Per-key signing secrets are derived from webhook_secret;
+    # unset, webhooks are off. Deliveries are Celery tasks on their own queue, consumed by a
+    # cheap CPU worker (worker.webhook_main), so a GPU worker never waits on a receiver.
+    webhook_secret: SecretStr | None = Field(default=None, min_length=32)
+    webhook_queue: str = Field(default="nst-webhooks", pattern=r"^[A-Za-z0-9_.-]+$")
+    # Attempts per completed event (progress events get one: the next checkpoint supersedes it).
+    webhook_max_attempts: int = Field(default=8, ge=1, le=20)
+    # The first retry waits this long, each next one twice as long, up to the cap (kept below
+    # the broker's visibility timeout, or Redis would redeliver a waiting retry early).
+    webhook_retry_delay_seconds: float = Field(default=10.0, ge=0)
+    webhook_max_retry_delay_seconds: float = Field(default=3600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)  # connect, then each read
+    # Local development and tests only: let webhooks reach private and loopback addresses.
+    webhook_allow_private: bool = False
+
+    @field_validator("api_keys", "presets", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         """Accept a comma-separated list, the only shape an environment variable can carry."""
@@ -90,6 +127,17 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str) -> str:
         if not value.startswith(("s3://", "file://")):
             raise ValueError("must start with s3:// or file://")
+        return value
+
+    @field_validator("redis_sentinel_master")
+    @classmethod
+    def _master_with_sentinel_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A sentinel:// URL cannot name the primary; a master name without one is a mistake."""
+        sentinel = str(info.data.get("redis_url", "")).startswith("sentinel://")
+        if sentinel and not value:
+            raise ValueError("required when NST_REDIS_URL is a sentinel:// URL")
+        if value and not sentinel:
+            raise ValueError("set only with a sentinel:// NST_REDIS_URL")
         return value
 
     @property
@@ -105,6 +153,12 @@ class Settings(BaseSettings):
     def visibility_timeout_seconds(self) -> int:
         """Redis redelivery delay: above the hard limit so a live job is never run twice."""
         return self.job_time_limit_seconds + 600
+
+    @property
+    def webhook_retry_cap_seconds(self) -> float:
+        """The longest wait before a webhook retry: the setting, kept a minute below the
+        visibility timeout (Redis would hand a retry waiting longer to a second consumer)."""
+        return min(self.webhook_max_retry_delay_seconds, self.visibility_timeout_seconds - 60)
 
 
 def load_settings(**overrides: object) -> Settings:

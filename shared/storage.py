@@ -29,6 +29,8 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from shared.errors import ConfigError, ObjectNotFound, StorageUnavailable
 from shared.files import write_atomically
+from shared.jobs import Job
+from shared.presets import preset_key
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,13 @@ class JobKeys:
     @property
     def result(self) -> str:
         return f"{self.prefix}result.png"
+
+
+def style_keys(job: Job) -> list[str]:
+    """The storage keys of the job's style images: its uploads in order, then its presets."""
+    uploads = job.style_count - len(job.style_presets)
+    keys = JobKeys(job.id)
+    return [keys.style(i) for i in range(uploads)] + [preset_key(p) for p in job.style_presets]
 
 
 class ObjectStorage(Protocol):

@@ -2,7 +2,9 @@
 
 ``create_worker_app`` builds the app and connects the worker's signal handlers
 (``worker/lifecycle.py``) here, explicitly; ``worker/main.py`` is the entry point the
-``celery`` command loads. Producer settings shared with the API come from ``shared.queue``.
+``celery`` command loads. ``create_webhook_app`` (entry point ``worker/webhook_main.py``) is
+the webhook consumer's: a separate, cheap deployment on its own queue, so no GPU worker waits
+on a receiver. Producer settings shared with the API come from ``shared.queue``.
 
 Settings chosen against Celery's known traps for long GPU jobs:
 - late acks + reject on worker loss: a job is acknowledged only when it has
@@ -21,6 +23,7 @@ from celery import Celery
 from shared.queue import broker_config
 from shared.settings import Settings, load_settings
 from worker.lifecycle import WorkerLifecycle
+from worker.webhooks import WebhookConsumer
 
 
 def worker_config(settings: Settings) -> dict[str, object]:
@@ -32,12 +35,27 @@ def worker_config(settings: Settings) -> dict[str, object]:
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": 1,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "broker_connection_max_retries": broker_retries_within(settings.broker_lost_exit_seconds),
         "task_time_limit": settings.job_time_limit_seconds,
         "task_soft_time_limit": max(settings.job_time_limit_seconds - 30, 5),
         "worker_proc_alive_timeout": 180,  # the pool child loads VGG19 before it reports up
         "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024 or None,  # KiB
         "include": ["worker.tasks"],
     }
+
+
+def broker_retries_within(seconds: float) -> int:
+    """Reconnection attempts that span at least ``seconds`` of broker outage.
+
+    Celery's consumer reconnects with kombu's default schedule: waits of 2, 4, 6, ... seconds,
+    at most 30 each (``Connection.ensure_connection``); after that many failed attempts the
+    worker gives up.
+    """
+    waited, retries = 0.0, 0
+    while waited < seconds:
+        retries += 1
+        waited += min(2.0 * retries, 30.0)
+    return retries
 
 
 def create_worker_app(settings: Settings | None = None) -> Celery:
@@ -47,4 +65,33 @@ def create_worker_app(settings: Settings | None = None) -> Celery:
     app.conf.update(broker_config(settings))
     app.conf.update(worker_config(settings))
     WorkerLifecycle(app, settings).connect()
+    return app
+
+
+def webhook_config(settings: Settings) -> dict[str, object]:
+    """The webhook consumer's settings: many short HTTP tasks, each bounded in time.
+
+    Late acks: a consumer killed mid-delivery leaves the message for another (receivers
+    deduplicate on ``webhook-id``). The soft limit covers a connect and a read timeout; past
+    it the attempt is recorded as unanswered and retried, the hard limit is the backstop.
+    """
+    soft_limit = 2 * settings.webhook_timeout_seconds + 5
+    return {
+        "task_default_queue": settings.webhook_queue,
+        "task_acks_late": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_concurrency": 8,
+        "task_soft_time_limit": soft_limit,
+        "task_time_limit": soft_limit + 10,
+        "include": ["worker.webhooks"],
+    }
+
+
+def create_webhook_app(settings: Settings | None = None) -> Celery:
+    """The webhook consumer's app: the delivery task only, no engine, no GPU, no sweeper."""
+    settings = settings or load_settings()
+    app = Celery("nst")
+    app.conf.update(broker_config(settings))
+    app.conf.update(webhook_config(settings))
+    WebhookConsumer(app, settings).connect()
     return app

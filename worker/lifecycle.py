@@ -20,15 +20,16 @@ from celery import Celery, signals
 from shared.errors import WeightsUnavailable
 from shared.job_store import JobStore
 from shared.queue import enqueue_job
-from shared.redis_client import connect
+from shared.redis_client import client_for
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
+from shared.webhook_events import WebhookNotifier
 from worker.metrics import WorkerMetrics, start_exporter
 from worker.runner import WorkerContext
 from worker.sweeper import sweep_forever
 
 if TYPE_CHECKING:
-    from worker.nst import StyleTransfer
+    from worker.engines import Engine
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class WorkerLifecycle:
     def __init__(self, app: Celery, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.engine: StyleTransfer | None = None
+        self.engine: Engine | None = None
         self.metrics: WorkerMetrics | None = None
         app.nst_lifecycle = self  # the task finds its context here
 
@@ -52,23 +53,40 @@ class WorkerLifecycle:
 
     @cached_property
     def store(self) -> JobStore:
-        client = connect(self.settings.redis_url, patient=True)
-        return JobStore(client, self.settings.key_prefix, self.settings.job_ttl_seconds)
+        """The job store; whichever path ends a job here (run, sweep) queues its webhook."""
+        client = client_for(self.settings, patient=True)
+        return JobStore(
+            client, self.settings.key_prefix, self.settings.job_ttl_seconds,
+            on_final=self.webhooks.job_finished,
+        )  # fmt: skip
+
+    @cached_property
+    def webhooks(self) -> WebhookNotifier:
+        return WebhookNotifier(self.app)
 
     @cached_property
     def storage(self) -> ObjectStorage:
         return open_storage(self.settings)
 
     def load_engine(self, **_: object) -> None:
-        """Build VGG19 in the pool child, once, before its first job, and serve its metrics."""
+        """Build the engine in the pool child, once, before its first job; serve its metrics."""
+        self.engine = self._build_engine()
+        self.metrics = start_exporter(self.settings.worker_metrics_port)
+
+    def _build_engine(self) -> Engine:
+        """VGG19, or the simulated engine (no GPU, no TensorFlow import) when NST_ENGINE says so."""
+        settings = self.settings
+        if settings.engine == "simulated":
+            from worker.simulated import SimulatedEngine
+
+            log.warning("NST_ENGINE=simulated: jobs sleep the modelled GPU time; no real output")
+            return SimulatedEngine(settings.simulated_state_bytes)
         from worker.nst import StyleTransfer
 
-        settings = self.settings
-        self.engine = StyleTransfer(
+        return StyleTransfer(
             settings.vgg19_weights, jit_compile=settings.xla == "on",
             max_compiled_steps=settings.compiled_steps,
         )  # fmt: skip
-        self.metrics = start_exporter(self.settings.worker_metrics_port)
 
     def context(self, worker_name: str) -> WorkerContext:
         """The per-process context a job runs with (the engine is built if the hook did not run)."""
@@ -76,8 +94,9 @@ class WorkerLifecycle:
             self.load_engine()
         assert self.engine is not None and self.metrics is not None
         return WorkerContext(
-            self.settings, self.store, self.storage, self.engine, worker_name, self.metrics
-        )
+            self.settings, self.store, self.storage, self.engine, worker_name, self.metrics,
+            self.webhooks,
+        )  # fmt: skip
 
     def check_weights_or_exit(self, **_: object) -> None:
         """Stop the worker at start-up, exit status 2, when the configured weights cannot be used.
@@ -85,6 +104,8 @@ class WorkerLifecycle:
         Celery logs and swallows exceptions from signal handlers, so a plain raise here would
         leave a worker that says "ready" and cannot run a job; SystemExit is not swallowed.
         """
+        if self.settings.engine == "simulated":  # holds no model
+            return
         from worker.weights import check_weights
 
         try:

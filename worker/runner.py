@@ -24,11 +24,12 @@ from shared.images import decode_image, encode_jpeg, encode_png
 from shared.job_store import JobStore
 from shared.jobs import Job, JobFailure, JobStatus, Progress
 from shared.settings import Settings
-from shared.storage import JobKeys, ObjectStorage
+from shared.storage import JobKeys, ObjectStorage, style_keys
+from shared.webhook_events import WebhookNotifier
 from worker.metrics import WorkerMetrics
 
 if TYPE_CHECKING:
-    from worker.nst import Checkpoint, StyleTransfer
+    from worker.engines import CheckpointView, Engine
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ class WorkerContext:
     settings: Settings
     store: JobStore
     storage: ObjectStorage
-    engine: StyleTransfer
+    engine: Engine  # worker.nst.StyleTransfer, or worker.simulated.SimulatedEngine
     worker_name: str
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    webhooks: WebhookNotifier | None = None  # queues progress events; never waits on a receiver
 
 
 def run_job(job_id: str, ctx: WorkerContext) -> Outcome:
@@ -133,7 +135,9 @@ def _optimize(job: Job, ctx: WorkerContext) -> None:
     """Load inputs and any saved state, run the engine, store the result."""
     keys = JobKeys(job.id)
     content = _load_image(ctx, keys.content, "content")
-    styles = [_load_image(ctx, keys.style(i), f"style {i + 1}") for i in range(job.style_count)]
+    styles = [
+        _load_image(ctx, key, f"style {i + 1}") for i, key in enumerate(style_keys(job))
+    ]
     resume = ctx.storage.get(keys.state) if ctx.storage.exists(keys.state) else None
     if resume is not None and job.progress is not None:
         ctx.store.note_resume(job.id, job.progress.iteration)
@@ -152,12 +156,12 @@ def _load_image(ctx: WorkerContext, key: str, name: str) -> Image.Image:
     return decode_image(ctx.storage.get(key), ctx.settings.max_pixels, name=name)
 
 
-def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint], None]:
+def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[CheckpointView], None]:
     """Store state, preview and progress at each checkpoint; stop here on cancel or drain."""
     keys = JobKeys(job_id)
     last = {"iteration": 0, "elapsed": 0.0}
 
-    def on_checkpoint(checkpoint: Checkpoint) -> None:
+    def on_checkpoint(checkpoint: CheckpointView) -> None:
         with ctx.metrics.checkpoint_write():
             ctx.storage.put(keys.state, checkpoint.state, "application/octet-stream")
             ctx.storage.put(keys.preview, encode_jpeg(checkpoint.image), "image/jpeg")
@@ -179,6 +183,8 @@ def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[Checkpoint]
         )
         if job is None:
             raise ClaimLost()
+        if ctx.webhooks is not None:
+            ctx.webhooks.job_progressed(job)
         if job.cancel_requested:
             raise JobCancelled("cancelled by its owner")
         if checkpoint.iteration < checkpoint.total and ctx.store.is_draining(ctx.worker_name):

@@ -4,12 +4,15 @@ A worker killed outright (SIGKILL of the whole container, a lost node) leaves it
 message unacknowledged in Redis until the visibility timeout, which is longer
 than a job. The sweeper notices sooner, from the heartbeat in the job record,
 and puts the job back; the compare-and-set in ``JobStore.requeue`` means that of
-several workers sweeping at once only one requeues a given job.
+several workers sweeping at once only one requeues a given job, and ``JobStore.claim_sweep``
+lets only one of them scan per interval.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 
@@ -46,10 +49,18 @@ def sweep_forever(
     store: JobStore, settings: Settings, enqueue: Callable[[str], None],
     stop: threading.Event | None = None,
 ) -> None:  # fmt: skip
-    """Sweep every few heartbeats until stop is set; errors are logged, never fatal."""
+    """Sweep once per interval across all workers until stop is set; errors are never fatal.
+
+    Each worker wakes every interval, and the one that claims the interval sweeps: with a scan
+    per worker, N workers cost N scans of every running job per interval (benchmarks/README.md,
+    "Scale-out"). The claim lasts 90 % of an interval, so the next interval's first waker wins.
+    """
     stop = stop or threading.Event()
-    while not stop.wait(max(settings.heartbeat_seconds, 1.0)):
+    interval = max(settings.heartbeat_seconds, 1.0)
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    while not stop.wait(interval):
         try:
-            sweep_once(store, settings, enqueue)
+            if store.claim_sweep(holder, 0.9 * interval):
+                sweep_once(store, settings, enqueue)
         except Exception:
             log.exception("sweep failed")

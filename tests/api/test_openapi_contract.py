@@ -57,8 +57,14 @@ def job_ids(live_api: LiveAPI) -> list[str]:
 
 def real_request(path: str, method: str, job_id: str) -> tuple[dict[str, Any], int]:
     """A request on the operation's main path (which generation rarely finds), and its status."""
+    if path.endswith("/content"):
+        return {"path_parameters": {"job_id": job_id}}, 302  # S3 storage presigns
     if path.endswith(("/result", "/preview")):
         return {"path_parameters": {"job_id": job_id}}, 404  # queued: nothing to show yet
+    if "{preset_id}" in path:
+        return {"path_parameters": {"preset_id": "none_here"}}, 404  # no presets configured
+    if path == "/v1/webhook-secret":
+        return {}, 404  # webhooks_disabled: live_api sets no NST_WEBHOOK_SECRET
     if "{job_id}" in path:
         return {"path_parameters": {"job_id": job_id}}, 202 if method == "DELETE" else 200
     if method == "GET":

@@ -1,0 +1,35 @@
+"""``GET /v1/webhook-secret``: the caller's own signing secret, so its receiver can verify.
+
+Each API key has its own secret (``shared.webhooks.owner_secret``), shown only to a request
+made with that key; it is derived on each call, never stored.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, jsonify
+
+from api.auth import current_owner
+from api.services import services
+from shared.errors import WebhooksDisabled
+from shared.webhooks import WebhookEvent, owner_secret
+
+bp = Blueprint("webhooks", __name__)
+
+
+@bp.get("/v1/webhook-secret")
+def webhook_secret() -> Response:
+    owner = current_owner()
+    server_secret = services().settings.webhook_secret
+    if server_secret is None:
+        raise WebhooksDisabled("this service sends no webhooks (no NST_WEBHOOK_SECRET is set)")
+    response = jsonify(
+        secret=owner_secret(server_secret.get_secret_value(), owner),
+        scheme="Standard Webhooks v1 (HMAC-SHA256): https://www.standardwebhooks.com",
+        events=[event.value for event in WebhookEvent],
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,293 @@
+"""Webhook deliveries with real processes: the API, a GPU worker, the webhook consumer, and a
+real HTTP receiver on 127.0.0.1 (so these tests set NST_WEBHOOK_ALLOW_PRIVATE=1, except where
+the address policy itself is tested).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from api.app import create_app
+from shared.jobs import Job, JobStatus, new_job_id
+from shared.params import JobParams
+from shared.queue import make_producer
+from shared.webhook_events import WebhookNotifier
+from shared.webhooks import JobWebhook, WebhookEvent, owner_secret
+from tests.fixtures.live import Env as ServiceEnv
+from tests.fixtures.live import LiveAPI, WorkerProcess, serve
+from tests.helpers import poller, submit, wait_for, wait_status
+from worker.webhooks import signed_headers
+
+SERVER_SECRET = "webhook-server-secret-for-tests-0123456789"
+StartWorker = Callable[..., WorkerProcess]
+StartHooks = Callable[[ServiceEnv], WorkerProcess]
+
+
+# -- signing, without processes ------------------------------------------------------------------
+def test_signature_matches_the_specifications_test_vector() -> None:
+    """standard-webhooks' published vector: secret, id, timestamp, body -> this signature."""
+    headers = signed_headers(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        '{"test": 2432232314}', 1614265330,
+    )  # fmt: skip
+    assert headers == {
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    }
+
+
+# -- a real receiver -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Delivery:
+    headers: dict[str, str]
+    body: str
+    answered: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return dict(json.loads(self.body))
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that answers with scripted statuses, then 200, and keeps
+    every request it got."""
+
+    def __init__(self, statuses: list[int] | None = None, location: str | None = None) -> None:
+        self.statuses = list(statuses or [])
+        self.location = location
+        self.deliveries: list[Delivery] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/hooks/nst?source=test"
+
+    def of_type(self, kind: str) -> list[Delivery]:
+        with self.lock:
+            return [d for d in self.deliveries if d.payload["type"] == kind]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    receiver.deliveries.append(Delivery(headers, body, status))
+                self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(statuses: list[int] | None = None, location: str | None = None) -> Receiver:
+        made.append(Receiver(statuses, location))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+@pytest.fixture
+def hooks_env(service_env: ServiceEnv) -> ServiceEnv:
+    """The test's services with webhooks on, fast retries, and loopback receivers allowed."""
+    prefix = service_env.values["NST_KEY_PREFIX"]
+    return ServiceEnv({
+        **service_env.values,
+        "NST_WEBHOOK_SECRET": SERVER_SECRET,
+        "NST_WEBHOOK_QUEUE": f"{prefix}-webhooks",
+        "NST_WEBHOOK_ALLOW_PRIVATE": "1",
+        "NST_WEBHOOK_RETRY_DELAY_SECONDS": "0.2",
+        "NST_WEBHOOK_TIMEOUT_SECONDS": "2",
+    })  # fmt: skip
+
+
+@pytest.fixture
+def hooks_api(hooks_env: ServiceEnv) -> Iterator[LiveAPI]:
+    with serve(create_app(hooks_env.settings())) as url:
+        yield LiveAPI(url, hooks_env)
+
+
+def my_secret(api: LiveAPI) -> str:
+    response = requests.get(f"{api.url}/v1/webhook-secret", headers=api.headers, timeout=10)
+    assert response.status_code == 200
+    return str(response.json()["secret"])
+
+
+def verified(secret: str, delivery: Delivery) -> dict[str, Any]:
+    """The payload, once the signature checks out as a receiver would check it."""
+    return dict(Webhook(secret).verify(delivery.body, delivery.headers))
+
+
+# -- the whole path: API, GPU worker, webhook consumer, receiver ------------------------------
+def test_completed_event_is_signed_with_the_keys_secret_and_verifies(
+    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks,
+    receiver: Callable[..., Receiver],
+) -> None:  # fmt: skip
+    start_worker(env=hooks_api.env)
+    start_webhook_worker(hooks_api.env)
+    hook = receiver()
+    job = submit(hooks_api, webhook_url=hook.url)
+    wait_status(poller(hooks_api, job["id"]), {"succeeded"})
+    [delivery] = wait_for(lambda: hook.of_type("job.completed"), 60, "the completed event")
+    payload = verified(my_secret(hooks_api), delivery)
+    assert payload["data"]["id"] == job["id"] and payload["data"]["status"] == "succeeded"
+    assert delivery.headers["webhook-id"] == f"{job['id']}.completed"
+    assert delivery.headers["content-type"] == "application/json"
+    assert all(d.payload["type"] == "job.completed" for d in hook.deliveries)  # not subscribed
+    forged = delivery.body.replace('"succeeded"', '"failed"')
+    with pytest.raises(WebhookVerificationError):
+        Webhook(my_secret(hooks_api)).verify(forged, delivery.headers)
+    with pytest.raises(WebhookVerificationError):  # another key's secret
+        Webhook(owner_secret(SERVER_SECRET, "someone-else")).verify(delivery.body, delivery.headers)
+    unsigned = {k: v for k, v in delivery.headers.items() if k != "webhook-signature"}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(my_secret(hooks_api)).verify(delivery.body, unsigned)
+
+
+def test_receiver_failing_twice_gets_the_event_on_the_third_attempt(
+    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks,
+    receiver: Callable[..., Receiver],
+) -> None:  # fmt: skip
+    start_worker(env=hooks_api.env)
+    start_webhook_worker(hooks_api.env)
+    hook = receiver([500, 500])
+    job = submit(hooks_api, webhook_url=hook.url)
+    poll = poller(hooks_api, job["id"])
+    final = wait_status(poll, {"succeeded", "failed", "cancelled"})
+    assert final["status"] == "succeeded"  # whatever the receiver does
+
+    def three_attempts() -> list[dict[str, Any]]:
+        attempts: list[dict[str, Any]] = poll()["webhook"]["attempts"]
+        return attempts if len(attempts) == 3 else []
+
+    attempts = wait_for(three_attempts, 60, "three recorded attempts")
+    assert [(a["attempt"], a["status_code"], a["delivered"]) for a in attempts] == [
+        (1, 500, False), (2, 500, False), (3, 200, True),
+    ]  # fmt: skip
+    assert [d.answered for d in hook.deliveries] == [500, 500, 200]
+    assert len({d.headers["webhook-id"] for d in hook.deliveries}) == 1  # one message, retried
+    secret = my_secret(hooks_api)
+    assert all(verified(secret, d)["data"]["status"] == "succeeded" for d in hook.deliveries)
+
+
+def test_progress_events_arrive_when_subscribed(
+    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks,
+    receiver: Callable[..., Receiver],
+) -> None:  # fmt: skip
+    start_worker(env=hooks_api.env)
+    start_webhook_worker(hooks_api.env)
+    hook = receiver()
+    job = submit(hooks_api, webhook_url=hook.url, webhook_events="progress,completed",
+                 iterations=6, checkpoint_every=2)  # fmt: skip
+    wait_status(poller(hooks_api, job["id"]), {"succeeded"})
+    wait_for(lambda: len(hook.of_type("job.progress")) == 3 and hook.of_type("job.completed"),
+             60, "three progress events and the completed one")  # fmt: skip
+    secret = my_secret(hooks_api)
+    progress = sorted(verified(secret, d)["data"]["progress"]["iteration"]
+                      for d in hook.of_type("job.progress"))  # fmt: skip
+    assert progress == [2, 4, 6]
+
+
+# -- delivery alone: a job record, the webhook consumer, a receiver ---------------------------
+def deliver_completed(env: ServiceEnv, url: str) -> Job:
+    """Record a job with a webhook and end it through a store that queues its event."""
+    notifier = WebhookNotifier(make_producer(env.settings()))
+    store = env.store()
+    store.on_final = notifier.job_finished
+    webhook = JobWebhook(url=url, events=(WebhookEvent.COMPLETED,))
+    job = store.create(Job(id=new_job_id(), owner="owner-1", params=JobParams(size=48),
+                           style_count=1, webhook=webhook))  # fmt: skip
+    store.finish(job.id, JobStatus.SUCCEEDED)
+    return job
+
+
+def recorded_attempts(env: ServiceEnv, job: Job, count: int) -> list[Any]:
+    def enough() -> list[Any]:
+        webhook = env.store().get(job.id).webhook
+        return webhook.attempts if webhook and len(webhook.attempts) >= count else []
+
+    return wait_for(enough, 30, f"{count} recorded attempts")
+
+
+def test_delivery_time_check_refuses_a_private_target_and_does_not_retry(
+    hooks_env: ServiceEnv, start_webhook_worker: StartHooks, receiver: Callable[..., Receiver]
+) -> None:
+    """The API let it through (allowed then, or DNS changed since): the consumer refuses it."""
+    guarded = ServiceEnv({**hooks_env.values, "NST_WEBHOOK_ALLOW_PRIVATE": "0"})
+    consumer = start_webhook_worker(guarded)
+    hook = receiver()
+    job = deliver_completed(guarded, hook.url)
+    [attempt] = recorded_attempts(guarded, job, 1)
+    assert attempt.status_code is None and attempt.error.startswith("refused")
+    wait_for(lambda: "succeeded" in consumer.output(), 30, "the task to end")
+    assert hook.deliveries == [] and len(guarded.store().get(job.id).webhook.attempts) == 1
+
+
+def test_redirects_are_not_followed_and_attempts_stop_at_the_maximum(
+    hooks_env: ServiceEnv, start_webhook_worker: StartHooks, receiver: Callable[..., Receiver]
+) -> None:
+    env = ServiceEnv({**hooks_env.values, "NST_WEBHOOK_MAX_ATTEMPTS": "2"})
+    consumer = start_webhook_worker(env)
+    target = receiver()
+    redirecting = receiver([307, 307, 307], location=target.url)
+    job = deliver_completed(env, redirecting.url)
+    attempts = recorded_attempts(env, job, 2)
+    assert [(a.status_code, a.delivered) for a in attempts] == [(307, False), (307, False)]
+    wait_for(lambda: "undelivered after 2 attempts" in consumer.output(), 30, "giving up")
+    assert target.deliveries == [] and len(redirecting.deliveries) == 2
+
+
+def test_a_receiver_that_never_answers_is_an_attempt_that_timed_out(
+    hooks_env: ServiceEnv, start_webhook_worker: StartHooks
+) -> None:
+    env = ServiceEnv({**hooks_env.values, "NST_WEBHOOK_MAX_ATTEMPTS": "1",
+                      "NST_WEBHOOK_TIMEOUT_SECONDS": "1"})  # fmt: skip
+    start_webhook_worker(env)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        job = deliver_completed(env, f"http://127.0.0.1:{silent.getsockname()[1]}/")
+        [attempt] = recorded_attempts(env, job, 1)
+    assert attempt.status_code is None and attempt.error == "no answer in time"
+
+
+def test_the_consumer_refuses_to_start_without_a_secret(
+    hooks_env: ServiceEnv, tmp_path: Path
+) -> None:
+    env = ServiceEnv({k: v for k, v in hooks_env.values.items() if k != "NST_WEBHOOK_SECRET"})
+    consumer = WorkerProcess(env, "hooks", tmp_path / "hooks.log", app="worker.webhook_main:app",
+                             queue=env.values["NST_WEBHOOK_QUEUE"])  # fmt: skip
+    assert consumer.proc.wait(timeout=60) == 2
+    assert "cannot start: NST_WEBHOOK_SECRET is not set" in consumer.output()
+    consumer.stop()

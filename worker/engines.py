@@ -1,0 +1,61 @@
+"""What the job runner needs from an engine, stated once so that two engines can fit it.
+
+``worker.nst.StyleTransfer`` (VGG19 on TensorFlow) and ``worker.simulated.SimulatedEngine``
+(no GPU, for benchmarks) both satisfy ``Engine``. The runner reads a checkpoint's numbers,
+image and state and a result's image, nothing more; these Protocols say exactly that, so the
+simulated engine needs no import of ``worker.nst``, whose package imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from shared.jobs import Losses, LossWeights
+from shared.params import JobParams
+
+
+class CheckpointView(Protocol):
+    """Progress after ``iteration`` of ``total``; ``state`` resumes the run from there."""
+
+    @property
+    def iteration(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def losses(self) -> Losses: ...
+    @property
+    def elapsed_seconds(self) -> float: ...
+    @property
+    def image(self) -> np.ndarray: ...  # H x W x 3 uint8 RGB
+    @property
+    def state(self) -> bytes: ...
+    @property
+    def weights(self) -> LossWeights: ...
+    @property
+    def stopped_early(self) -> bool: ...
+
+
+class ResultView(Protocol):
+    """The finished image, H x W x 3 uint8 RGB."""
+
+    @property
+    def image(self) -> np.ndarray: ...
+
+
+class Engine(Protocol):
+    """Runs one job at a time; exceptions raised by ``on_checkpoint`` propagate unchanged."""
+
+    def run(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        params: JobParams,
+        *,
+        checkpoint_every: int | None = None,
+        on_checkpoint: Callable[[CheckpointView], None] | None = None,
+        resume_from: bytes | None = None,
+    ) -> ResultView: ...

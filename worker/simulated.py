@@ -1,0 +1,230 @@
+"""A stand-in engine for control-plane benchmarks: an H100's time, real objects, no GPU.
+
+Selected only by ``NST_ENGINE=simulated`` (``worker/lifecycle.py``; the API refuses the
+setting). For every iteration it sleeps the device time measured on one H100
+(benchmarks/README.md, "Backends and GPU") and at every checkpoint hands the runner what the
+real engine would: an image of the job's output size and a state blob as large as the real
+optimizer state. So the runner stores real previews, checkpoints and results in real storage,
+and Redis, the API and the sweeper carry their real load, while no GPU is held. It imports no
+TensorFlow: a simulated worker starts in about a second and holds no model.
+
+What it leaves out, by design: the loss values are made up (decreasing, never plateauing,
+so early stop never fires), and multi-scale jobs are timed as if every pass ran at the final
+size (an upper bound). A state from the real engine is refused, and the other way round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from PIL import Image
+
+from shared.errors import EngineFailure
+from shared.images import working_size
+from shared.jobs import Losses, LossWeights
+from shared.params import JobParams
+from worker.engines import CheckpointView
+
+# Seconds per iteration on one H100 (benchmarks/README.md, "Backends and GPU", float32 dots):
+# (pixels, seconds) at 512 x 384 and at 1024 x 768, per optimizer.
+H100_SECONDS = {
+    "lbfgs": ((512 * 384, 0.0241), (1024 * 768, 0.0961)),
+    "adam": ((512 * 384, 0.0093), (1024 * 768, 0.0291)),
+}
+MIN_ITERATION_SECONDS = 1e-4
+# Image-sized float32 arrays in the real engine's state (worker/nst/state.py): the image, plus
+# L-BFGS's 10 (s, y) pairs and gradient, or Adam's two moments.
+LBFGS_HISTORY = 10
+STATE_ARRAYS = {"lbfgs": 1 + 2 * LBFGS_HISTORY + 1, "adam": 1 + 2}
+STATE_MAGIC = b"nst-simulated-state-v1\n"
+NOISE_BLOCK_BYTES = 1 << 20
+
+
+def iteration_seconds(optimizer: str, width: int, height: int) -> float:
+    """Modelled H100 seconds for one iteration: linear in pixels through the two measurements."""
+    (p0, t0), (p1, t1) = H100_SECONDS[optimizer]
+    seconds = t0 + (t1 - t0) / (p1 - p0) * (width * height - p0)
+    return max(seconds, MIN_ITERATION_SECONDS)
+
+
+def real_state_bytes(optimizer: str, width: int, height: int) -> int:
+    """About what the real engine's checkpoint state weighs at this size (float32 arrays)."""
+    return STATE_ARRAYS[optimizer] * width * height * 3 * 4
+
+
+@dataclass(frozen=True)
+class SimulatedCheckpoint:
+    """The fields of ``worker.nst.results.Checkpoint`` (a test holds them equal)."""
+
+    iteration: int
+    total: int
+    losses: Losses
+    elapsed_seconds: float
+    image: np.ndarray
+    state: bytes
+    weights: LossWeights
+    stopped_early: bool = False
+
+
+@dataclass(frozen=True)
+class SimulatedResult:
+    """The fields of ``worker.nst.results.TransferResult`` (a test holds them equal)."""
+
+    image: np.ndarray
+    iterations: int
+    seconds: float
+    losses: Losses
+    size: tuple[int, int]
+    weights: LossWeights
+    evaluations: int = 0
+    iterations_saved: int = 0
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What stays fixed while one simulated job runs."""
+
+    params: JobParams
+    fingerprint: str
+    image: np.ndarray
+    total: int
+    per_iteration: float
+    state_bytes: int
+    weights: LossWeights
+    started: float  # monotonic time the run would have started had it never stopped
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class SimulatedEngine:
+    """The engine interface (``worker.engines.Engine``) with sleeps where the GPU would work."""
+
+    def __init__(self, state_bytes: int | None = None) -> None:
+        """``state_bytes`` fixes the checkpoint state's size; None models the real engine's."""
+        self.state_bytes = state_bytes
+
+    def run(
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        params: JobParams,
+        *,
+        checkpoint_every: int | None = None,
+        on_checkpoint: Callable[[CheckpointView], None] | None = None,
+        resume_from: bytes | None = None,
+    ) -> SimulatedResult:
+        """Sleep through the job's iterations, checkpointing as the real engine does."""
+        params.check_style_count(len(styles))
+        fingerprint = _fingerprint(params, len(styles))
+        iteration, elapsed = _read_state(resume_from, fingerprint) if resume_from else (0, 0.0)
+        job = self._start(content, params, fingerprint, elapsed)
+        done_now = 0
+        while iteration < job.total:
+            due = _next_due(iteration, job.total, checkpoint_every)
+            time.sleep((due - iteration) * job.per_iteration)
+            done_now += due - iteration
+            iteration = due
+            if on_checkpoint is not None:
+                on_checkpoint(_checkpoint(job, iteration))
+        height, width = job.image.shape[:2]
+        return SimulatedResult(
+            job.image, job.total, job.elapsed(), _losses(job.total), (width, height),
+            job.weights, evaluations=done_now,
+        )  # fmt: skip
+
+    def _start(
+        self, content: Image.Image, params: JobParams, fingerprint: str, elapsed: float
+    ) -> _Run:
+        """Fix the output image, the modelled times and sizes, and the clock (resumed runs too)."""
+        width, height = working_size(content.size, params.size, name="content image")
+        image = np.asarray(
+            content.convert("RGB").resize((width, height), Image.Resampling.LANCZOS), np.uint8
+        )
+        state_bytes = self.state_bytes
+        if state_bytes is None:
+            state_bytes = real_state_bytes(params.optimizer, width, height)
+        return _Run(
+            params, fingerprint, image, params.iterations,
+            iteration_seconds(params.optimizer, width, height), state_bytes,
+            _weights(params), time.monotonic() - elapsed,
+        )  # fmt: skip
+
+
+def _next_due(iteration: int, total: int, every: int | None) -> int:
+    """The next checkpoint: every ``every`` iterations (never if None) and at the last one."""
+    if every is None:
+        return total
+    return min(total, (iteration // every + 1) * every)
+
+
+def _checkpoint(job: _Run, iteration: int) -> SimulatedCheckpoint:
+    return SimulatedCheckpoint(
+        iteration=iteration, total=job.total, losses=_losses(iteration),
+        elapsed_seconds=job.elapsed(), image=job.image,
+        state=_dump_state(job, iteration), weights=job.weights,
+    )  # fmt: skip
+
+
+def _losses(iteration: int) -> Losses:
+    """Made-up losses that fall like an optimization's, so progress displays look alive."""
+    total = 1e9 / (1.0 + iteration / 10.0)
+    return Losses(content=0.2 * total, style=0.75 * total, tv=0.05 * total, total=total)
+
+
+def _weights(params: JobParams) -> LossWeights:
+    """The job's raw weights and equal layer weights: recorded on the job, never used here."""
+    content, style, tv = params.raw_weights()
+    return LossWeights(
+        style_strength=params.strength if params.uses_strength else None,
+        content_weight=content, style_weight=style, tv_weight=tv,
+        content_layer_weights=params.content_layer_weights
+        or tuple(1 / len(params.content_layers) for _ in params.content_layers),
+        style_layer_weights=params.style_layer_weights
+        or tuple(1 / len(params.style_layers) for _ in params.style_layers),
+    )  # fmt: skip
+
+
+# -- state: a header the run resumes from, padded to the modelled size ----------------------
+def _fingerprint(params: JobParams, style_count: int) -> str:
+    shape = params.model_dump_json(exclude={"checkpoint_every"})
+    return hashlib.sha256(f"{style_count}:{shape}".encode()).hexdigest()
+
+
+def _dump_state(job: _Run, iteration: int) -> bytes:
+    header = json.dumps(
+        {"fingerprint": job.fingerprint, "iteration": iteration, "elapsed": job.elapsed()}
+    ).encode()
+    head = STATE_MAGIC + header + b"\n"
+    return _padded(head, job.state_bytes)
+
+
+@cache
+def _noise_block() -> bytes:
+    """1 MiB of incompressible bytes, like float32 optimizer state; made once per process."""
+    return np.random.default_rng(0).bytes(NOISE_BLOCK_BYTES)
+
+
+def _padded(head: bytes, size: int) -> bytes:
+    """head followed by noise up to size bytes in all, in one copy (a 52 MB state: ~20 ms)."""
+    missing = max(0, size - len(head))
+    block = memoryview(_noise_block())
+    whole, rest = divmod(missing, len(block))
+    return b"".join([head, *([block] * whole), block[:rest]])
+
+
+def _read_state(data: bytes, fingerprint: str) -> tuple[int, float]:
+    """(iteration, elapsed seconds) from ``_dump_state``; EngineFailure if not this job's."""
+    end = data.find(b"\n", len(STATE_MAGIC))
+    if not data.startswith(STATE_MAGIC) or end < 0:
+        raise EngineFailure("checkpoint state was not written by the simulated engine")
+    header = json.loads(data[len(STATE_MAGIC) : end])
+    if header["fingerprint"] != fingerprint:
+        raise EngineFailure("checkpoint state belongs to a job with different parameters or images")
+    return int(header["iteration"]), float(header["elapsed"])
