@@ -56,9 +56,16 @@ def test_job_progress_preview_result_and_download(
     screenshot(page, "running")
 
     expect(page.locator("#job-status")).to_have_text("Done.", timeout=120_000)
-    expect(page.locator("#job-iteration")).to_have_text(f"Iteration {ITERATIONS} / {ITERATIONS}")
+    done = re.compile(rf"Iteration {ITERATIONS} / {ITERATIONS} · took \d+ s")  # the total time
+    expect(page.locator("#job-iteration")).to_have_text(done)
     expect(page.locator("#result")).to_be_visible()
     assert page.eval_on_selector("#result", "img => img.naturalWidth") == 48
+    assert page.eval_on_selector("#result", "img => img.getBoundingClientRect().width") == 48
+    expect(page.locator("#result-size")).to_have_text(re.compile("48 \u00d7 \\d+ px"))
+    page.get_by_label("Before / after").fill("100")  # the whole photo before, over the result
+    clip = page.eval_on_selector("#before", "img => img.style.clipPath")
+    assert clip == "inset(0px 0% 0px 0px)" and page.eval_on_selector(
+        "#before", "img => img.naturalWidth") > 0  # fmt: skip
     expect(page.locator("#jobs li .badge").first).to_have_text("succeeded")
     screenshot(page, "finished")
 
