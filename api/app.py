@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from api import errors, events, health, jobs, meta, metrics, openapi, presets, web, webhooks
+from api import docs, errors, events, health, jobs, meta, metrics, openapi, presets, web, webhooks
 from api.deadlines import BodyDeadline, gevent_active
 from api.services import Services
 from shared.errors import ConfigError
@@ -32,7 +32,8 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["nst"] = Services.from_settings(settings)
-    for module in (errors, metrics, health, meta, presets, jobs, events, webhooks, openapi, web):
+    modules = (errors, metrics, health, meta, presets, jobs, events, webhooks, openapi, docs, web)
+    for module in modules:
         module.init_app(app)
     if gevent_active():
         app.wsgi_app = BodyDeadline(app.wsgi_app, settings.api_body_timeout_seconds)  # type: ignore[method-assign]

@@ -17,7 +17,6 @@ from api.submission import Submission, parse_submission, parse_webhook_fields, r
 from shared.errors import (
     IdempotencyKeyReused,
     InvalidParams,
-    JobConflict,
     JobNotFound,
     StorageUnavailable,
     TooManyActiveJobs,
@@ -173,23 +172,26 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 @bp.delete("/<job_id>")
 def cancel_job(job_id: str) -> tuple[Response, int]:
-    """Cancel: a queued job never runs; a running one stops at its next checkpoint.
+    """Cancel an active job; delete a finished job's images.
 
-    Cancelling a cancelled job succeeds (200) and changes nothing: a retried cancel is safe.
+    A queued job never runs; a running one stops at its next checkpoint (202). A finished one
+    (succeeded, failed, cancelled) has its inputs, previews, state and result deleted now
+    rather than after NST_RESULT_TTL, and its record says when (200). Both are safe to retry.
     """
     svc = services()
     job = owned_job(job_id)
-    already = job.status == JobStatus.CANCELLED
-    if job.status.is_final and not already:
-        raise JobConflict(f"the job has already {job.status.value}")
-    job = svc.store.request_cancel(job.id, job.owner)
-    body = job_json(job, svc)
-    return jsonify(body), 200 if already else 202
+    if not job.status.is_final:
+        job = svc.store.request_cancel(job.id, job.owner)
+        return jsonify(job_json(job, svc)), 202
+    if job.data_deleted_at is None:
+        svc.storage.delete_prefix(JobKeys(job.id).prefix)
+        job = svc.store.mark_data_deleted(job.id) or job
+    return jsonify(job_json(job, svc)), 200
 
 
 @bp.get("/<job_id>/result")
 def get_result(job_id: str) -> WerkzeugResponse:
-    job = owned_job(job_id)
+    job = _with_images(owned_job(job_id))
     if job.status != JobStatus.SUCCEEDED:
         raise JobNotFound(f"job {job_id} has no result yet (status {job.status.value})")
     return _image(JobKeys(job.id).result, "image/png", f"nst-{job.id}.png")
@@ -198,16 +200,23 @@ def get_result(job_id: str) -> WerkzeugResponse:
 @bp.get("/<job_id>/content")
 def get_content(job_id: str) -> WerkzeugResponse:
     """The photo as stored (upright, sRGB, re-encoded): the "before" of a before/after view."""
-    job = owned_job(job_id)
+    job = _with_images(owned_job(job_id))
     return _image(JobKeys(job.id).content, "image/jpeg", None)
 
 
 @bp.get("/<job_id>/preview")
 def get_preview(job_id: str) -> WerkzeugResponse:
-    job = owned_job(job_id)
+    job = _with_images(owned_job(job_id))
     if not job.has_preview:
         raise JobNotFound(f"job {job_id} has no preview yet")
     return _image(JobKeys(job.id).preview, "image/jpeg", None)
+
+
+def _with_images(job: Job) -> Job:
+    """The job, unless its images were deleted (retention or DELETE): then JobNotFound."""
+    if job.data_deleted_at is not None:
+        raise JobNotFound(f"job {job.id}'s images were deleted")
+    return job
 
 
 def _image(key: str, mimetype: str, download_name: str | None) -> WerkzeugResponse:

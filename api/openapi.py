@@ -67,7 +67,8 @@ def _progress() -> dict[str, Any]:
 JOB_REQUIRED = [
     "id", "status", "queue_position", "progress", "preview_url", "result_url", "error",
     "cancel_requested", "attempts", "resumed_from_iteration", "created_at", "updated_at",
-    "started_at", "finished_at", "style_count", "params", "loss_weights", "webhook", "links",
+    "started_at", "finished_at", "images_expire_at", "images_deleted_at", "style_count",
+    "params", "loss_weights", "webhook", "links",
 ]  # fmt: skip
 
 
@@ -117,6 +118,14 @@ def _job_schema() -> dict[str, Any]:
             ),
             "finished_at": _prop(
                 ["string", "null"], "When it reached a final state (UTC).", None,
+                format="date-time",
+            ),
+            "images_expire_at": _prop(
+                ["string", "null"], "When a finished job's images are deleted (NST_RESULT_TTL).",
+                None, format="date-time",
+            ),
+            "images_deleted_at": _prop(
+                ["string", "null"], "When its images were deleted (retention or DELETE).", None,
                 format="date-time",
             ),
             "style_count": _prop("integer", "Number of style images.", 1),
@@ -423,11 +432,11 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 },
             },
             "delete": {
-                "summary": "Cancel a job",
+                "summary": "Cancel an active job, or delete a finished job's images",
                 "responses": {
-                    "202": _job_response("Cancelled or cancelling"),
-                    "200": _job_response("Already cancelled: nothing changed"),
-                    **_error_responses(400, 401, 404, 409),
+                    "202": _job_response("Cancelled (queued) or cancelling (running)"),
+                    "200": _job_response("Finished: its images are deleted (again: no change)"),
+                    **_error_responses(400, 401, 404),
                 },
             },
         },

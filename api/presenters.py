@@ -35,7 +35,7 @@ def job_json(job: Job, svc: Services) -> dict[str, Any]:
             "eta_seconds": job.progress.eta_seconds,
             "iterations_saved": job.progress.iterations_saved,
         }
-    has_result = job.status == JobStatus.SUCCEEDED
+    has_result = job.status == JobStatus.SUCCEEDED and job.data_deleted_at is None
     return {
         "id": job.id,
         "status": job.status.value,
@@ -55,6 +55,10 @@ def job_json(job: Job, svc: Services) -> dict[str, Any]:
         "updated_at": iso(job.updated_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
+        "images_expire_at": iso(job.finished_at + svc.settings.result_ttl)
+        if job.finished_at is not None and job.data_deleted_at is None
+        else None,
+        "images_deleted_at": iso(job.data_deleted_at),
         "style_count": job.style_count,
         "params": job.params.model_dump(mode="json"),
         "loss_weights": job.loss_weights.model_dump(mode="json") if job.loss_weights else None,

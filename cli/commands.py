@@ -51,18 +51,29 @@ def _echo_json(data: Any) -> None:
 
 @client_command("submit")
 @click.argument("content", type=click.Path(dir_okay=False))
-@click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("styles", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--preset", "presets", multiple=True, metavar="ID",
+              help="A built-in painting instead of (or besides) STYLE files; repeatable.")
+@click.option("--webhook-url", default=None, help="POST signed job events to this URL.")
+@click.option("--webhook-events", default=None, metavar="progress,completed",
+              help="Which events the webhook gets [default: completed].")  # fmt: skip
 @click.option("--wait", is_flag=True, help="Show progress until the job ends, then download.")
 @click.option("-o", "--output", default=None, help="Where --wait writes the PNG result.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, hidden=True)
 @param_options
 def submit(
     api_url: str, api_key: str | None, as_json: bool, content: str, styles: tuple[str, ...],
-    wait: bool, output: str | None, poll_interval: float, **raw_params: Any,
+    presets: tuple[str, ...], webhook_url: str | None, webhook_events: str | None, wait: bool,
+    output: str | None, poll_interval: float, **raw_params: Any,
 ) -> None:  # fmt: skip
-    """Submit CONTENT with one or more STYLE images; print the job id."""
+    """Submit CONTENT with STYLE images and/or --preset paintings; print the job id."""
+    if not styles and not presets:
+        raise click.UsageError("give at least one STYLE image or --preset")
     target = _checked_output(output) if wait else None
-    job = Client(api_url, api_key).submit(content, list(styles), **given(raw_params))
+    job = Client(api_url, api_key).submit(
+        content, list(styles), style_preset=",".join(presets) or None, webhook_url=webhook_url,
+        webhook_events=webhook_events, **given(raw_params),
+    )  # fmt: skip
     if not wait:
         _echo_json(job.data) if as_json else click.echo(job.id)
         return
@@ -190,6 +201,17 @@ def cancel(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
         click.echo(f"{job.id}  cancelling: it stops at its next checkpoint")
 
 
+@client_command("delete")
+@click.argument("job_id")
+def delete(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
+    """Delete a finished job's images now (photo, paintings, previews, result)."""
+    job = Client(api_url, api_key).job(job_id).delete_images()
+    if as_json:
+        _echo_json(job.data)
+    else:
+        click.echo(f"{job.id}  images deleted")
+
+
 @client_command("jobs")
 @click.option("--status", "status_filter", default=None,
               type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]),
@@ -240,4 +262,4 @@ def download(api_url: str, api_key: str | None, as_json: bool, job_id: str,
     click.echo(f"saved {path}", err=True)
 
 
-CLIENT_COMMANDS = (submit, watch, status, cancel, jobs, download)
+CLIENT_COMMANDS = (submit, watch, status, cancel, delete, jobs, download)

@@ -162,7 +162,25 @@ class Job:
         return self.client.fetch(self.preview_url) if self.preview_url else None
 
     def cancel(self) -> Job:
-        """Ask the service to cancel: a queued job never runs, a running one stops soon."""
+        """Ask the service to cancel: a queued job never runs, a running one stops soon.
+
+        A cancelled job stays cancelled (no error); a job that already succeeded or failed
+        raises JobConflict (DELETE would remove its images: that is ``delete_images``).
+        """
+        if self.is_final:
+            self.refresh()
+        if self.status == "cancelled":
+            return self
+        if self.is_final:
+            raise JobConflict(f"job {self.id} has already {self.status}; nothing to cancel")
+        self.data = self.client._request_json("DELETE", f"/v1/jobs/{self.id}")
+        return self
+
+    def delete_images(self) -> Job:
+        """Delete a finished job's inputs, previews and result now (they expire anyway)."""
+        self.refresh()
+        if not self.is_final:
+            raise JobConflict(f"job {self.id} is still {self.status}: cancel it first")
         self.data = self.client._request_json("DELETE", f"/v1/jobs/{self.id}")
         return self
 
@@ -205,8 +223,12 @@ class Client:
     def submit(
         self,
         content: ImageSource,
-        styles: ImageSource | Iterable[ImageSource],
+        styles: ImageSource | Iterable[ImageSource] = (),
         idempotency_key: str | None = None,
+        *,
+        style_preset: str | Iterable[str] | None = None,
+        webhook_url: str | None = None,
+        webhook_events: str | Iterable[str] | None = None,
         **params: Any,
     ) -> Job:
         """Upload the images and parameters; return the queued job.
@@ -214,8 +236,13 @@ class Client:
         ``params`` are JobParams fields (``size=256, iterations=100, style_blend=(0.7, 0.3)``),
         checked here against the same schema before anything is uploaded (InvalidParams naming
         the field); the service then checks its own limits (largest size, most iterations).
+        ``style_preset`` names built-in paintings (``client.presets()``) used after the
+        uploaded ``styles``; ``webhook_url`` and ``webhook_events`` ask for signed callbacks.
         """
         fields = _checked(params)
+        extras = {"style_preset": style_preset, "webhook_url": webhook_url,
+                  "webhook_events": webhook_events}  # fmt: skip
+        fields.update({name: value for name, value in extras.items() if value})
         style_list = [styles] if isinstance(styles, str | Path | bytes) else list(styles)
         files = [("content", _upload(content, "content"))]
         files += [("style", _upload(style, f"style{i}")) for i, style in enumerate(style_list)]
@@ -223,6 +250,10 @@ class Client:
         data = _form_fields(fields)
         response = self._send("POST", "/v1/jobs", data=data, files=files, headers=headers)
         return Job(self, response.json())
+
+    def presets(self) -> list[dict[str, Any]]:
+        """The service's built-in paintings: ``id``, ``title``, ``thumbnail_url``."""
+        return list(self._get_json("/v1/presets")["presets"])
 
     def job(self, job_id: str) -> Job:
         return Job(self, self._get_json(f"/v1/jobs/{job_id}"))

@@ -63,6 +63,10 @@ class JobStore:
         """Queued jobs by the time they joined the queue: their position is their rank."""
         return f"{self.prefix}:queue"
 
+    def _retention_key(self) -> str:
+        """Finished jobs whose images are still stored, by when they finished."""
+        return f"{self.prefix}:retention"
+
     def events_channel(self, job_id: str) -> str:
         """The pub/sub channel every change of the job is announced on (its new version)."""
         return f"{self.prefix}:events:{job_id}"
@@ -254,8 +258,31 @@ class JobStore:
         if after.status.is_final:
             pipe.srem(self._owner_active_key(after.owner), after.id)
             pipe.expire(self._job_key(after.id), self.ttl_seconds)
+            pipe.zadd(self._retention_key(), {after.id: after.finished_at or time.time()})
             reason = after.error.code if after.error else after.status.value
             pipe.hincrby(self._finished_key(), f"{after.status.value}:{reason}", 1)
+
+    # -- retention ------------------------------------------------------------------------
+    def finished_before(self, cutoff: float, limit: int = 100) -> list[str]:
+        """Ids of jobs that finished before ``cutoff`` and still have their images stored."""
+        ids = self.redis.zrangebyscore(self._retention_key(), "-inf", cutoff, start=0, num=limit)
+        return [_text(job_id) for job_id in cast(list[bytes], ids)]
+
+    def mark_data_deleted(self, job_id: str) -> Job | None:
+        """Record that the job's images are gone; None when its record has expired too."""
+        self.redis.zrem(self._retention_key(), job_id)
+
+        def deleted(job: Job) -> Job | None:
+            if job.data_deleted_at is not None:
+                return None
+            job.data_deleted_at = time.time()
+            job.has_preview = False
+            return job
+
+        try:
+            return self.update(job_id, deleted)
+        except JobNotFound:
+            return None
 
     # -- transitions used by the worker -----------------------------------------------------
     def mark_running(self, job_id: str, worker: str, stale_after: float) -> Job | None:

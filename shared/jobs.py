@@ -136,6 +136,7 @@ class Job(BaseModel):
     worker: str | None = None
     request_digest: str | None = None  # what an Idempotency-Key stands for (api/submission.py)
     loss_weights: LossWeights | None = None  # set by the worker when the job starts
+    data_deleted_at: float | None = None  # its images were deleted (NST_RESULT_TTL or DELETE)
     webhook: JobWebhook | None = None  # asked for at submit; its delivery attempts recorded here
 
 

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     stale_after_seconds: float = Field(default=120.0, gt=0)
     max_redeliveries: int = Field(default=3, ge=0)
     job_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # A finished job's images (inputs, previews, state, result) are deleted this many seconds
+    # after it ends (NST_RESULT_TTL); its record stays for NST_JOB_TTL_SECONDS.
+    result_ttl: int = Field(default=7 * 24 * 3600, ge=0)
 
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     api_host: str = "127.0.0.1"

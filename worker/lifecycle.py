@@ -25,6 +25,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
 from shared.webhook_events import WebhookNotifier
 from worker.metrics import WorkerMetrics, start_exporter
+from worker.retention import purge_expired
 from worker.runner import WorkerContext
 from worker.sweeper import sweep_forever
 
@@ -120,6 +121,7 @@ class WorkerLifecycle:
         thread = threading.Thread(
             target=sweep_forever,
             args=(self.store, self.settings, lambda job_id: enqueue_job(self.app, job_id)),
+            kwargs={"housekeeping": lambda: purge_expired(self.store, self.storage, self.settings)},
             name="nst-sweeper", daemon=True,
         )  # fmt: skip
         thread.start()

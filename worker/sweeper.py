@@ -47,7 +47,7 @@ def sweep_once(store: JobStore, settings: Settings, enqueue: Callable[[str], Non
 
 def sweep_forever(
     store: JobStore, settings: Settings, enqueue: Callable[[str], None],
-    stop: threading.Event | None = None,
+    stop: threading.Event | None = None, housekeeping: Callable[[], object] | None = None,
 ) -> None:  # fmt: skip
     """Sweep once per interval across all workers until stop is set; errors are never fatal.
 
@@ -62,5 +62,7 @@ def sweep_forever(
         try:
             if store.claim_sweep(holder, 0.9 * interval):
                 sweep_once(store, settings, enqueue)
+                if housekeeping is not None:  # the retention purge, by the same one worker
+                    housekeeping()
         except Exception:
             log.exception("sweep failed")

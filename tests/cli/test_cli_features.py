@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from shared.jobs import JobStatus
 from tests.cli.test_service_commands import NST, SMALL_JOB, images, nst, nst_env
 from tests.fixtures.live import LiveAPI, WorkerProcess
 from tests.images import image_size
@@ -95,3 +96,29 @@ def test_watch_reattaches_to_a_running_job_and_downloads_it(
     assert "succeeded" in watched.stderr and f"saved {out}" in watched.stderr
     assert image_size(out.read_bytes())[0] == 48
     assert os.path.getsize(out) > 0
+
+
+def test_submit_needs_a_style_file_or_a_preset(live_api: LiveAPI, tmp_path: Path) -> None:
+    content, _ = images(tmp_path)
+    no_style = nst(live_api, "submit", content, *SMALL_JOB)
+    assert no_style.returncode == 2 and "--preset" in no_style.stderr
+    unknown = nst(live_api, "submit", content, "--preset", "mona_lisa", *SMALL_JOB)
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("nst: error: unknown style preset 'mona_lisa'")
+
+
+def test_delete_removes_a_finished_jobs_images_and_cancel_never_does(
+    live_api: LiveAPI, tmp_path: Path
+) -> None:
+    job_id = submit_id(live_api, tmp_path)
+    early = nst(live_api, "delete", job_id)
+    assert early.returncode == 2 and "cancel it first" in early.stderr
+    store = live_api.env.store()
+    store.mark_running(job_id, "w@host", stale_after=60)
+    store.finish(job_id, JobStatus.SUCCEEDED)
+    refused = nst(live_api, "cancel", job_id)
+    assert refused.returncode == 2 and "already succeeded" in refused.stderr
+    assert live_api.env.storage().exists(f"jobs/{job_id}/content.jpg")
+    deleted = nst(live_api, "delete", job_id)
+    assert deleted.returncode == 0 and deleted.stdout.strip() == f"{job_id}  images deleted"
+    assert not live_api.env.storage().exists(f"jobs/{job_id}/content.jpg")
