@@ -15,7 +15,7 @@ from flask import Flask, Response, jsonify
 from api.auth import current_owner
 from api.jobs import MAX_PAGE
 from shared import errors
-from shared.jobs import JobStatus, LossWeights
+from shared.jobs import JobStatus, JobTiming, LossWeights
 from shared.param_specs import ParamSpec, param_specs
 from shared.params import JobParams, Limits
 from shared.webhooks import EVENTS_FIELD, MAX_URL_LENGTH, URL_FIELD, WebhookEvent
@@ -68,7 +68,7 @@ JOB_REQUIRED = [
     "id", "status", "queue_position", "progress", "preview_url", "result_url", "error",
     "cancel_requested", "attempts", "resumed_from_iteration", "created_at", "updated_at",
     "started_at", "finished_at", "images_expire_at", "images_deleted_at", "style_count",
-    "params", "loss_weights", "webhook", "links",
+    "params", "loss_weights", "timing", "webhook", "links",
 ]  # fmt: skip
 
 
@@ -136,6 +136,11 @@ def _job_schema() -> dict[str, Any]:
                 "these images); null until the job starts.",
             },
             "webhook": _job_webhook(),
+            "timing": {
+                "anyOf": [{"$ref": "#/components/schemas/JobTiming"}, {"type": "null"}],
+                "description": "Where a succeeded job's time went (seconds): queue, compile, "
+                "optimize, background uploads, total.",
+            },
             "links": {
                 "type": "object",
                 "description": "Related URLs.",
@@ -527,11 +532,12 @@ def document(limits: Limits | None = None) -> dict[str, Any]:
     """The whole OpenAPI document; ``limits`` are the deployment's (the schema's own if None)."""
     limits = limits or Limits()
     params = _params_schema()
-    weights = LossWeights.model_json_schema()
+    weights, timing = LossWeights.model_json_schema(), JobTiming.model_json_schema()
     weights.pop("title", None)
+    timing.pop("title", None)
     schemas = {
         "Job": _job_schema(), "Error": _error_schema(), "JobParams": params,
-        "LossWeights": weights,
+        "LossWeights": weights, "JobTiming": timing,
     }  # fmt: skip
     schemas.update(params.pop("$defs", {}))
     return {

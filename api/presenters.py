@@ -62,6 +62,7 @@ def job_json(job: Job, svc: Services) -> dict[str, Any]:
         "style_count": job.style_count,
         "params": job.params.model_dump(mode="json"),
         "loss_weights": job.loss_weights.model_dump(mode="json") if job.loss_weights else None,
+        "timing": job.timing.model_dump(mode="json") if job.timing else None,
         "webhook": _webhook(job.webhook) if job.webhook else None,
         "links": {"self": url_for("jobs.get_job", job_id=job.id, _external=True)},
     }

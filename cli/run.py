@@ -67,6 +67,8 @@ def run(
         result = engine.run(
             content_image, style_images, params,
             checkpoint_every=settings.checkpoint_interval(params),
+            progress_seconds=settings.progress_seconds,
+            checkpoint_seconds=settings.checkpoint_seconds,
             on_checkpoint=progress.update, resume_from=resume_from,
         )  # fmt: skip
     _write_atomically(target, encode_png(result.image))
@@ -143,18 +145,19 @@ class _Progress:
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
 
-    def update(self, checkpoint: Checkpoint) -> None:
-        """Show the losses and save the preview and state of one checkpoint."""
+    def update(self, checkpoint: Checkpoint) -> bool:
+        """Show the losses; at a state save, write its preview and state to the folder."""
         from shared.images import encode_png
 
         self.bar.n = checkpoint.iteration
         self.bar.set_postfix(
             content=f"{checkpoint.losses.content:.3g}", style=f"{checkpoint.losses.style:.3g}"
         )
-        if self.folder is not None:
+        if self.folder is not None and checkpoint.state is not None:
             preview = self.folder / f"checkpoint_{checkpoint.iteration:05d}.png"
             _write_atomically(preview, encode_png(checkpoint.image))
             _write_atomically(self.folder / STATE_FILE, checkpoint.state)
+        return False
 
     def __enter__(self) -> _Progress:
         return self

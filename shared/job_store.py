@@ -18,7 +18,7 @@ from typing import cast
 import redis
 
 from shared.errors import JobNotFound, TooManyActiveJobs
-from shared.jobs import Job, JobFailure, JobStatus, LossWeights, Progress
+from shared.jobs import Job, JobFailure, JobStatus, JobTiming, LossWeights, Progress
 from shared.webhooks import WebhookAttempt
 
 Mutation = Callable[[Job], Job | None]
@@ -351,9 +351,13 @@ class JobStore:
         return self.update(job_id, beat)
 
     def finish(
-        self, job_id: str, status: JobStatus, failure: JobFailure | None = None
-    ) -> Job | None:
-        """Move a job to a final state once; None if it already was final."""
+        self, job_id: str, status: JobStatus, failure: JobFailure | None = None,
+        timing: Callable[[Job], JobTiming] | None = None,
+    ) -> Job | None:  # fmt: skip
+        """Move a job to a final state once; None if it already was final.
+
+        ``timing`` makes the job's time breakdown from the record as it ends.
+        """
 
         def end(job: Job) -> Job | None:
             if job.status.is_final:
@@ -362,6 +366,7 @@ class JobStore:
             job.error = failure
             job.finished_at = time.time()
             job.heartbeat_at = None
+            job.timing = timing(job) if timing is not None else None
             return job
 
         return self.update(job_id, end)

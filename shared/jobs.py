@@ -78,6 +78,16 @@ class LossWeights(BaseModel):
     style_layer_weights: tuple[float, ...]
 
 
+class JobTiming(BaseModel):
+    """Where a finished job's time went (seconds): what a GPU-hour bought."""
+
+    queued_seconds: float  # submitted until a worker first took it
+    compile_seconds: float  # compiling steps for new image shapes (inside optimize)
+    optimize_seconds: float  # the engine's run, this attempt
+    checkpoint_seconds: float  # uploading state and previews, in the background
+    total_seconds: float  # submitted until it ended
+
+
 class Progress(BaseModel):
     """The latest checkpoint's numbers; ``iteration`` counts over all scales."""
 
@@ -137,6 +147,7 @@ class Job(BaseModel):
     request_digest: str | None = None  # what an Idempotency-Key stands for (api/submission.py)
     loss_weights: LossWeights | None = None  # set by the worker when the job starts
     data_deleted_at: float | None = None  # its images were deleted (NST_RESULT_TTL or DELETE)
+    timing: JobTiming | None = None  # set when it succeeds
     webhook: JobWebhook | None = None  # asked for at submit; its delivery attempts recorded here
 
 

@@ -42,7 +42,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_style_images: int = Field(default=4, ge=1, le=16)
     max_iterations: int = Field(default=2000, ge=1)
-    checkpoint_every: int = Field(default=25, ge=1)
+    # Progress (and a preview) this often, resumable state this often, by time on any hardware
+    # (worker/nst/cadence.py); NST_CHECKPOINT_EVERY saves state every N iterations instead.
+    progress_seconds: float = Field(default=2.0, gt=0, le=60)
+    checkpoint_seconds: float = Field(default=30.0, gt=0)
+    checkpoint_every: int | None = Field(default=None, ge=1)
     # A pool process above this resident size is replaced after its job (0 = never): each new
     # image shape leaves compiled graphs behind (benchmarks/README.md, "Worker memory soak").
     worker_max_memory_mb: int = Field(default=4096, ge=0)
@@ -132,6 +136,12 @@ class Settings(BaseSettings):
             raise ValueError("must start with s3:// or file://")
         return value
 
+    @field_validator("redis_sentinel_master", mode="before")
+    @classmethod
+    def _empty_master_is_unset(cls, value: object) -> object:
+        """docker-compose passes an unset variable on as "": that means no master name."""
+        return None if value == "" else value
+
     @field_validator("redis_sentinel_master")
     @classmethod
     def _master_with_sentinel_url(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -148,8 +158,9 @@ class Settings(BaseSettings):
         """The bounds every entry point checks a new job against."""
         return Limits(self.max_size, self.max_iterations, self.max_style_images)
 
-    def checkpoint_interval(self, params: JobParams) -> int:
-        """Iterations between checkpoints: the job's own ``checkpoint_every``, else the default."""
+    def checkpoint_interval(self, params: JobParams) -> int | None:
+        """Iterations between state saves: the job's ``checkpoint_every``, else the setting;
+        None saves by time (``checkpoint_seconds``)."""
         return params.checkpoint_every or self.checkpoint_every
 
     @property

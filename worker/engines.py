@@ -32,11 +32,13 @@ class CheckpointView(Protocol):
     @property
     def image(self) -> np.ndarray: ...  # H x W x 3 uint8 RGB
     @property
-    def state(self) -> bytes: ...
+    def state(self) -> bytes | None: ...  # None: a progress report between state saves
     @property
     def weights(self) -> LossWeights: ...
     @property
     def stopped_early(self) -> bool: ...
+    @property
+    def compile_seconds(self) -> float: ...
 
 
 class ResultView(Protocol):
@@ -56,6 +58,8 @@ class Engine(Protocol):
         params: JobParams,
         *,
         checkpoint_every: int | None = None,
-        on_checkpoint: Callable[[CheckpointView], None] | None = None,
+        progress_seconds: float | None = None,
+        checkpoint_seconds: float | None = None,
+        on_checkpoint: Callable[[CheckpointView], bool | None] | None = None,
         resume_from: bytes | None = None,
     ) -> ResultView: ...

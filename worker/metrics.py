@@ -44,9 +44,15 @@ class WorkerMetrics:
             registry=self.registry,
             buckets=FAST,
         )
+        self.compile_seconds = Histogram(
+            "nst_compile_seconds",
+            "Seconds a job spent compiling steps for new image shapes (0: all were cached).",
+            registry=self.registry,
+            buckets=(0.0, 0.1, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+        )
         self.checkpoint_write_seconds = Histogram(
             "nst_worker_checkpoint_write_seconds",
-            "Time to store a checkpoint.",
+            "Time to upload one checkpoint object (state or preview), in the background.",
             registry=self.registry,
             buckets=FAST,
         )

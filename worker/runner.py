@@ -8,6 +8,7 @@ compare-and-set transitions let only one delivery end the job.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -20,16 +21,18 @@ import redis
 from PIL import Image
 
 from shared.errors import InternalError, JobCancelled, NSTError, StorageUnavailable
-from shared.images import decode_image, encode_jpeg, encode_png
+from shared.images import decode_image, encode_png
 from shared.job_store import JobStore
-from shared.jobs import Job, JobFailure, JobStatus, Progress
+from shared.jobs import Job, JobFailure, JobStatus, JobTiming, Progress
 from shared.settings import Settings
 from shared.storage import JobKeys, ObjectStorage, style_keys
 from shared.webhook_events import WebhookNotifier
+from worker.checkpoints import CheckpointWriter, ClaimLost, WorkerDraining
 from worker.metrics import WorkerMetrics
+from worker.uploads import Uploader
 
 if TYPE_CHECKING:
-    from worker.engines import CheckpointView, Engine
+    from worker.engines import Engine
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +45,6 @@ class Outcome(StrEnum):
     HANDED_BACK = "handed_back"  # the worker is shutting down; the job goes back to the queue
     RETRY_LATER = "retry_later"  # storage is down past its budget; the job is queued again
     STORE_LOST = "store_lost"  # Redis is down past its budget; the sweeper requeues the job
-
-
-class WorkerDraining(Exception):
-    """Raised at a checkpoint when this worker is shutting down and must hand the job back."""
-
-
-class ClaimLost(Exception):
-    """Raised at a checkpoint when the job is no longer this worker's (the sweeper moved it)."""
 
 
 @dataclass
@@ -80,8 +75,9 @@ def _run_claimed(job_id: str, ctx: WorkerContext) -> Outcome:
         return Outcome.SKIPPED
     with _Heartbeat(ctx, job_id):
         try:
-            _optimize(job, ctx)
-            ctx.store.finish(job_id, JobStatus.SUCCEEDED)
+            _report_start(job, ctx)
+            timing = _optimize(job, ctx)
+            ctx.store.finish(job_id, JobStatus.SUCCEEDED, timing=timing)
             return Outcome.SUCCEEDED
         except ClaimLost:
             return Outcome.SKIPPED
@@ -131,8 +127,15 @@ def _after_outage(job: Job, ctx: WorkerContext, exc: StorageUnavailable) -> Outc
     return Outcome.RETRY_LATER
 
 
-def _optimize(job: Job, ctx: WorkerContext) -> None:
-    """Load inputs and any saved state, run the engine, store the result."""
+def _report_start(job: Job, ctx: WorkerContext) -> None:
+    """Show progress the moment a job starts, before inputs load and steps compile."""
+    if job.progress is None:
+        start = Progress(iteration=0, total=job.params.iterations, elapsed_seconds=0.0)
+        ctx.store.record_progress(job.id, ctx.worker_name, start, has_preview=False)
+
+
+def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
+    """Load inputs and any saved state, run the engine, store the result; return its timing."""
     keys = JobKeys(job.id)
     content = _load_image(ctx, keys.content, "content")
     styles = [
@@ -141,56 +144,41 @@ def _optimize(job: Job, ctx: WorkerContext) -> None:
     resume = ctx.storage.get(keys.state) if ctx.storage.exists(keys.state) else None
     if resume is not None and job.progress is not None:
         ctx.store.note_resume(job.id, job.progress.iteration)
-    result = ctx.engine.run(
-        content,
-        styles,
-        job.params,
-        checkpoint_every=ctx.settings.checkpoint_interval(job.params),
-        on_checkpoint=_checkpoint_writer(job.id, ctx),
-        resume_from=resume,
-    )
+    uploader = Uploader(ctx.storage, ctx.metrics.checkpoint_write_seconds.observe)
+    writer = CheckpointWriter(job.id, ctx, uploader)
+    started = time.monotonic()
+    try:
+        result = ctx.engine.run(
+            content, styles, job.params,
+            checkpoint_every=ctx.settings.checkpoint_interval(job.params),
+            progress_seconds=ctx.settings.progress_seconds,
+            checkpoint_seconds=ctx.settings.checkpoint_seconds,
+            on_checkpoint=writer, resume_from=resume,
+        )  # fmt: skip
+        uploader.flush()
+    finally:
+        uploader.close()
+    optimize = time.monotonic() - started
     ctx.storage.put(keys.result, encode_png(result.image), "image/png")
+    ctx.metrics.compile_seconds.observe(writer.compile_seconds)
+    return functools.partial(_timing, optimize=optimize, compile_=writer.compile_seconds,
+                             uploads=uploader.seconds)  # fmt: skip
+
+
+def _timing(job: Job, optimize: float, compile_: float, uploads: float) -> JobTiming:
+    """Where the job's time went, from its record as it ends."""
+    end = time.time()
+    return JobTiming(
+        queued_seconds=round((job.started_at or end) - job.created_at, 3),
+        compile_seconds=round(compile_, 3),
+        optimize_seconds=round(optimize, 3),
+        checkpoint_seconds=round(uploads, 3),
+        total_seconds=round(end - job.created_at, 3),
+    )
 
 
 def _load_image(ctx: WorkerContext, key: str, name: str) -> Image.Image:
     return decode_image(ctx.storage.get(key), ctx.settings.max_pixels, name=name)
-
-
-def _checkpoint_writer(job_id: str, ctx: WorkerContext) -> Callable[[CheckpointView], None]:
-    """Store state, preview and progress at each checkpoint; stop here on cancel or drain."""
-    keys = JobKeys(job_id)
-    last = {"iteration": 0, "elapsed": 0.0}
-
-    def on_checkpoint(checkpoint: CheckpointView) -> None:
-        with ctx.metrics.checkpoint_write():
-            ctx.storage.put(keys.state, checkpoint.state, "application/octet-stream")
-            ctx.storage.put(keys.preview, encode_jpeg(checkpoint.image), "image/jpeg")
-        done = checkpoint.iteration - last["iteration"]
-        if done > 0 and last["iteration"] > 0:
-            ctx.metrics.iteration_seconds.observe(
-                (checkpoint.elapsed_seconds - last["elapsed"]) / done
-            )
-        last.update(iteration=checkpoint.iteration, elapsed=checkpoint.elapsed_seconds)
-        progress = Progress(
-            iteration=checkpoint.iteration,
-            total=checkpoint.total,
-            losses=checkpoint.losses,
-            elapsed_seconds=checkpoint.elapsed_seconds,
-            stopped_early=checkpoint.stopped_early,
-        )
-        job = ctx.store.record_progress(
-            job_id, ctx.worker_name, progress, has_preview=True, weights=checkpoint.weights
-        )
-        if job is None:
-            raise ClaimLost()
-        if ctx.webhooks is not None:
-            ctx.webhooks.job_progressed(job)
-        if job.cancel_requested:
-            raise JobCancelled("cancelled by its owner")
-        if checkpoint.iteration < checkpoint.total and ctx.store.is_draining(ctx.worker_name):
-            raise WorkerDraining()
-
-    return on_checkpoint
 
 
 class _Heartbeat:

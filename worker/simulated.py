@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -67,9 +68,10 @@ class SimulatedCheckpoint:
     losses: Losses
     elapsed_seconds: float
     image: np.ndarray
-    state: bytes
+    state: bytes | None
     weights: LossWeights
     stopped_early: bool = False
+    compile_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class SimulatedResult:
     weights: LossWeights
     evaluations: int = 0
     iterations_saved: int = 0
+    compile_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,26 +120,34 @@ class SimulatedEngine:
         params: JobParams,
         *,
         checkpoint_every: int | None = None,
-        on_checkpoint: Callable[[CheckpointView], None] | None = None,
+        progress_seconds: float | None = None,
+        checkpoint_seconds: float | None = None,
+        on_checkpoint: Callable[[CheckpointView], bool | None] | None = None,
         resume_from: bytes | None = None,
     ) -> SimulatedResult:
-        """Sleep through the job's iterations, checkpointing as the real engine does."""
+        """Sleep through the job's iterations, reporting and saving as the real engine does.
+
+        Iterations take a fixed modelled time here, so the time cadence is one in iterations:
+        progress every ``progress_seconds`` worth, state every ``checkpoint_seconds`` worth or
+        every ``checkpoint_every``, always at the end; True from a progress report saves the
+        state at once (a worker handing its job back).
+        """
         params.check_style_count(len(styles))
         fingerprint = _fingerprint(params, len(styles))
         iteration, elapsed = _read_state(resume_from, fingerprint) if resume_from else (0, 0.0)
         job = self._start(content, params, fingerprint, elapsed)
-        done_now = 0
+        plan = _Plan.of(job, progress_seconds, checkpoint_seconds, checkpoint_every, iteration)
+        start = iteration
         while iteration < job.total:
-            due = _next_due(iteration, job.total, checkpoint_every)
+            due, save = plan.next(iteration) if on_checkpoint else (job.total, True)
             time.sleep((due - iteration) * job.per_iteration)
-            done_now += due - iteration
             iteration = due
             if on_checkpoint is not None:
-                on_checkpoint(_checkpoint(job, iteration))
+                plan.reported(iteration, _report(on_checkpoint, job, iteration, save))
         height, width = job.image.shape[:2]
         return SimulatedResult(
             job.image, job.total, job.elapsed(), _losses(job.total), (width, height),
-            job.weights, evaluations=done_now,
+            job.weights, evaluations=job.total - start,
         )  # fmt: skip
 
     def _start(
@@ -157,18 +168,63 @@ class SimulatedEngine:
         )  # fmt: skip
 
 
-def _next_due(iteration: int, total: int, every: int | None) -> int:
-    """The next checkpoint: every ``every`` iterations (never if None) and at the last one."""
-    if every is None:
-        return total
-    return min(total, (iteration // every + 1) * every)
+@dataclass
+class _Plan:
+    """When the next progress report and state save fall, counted in iterations."""
+
+    total: int
+    progress: int | None  # iterations between progress reports
+    by_time: int | None  # iterations between state saves by time
+    every: int | None  # state at every multiple of this (checkpoint_every)
+    last_progress: int
+    last_state: int
+
+    @classmethod
+    def of(
+        cls, job: _Run, progress_seconds: float | None, checkpoint_seconds: float | None,
+        checkpoint_every: int | None, iteration: int,
+    ) -> _Plan:  # fmt: skip
+        def span(seconds: float | None) -> int | None:
+            return None if seconds is None else max(1, math.ceil(seconds / job.per_iteration))
+
+        by_time = span(checkpoint_seconds)
+        return cls(
+            job.total, span(progress_seconds), by_time, checkpoint_every, iteration, iteration
+        )
+
+    def next(self, iteration: int) -> tuple[int, bool]:
+        """The next iteration to report at, and whether the state is due there."""
+        state = [self.total]
+        if self.every is not None:
+            state.append((iteration // self.every + 1) * self.every)
+        if self.by_time is not None:
+            state.append(self.last_state + self.by_time)
+        save_at = min(state)
+        report_at = save_at if self.progress is None else self.last_progress + self.progress
+        return min(save_at, report_at), save_at <= report_at
+
+    def reported(self, iteration: int, saved: bool) -> None:
+        self.last_progress = iteration
+        if saved:
+            self.last_state = iteration
 
 
-def _checkpoint(job: _Run, iteration: int) -> SimulatedCheckpoint:
+def _report(
+    on_checkpoint: Callable[[CheckpointView], bool | None], job: _Run, iteration: int, save: bool
+) -> bool:
+    """Report progress (saving state if due, or if the answer asks for it); True if saved."""
+    if not save and on_checkpoint(_checkpoint(job, iteration, with_state=False)):
+        save = True
+    if save:
+        on_checkpoint(_checkpoint(job, iteration, with_state=True))
+    return save
+
+
+def _checkpoint(job: _Run, iteration: int, with_state: bool) -> SimulatedCheckpoint:
     return SimulatedCheckpoint(
         iteration=iteration, total=job.total, losses=_losses(iteration),
         elapsed_seconds=job.elapsed(), image=job.image,
-        state=_dump_state(job, iteration), weights=job.weights,
+        state=_dump_state(job, iteration) if with_state else None, weights=job.weights,
     )  # fmt: skip
 
 

@@ -166,3 +166,19 @@ def test_third_party_images_are_pinned(services: dict[str, Any], name: str) -> N
     image = services[name]["image"]
     _, _, tag = image.rpartition(":")
     assert "/" not in tag and tag not in {"", "latest"}, image
+
+
+def test_sentinel_profile_is_a_replica_and_three_sentinels_watching_redis(
+    services: dict[str, Any],
+) -> None:
+    profile = {name for name, svc in services.items() if "sentinel" in svc.get("profiles", [])}
+    assert profile == {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    replica = services["redis-replica"]["command"]
+    assert option_value(replica, "--replicaof") == "redis"
+    assert option_value(replica, "--appendonly") == "yes"
+    assert option_value(replica, "--maxmemory-policy") == "noeviction"
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = services[name]["command"][0]
+        assert "sentinel monitor nst redis 6379 2" in script, "quorum 2 of 3, on the primary"
+        assert any(v.endswith(":/data") for v in services[name]["volumes"]), "keeps its state"
+        assert services[name]["healthcheck"]["test"]

@@ -22,6 +22,7 @@ from shared.jobs import LossWeights
 from shared.params import EARLY_STOP_WINDOW, JobParams
 from worker.nst import images as img
 from worker.nst.balance import loss_weights
+from worker.nst.cadence import Cadence
 from worker.nst.gradients import LossAndGrads, compile_loss_and_grads
 from worker.nst.inputs import (
     FeatureTargets,
@@ -35,7 +36,7 @@ from worker.nst.inputs import (
 )
 from worker.nst.losses import loss_terms
 from worker.nst.model import FeatureExtractors
-from worker.nst.optimize import Objective, make_optimizer
+from worker.nst.optimize import LBFGS, Adam, Objective, make_optimizer
 from worker.nst.results import Checkpoint, Losses, TransferResult
 from worker.nst.state import RunState, dump_state, load_state
 from worker.nst.stopping import Plateau
@@ -68,13 +69,17 @@ class StyleTransfer:
         params: JobParams,
         *,
         checkpoint_every: int | None = None,
-        on_checkpoint: Callable[[Checkpoint], None] | None = None,
+        progress_seconds: float | None = None,
+        checkpoint_seconds: float | None = None,
+        on_checkpoint: Callable[[Checkpoint], bool | None] | None = None,
         resume_from: bytes | None = None,
     ) -> TransferResult:
         """Stylize ``content``; exceptions raised by ``on_checkpoint`` propagate unchanged.
 
-        ``checkpoint_every`` is decided by the caller (``Settings.checkpoint_interval``); None
-        means one checkpoint, at the end.
+        ``on_checkpoint`` gets progress (with a preview, ``state`` None) every
+        ``progress_seconds`` and resumable state every ``checkpoint_seconds`` or every
+        ``checkpoint_every`` iterations, always at the end (``cadence.py``); answering True to
+        a progress point asks for the state at once (a worker that must hand its job back).
         """
         params.check_style_count(len(styles))
         keras.utils.set_random_seed(params.seed)
@@ -87,7 +92,7 @@ class StyleTransfer:
         targets = feature_targets(extractor, full, params)
         job = _Job(
             content, styles, params, scale_plan(params),
-            checkpoint_every,
+            Cadence(progress_seconds, checkpoint_seconds, checkpoint_every),
             on_checkpoint, time.monotonic() - state.elapsed, extractor,
             functools.partial(self._step, extractor, params),
             loss_weights(params, targets, img.preprocess_image(full.content_target)), targets,
@@ -101,6 +106,7 @@ class StyleTransfer:
         return TransferResult(
             image, state.iteration, job.elapsed(), losses, _size(image), job.weights,
             job.evaluations[0], iterations_saved=job.total - state.iteration,
+            compile_seconds=job.compile_seconds[0],
         )  # fmt: skip
 
     def score(
@@ -118,7 +124,7 @@ class StyleTransfer:
         targets = feature_targets(extractor, images, params)
         weights = loss_weights(params, targets, img.preprocess_image(images.content_target))
         objective = _objective(
-            self._step(extractor, params, images.content_target.shape[:2]),
+            self._step(extractor, params, images.content_target.shape[:2])[0],
             loss_targets(targets, weights, params, params.size),
         )
         loss, terms, _ = objective(img.preprocess_image(image))
@@ -126,8 +132,9 @@ class StyleTransfer:
 
     def _step(
         self, extractor: keras.Model, params: JobParams, shape: tuple[int, ...]
-    ) -> LossAndGrads:
-        """The compiled loss-and-gradient step for this layer set and image shape.
+    ) -> tuple[LossAndGrads, bool]:
+        """The compiled loss-and-gradient step for this layer set and image shape, and whether
+        it is new (its first call compiles).
 
         Built on first use and kept; beyond ``max_compiled_steps`` the least recently used is
         dropped, and with it the graphs it compiled.
@@ -135,6 +142,7 @@ class StyleTransfer:
         key = (params.pooling, params.content_layers, params.style_layers, self._jit_compile,
                tuple(shape))  # fmt: skip
         step = self._steps.pop(key, None)
+        fresh = step is None
         if step is None:
             step = compile_loss_and_grads(
                 functools.partial(loss_terms, extractor), self._jit_compile
@@ -142,7 +150,7 @@ class StyleTransfer:
         self._steps[key] = step
         while len(self._steps) > self._max_steps:
             self._steps.popitem(last=False)
-        return step
+        return step, fresh
 
     @property
     def compiled_steps(self) -> int:
@@ -158,16 +166,17 @@ class _Job:
     styles: Sequence[Image.Image]
     params: JobParams
     plan: list[ScalePass]
-    every: int | None
-    on_checkpoint: Callable[[Checkpoint], None] | None
+    cadence: Cadence
+    on_checkpoint: Callable[[Checkpoint], bool | None] | None
     started: float
     extractor: keras.Model
-    step_for: Callable[[tuple[int, ...]], LossAndGrads]  # the compiled step for an image shape
+    step_for: Callable[[tuple[int, ...]], tuple[LossAndGrads, bool]]  # step for a shape, is new
     weights: LossWeights  # from style_strength (balance.py) or the job's raw weights
     full_targets: FeatureTargets  # the last pass's, computed once for the weights
     evaluations: list[int] = field(default_factory=lambda: [0])  # one mutable count per job
     reported: list[bool] = field(default_factory=lambda: [False])  # a progress update went out
     stopped_at: list[int] = field(default_factory=lambda: [0])  # early stop's iteration, or 0
+    compile_seconds: list[float] = field(default_factory=lambda: [0.0])  # first calls of new steps
 
     @property
     def total(self) -> int:
@@ -186,11 +195,11 @@ def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objecti
         job.full_targets if size == job.params.size
         else feature_targets(job.extractor, images, job.params)
     )  # fmt: skip
+    step, fresh = job.step_for(images.content_target.shape[:2])
     objective = _objective(
-        job.step_for(images.content_target.shape[:2]),
-        loss_targets(targets, job.weights, job.params, size),
-        job.evaluations,
-    )
+        step, loss_targets(targets, job.weights, job.params, size), job.evaluations,
+        job.compile_seconds if fresh else None,
+    )  # fmt: skip
     optimizer = make_optimizer(job.params.optimizer, job.params.learning_rate)
     resuming = index == state.scale_index
     optimizer.load_state(state.optimizer if resuming else {})
@@ -201,15 +210,32 @@ def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objecti
         plateau.add(loss)
         stop = plateau.reached() and (job.reported[0] or not job.on_checkpoint)
         state = RunState(index, iteration, job.elapsed(), x, loss_history=plateau.state())
-        if job.on_checkpoint and (stop or _due(iteration, job.total, job.every)):
-            state.optimizer = optimizer.state()
-            job.on_checkpoint(_checkpoint(state, job, loss, terms, images, stopped_early=stop))
-            job.reported[0] = True
+        if job.on_checkpoint:
+            _report(job, state, optimizer, (loss, terms), images, stop)
         if stop:
             job.stopped_at[0] = iteration
             break
     done = job.stopped_at[0] or end
     return RunState(index + 1, done, job.elapsed(), x), objective, images
+
+
+def _report(
+    job: _Job, state: RunState, optimizer: Adam | LBFGS, loss: tuple[float, np.ndarray],
+    images: PassImages, stop: bool,
+) -> None:  # fmt: skip
+    """Report progress or save state when due (``Cadence``), or when the caller asks for it."""
+    assert job.on_checkpoint is not None
+    now = time.monotonic()
+    save = stop or job.cadence.state_due(state.iteration, job.total, now)
+    if not save and not job.cadence.progress_due(now):
+        return
+    if not save and job.on_checkpoint(_checkpoint(state, job, *loss, images, with_state=False)):
+        save = True  # e.g. a worker shutting down: save the state now, then hand the job back
+    if save:
+        state.optimizer = optimizer.state()
+        job.on_checkpoint(_checkpoint(state, job, *loss, images, stopped_early=stop))
+    job.cadence.reported(time.monotonic(), saved=save)
+    job.reported[0] = True
 
 
 def _plateau(job: _Job, index: int, history: Sequence[float]) -> Plateau:
@@ -229,14 +255,24 @@ def _starting_image(state: RunState, images: PassImages, params: JobParams) -> n
 
 
 def _objective(
-    step: LossAndGrads, targets: tuple[object, ...], calls: list[int] | None = None
-) -> Objective:
-    """Bind a pass's targets to the compiled step, count calls, refuse non-finite losses."""
+    step: LossAndGrads, targets: tuple[object, ...], calls: list[int] | None = None,
+    compile_seconds: list[float] | None = None,
+) -> Objective:  # fmt: skip
+    """Bind a pass's targets to the compiled step, count calls, refuse non-finite losses.
+
+    With ``compile_seconds`` (a new step), the first call's time is added to it: tracing and
+    compiling are most of it.
+    """
+    first = [compile_seconds is not None]
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         if calls is not None:
             calls[0] += 1
+        started = time.monotonic()
         loss, terms, grad = step(x, targets)
+        if first[0] and compile_seconds is not None:
+            compile_seconds[0] += time.monotonic() - started
+            first[0] = False
         if not np.isfinite(loss):
             raise EngineFailure(f"the loss became non-finite ({loss}); try smaller weights")
         return loss, terms, grad
@@ -244,14 +280,9 @@ def _objective(
     return objective
 
 
-def _due(iteration: int, total: int, every: int | None) -> bool:
-    """Checkpoint every ``every`` iterations (never if None) and always at the last one."""
-    return iteration == total or (every is not None and iteration % every == 0)
-
-
 def _checkpoint(
     state: RunState, job: _Job, loss: float, terms: np.ndarray, images: PassImages,
-    stopped_early: bool = False,
+    stopped_early: bool = False, with_state: bool = True,
 ) -> Checkpoint:  # fmt: skip
     """Package progress and resumable state for ``on_checkpoint``."""
     return Checkpoint(
@@ -260,9 +291,10 @@ def _checkpoint(
         losses=Losses.from_terms(loss, terms),
         elapsed_seconds=state.elapsed,
         image=_output_image(state.image, images, job.params),
-        state=dump_state(state, job.params, len(job.styles)),
+        state=dump_state(state, job.params, len(job.styles)) if with_state else None,
         weights=job.weights,
         stopped_early=stopped_early,
+        compile_seconds=job.compile_seconds[0],
     )
 
 

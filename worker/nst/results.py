@@ -17,16 +17,20 @@ __all__ = ["Checkpoint", "LossWeights", "Losses", "TransferResult"]
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Progress after ``iteration`` of ``total``; ``state`` resumes the run from here."""
+    """Progress after ``iteration`` of ``total``; ``state`` resumes the run from here.
+
+    ``state`` is None for a progress report between state saves (``cadence.py``).
+    """
 
     iteration: int
     total: int
     losses: Losses
     elapsed_seconds: float
     image: np.ndarray  # H x W x 3 uint8 RGB
-    state: bytes
+    state: bytes | None
     weights: LossWeights  # what the losses ran with (from style_strength, or raw)
     stopped_early: bool = False  # the loss plateaued: this is the last checkpoint
+    compile_seconds: float = 0.0  # spent compiling steps for new image shapes so far
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class TransferResult:
     weights: LossWeights
     evaluations: int = 0
     iterations_saved: int = 0  # left undone because the loss plateaued (params.early_stop)
+    compile_seconds: float = 0.0  # first calls of steps compiled for this run's shapes
 
     @property
     def stopped_early(self) -> bool:
