@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     # Compiled steps an engine keeps (one per layer set and image shape), least recently used
     # dropped first.
     compiled_steps: int = Field(default=8, ge=1, le=256)
+    # Pad the optimized image to multiples of this many pixels so nearby shapes share a compiled
+    # step (0: exact shapes). Measured in benchmarks/README.md ("Shape buckets").
+    shape_bucket: int = Field(default=32, ge=0, le=256)
+    # Compile these (width x height) shapes at worker start, e.g. "512x384,384x512" (the
+    # default job parameters): the first jobs of those shapes then compile nothing.
+    warmup_sizes: Annotated[tuple[str, ...], NoDecode] = ()
+    # JAX only: keep compiled programs here across worker restarts (a volume in compose/k8s).
+    jax_cache_dir: str | None = None
     # XLA for the TensorFlow step: 10 % faster on one 2-core CPU, 2-5 % slower on another
     # (benchmarks/README.md), so it is the operator's measured choice, off unless asked for.
     xla: Literal["on", "off"] = "off"
@@ -121,12 +129,21 @@ class Settings(BaseSettings):
     # Local development and tests only: let webhooks reach private and loopback addresses.
     webhook_allow_private: bool = False
 
-    @field_validator("api_keys", "presets", mode="before")
+    @field_validator("api_keys", "presets", "warmup_sizes", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         """Accept a comma-separated list, the only shape an environment variable can carry."""
         if isinstance(value, str):
             return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator("warmup_sizes")
+    @classmethod
+    def _sizes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for size in value:
+            width, _, height = size.partition("x")
+            if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+                raise ValueError(f"{size!r} is not WIDTHxHEIGHT")
         return value
 
     @field_validator("storage_url")

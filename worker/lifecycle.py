@@ -35,6 +35,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _use_jax_cache(folder: str | None) -> None:
+    """Keep JAX's compiled programs in ``folder`` (NST_JAX_CACHE_DIR), across restarts."""
+    if folder is None:
+        return
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 class WorkerLifecycle:
     """What one worker process builds once (store, storage, engine) and its signal handlers."""
 
@@ -82,12 +95,17 @@ class WorkerLifecycle:
 
             log.warning("NST_ENGINE=simulated: jobs sleep the modelled GPU time; no real output")
             return SimulatedEngine(settings.simulated_state_bytes)
+        _use_jax_cache(settings.jax_cache_dir)
         from worker.nst import StyleTransfer
 
-        return StyleTransfer(
+        engine = StyleTransfer(
             settings.vgg19_weights, jit_compile=settings.xla == "on",
-            max_compiled_steps=settings.compiled_steps,
+            max_compiled_steps=settings.compiled_steps, shape_bucket=settings.shape_bucket,
         )  # fmt: skip
+        for size in settings.warmup_sizes:
+            width, _, height = size.partition("x")
+            log.info("warming up %s: %.1f s", size, engine.warm_up(int(width), int(height)))
+        return engine
 
     def context(self, worker_name: str) -> WorkerContext:
         """The per-process context a job runs with (the engine is built if the hook did not run)."""

@@ -219,3 +219,37 @@ def test_resumed_run_stops_early_exactly_where_an_uninterrupted_one_does(
                             resume_from=middle.state)  # fmt: skip
     assert resumed.iterations == whole.iterations
     np.testing.assert_array_equal(resumed.image, whole.image)
+
+
+def test_nearby_shapes_share_a_step_in_one_bucket_and_come_back_at_their_own_size(
+    weights_path, content
+):
+    """96 x 60 and 96 x 62 both pad to 96 x 64: one compiled step, two exact outputs."""
+    engine = StyleTransfer(weights_path, shape_bucket=32)
+    style = content.resize((80, 80))
+    first = engine.run(content.resize((96, 60)), [style], _params(size=96, iterations=2))
+    second = engine.run(content.resize((96, 62)), [style], _params(size=96, iterations=2))
+    assert engine.compiled_steps == 1
+    assert first.size == (96, 60) and second.size == (96, 62)
+    exact = StyleTransfer(weights_path).run(content.resize((96, 60)), [style],
+                                            _params(size=96, iterations=2))  # fmt: skip
+    difference = np.abs(first.image.astype(float) - exact.image.astype(float)).mean()
+    assert difference < 5.0  # padding changes the picture by a few levels of 255, not more
+
+
+def test_a_bucketed_multi_scale_run_resumes_exactly(weights_path, content, starry_night):
+    engine = StyleTransfer(weights_path, shape_bucket=32)
+    params = _params(size=128, iterations=6, scales=2, optimizer="lbfgs")
+    whole, checkpoints = _recording(engine, content, starry_night, params, every=1)
+    middle = next(c for c in checkpoints if c.iteration == 4)  # in the second, padded pass
+    resumed, _ = _recording(engine, content, starry_night, params, every=1,
+                            resume_from=middle.state)  # fmt: skip
+    np.testing.assert_array_equal(resumed.image, whole.image)
+    assert whole.size == (128, 96)
+
+
+def test_warm_up_compiles_the_default_step_for_a_size(weights_path, content, starry_night):
+    engine = StyleTransfer(weights_path, shape_bucket=32)
+    assert engine.warm_up(64, 48) > 0 and engine.compiled_steps == 1
+    result = engine.run(content, [starry_night], JobParams(size=64, iterations=1))
+    assert engine.compiled_steps == 1 and result.compile_seconds == 0.0

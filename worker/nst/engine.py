@@ -48,19 +48,23 @@ class StyleTransfer:
     """The engine: one instance per process, reused across jobs."""
 
     def __init__(
-        self, weights: str, *, jit_compile: bool = False, max_compiled_steps: int = 8
-    ) -> None:
+        self, weights: str, *, jit_compile: bool = False, max_compiled_steps: int = 8,
+        shape_bucket: int = 0,
+    ) -> None:  # fmt: skip
         """Load VGG19 now ("imagenet" or a .weights.h5 path); WeightsUnavailable if unusable.
 
         ``jit_compile`` asks TensorFlow for XLA; whether that is faster depends on the machine
         (NST_XLA). The JAX backend always compiles with XLA. At most ``max_compiled_steps``
         compiled steps are kept (one per layer set and image shape), least recently used
         dropped first: each holds its graphs, and users upload every aspect ratio there is.
+        ``shape_bucket`` pads the optimized image up to multiples of that many pixels so that
+        nearby shapes share a step (``inputs.pad_to_bucket``); 0 optimizes the exact shape.
         """
         self._extractors = FeatureExtractors(weights)
         self._jit_compile = jit_compile
         self._steps: OrderedDict[tuple[object, ...], LossAndGrads] = OrderedDict()
         self._max_steps = max(1, max_compiled_steps)
+        self._bucket = shape_bucket
 
     def run(
         self,
@@ -85,10 +89,10 @@ class StyleTransfer:
         keras.utils.set_random_seed(params.seed)
         state = RunState(scale_index=0, iteration=0, elapsed=0.0, image=np.empty(0))
         if resume_from:
-            state = load_state(resume_from, params, len(styles))
+            state = load_state(resume_from, params, len(styles), self._bucket)
         layers = params.content_layers + params.style_layers
         extractor = self._extractors.get(params.pooling, layers)
-        full = pass_images(content, styles, params, params.size)
+        full = pass_images(content, styles, params, params.size, self._bucket)
         targets = feature_targets(extractor, full, params)
         job = _Job(
             content, styles, params, scale_plan(params),
@@ -96,6 +100,7 @@ class StyleTransfer:
             on_checkpoint, time.monotonic() - state.elapsed, extractor,
             functools.partial(self._step, extractor, params),
             loss_weights(params, targets, img.preprocess_image(full.content_target)), targets,
+            self._bucket,
         )  # fmt: skip
         job.reported[0] = state.iteration > 0  # a resumed run has reported progress before
         for index in range(state.scale_index, len(job.plan)):
@@ -152,6 +157,19 @@ class StyleTransfer:
             self._steps.popitem(last=False)
         return step, fresh
 
+    def warm_up(self, width: int, height: int) -> float:
+        """Compile the default job's step for a picture of this size; return the seconds it took.
+
+        A one-iteration job on plain gradients: what is compiled depends on the shape (and
+        its bucket), not on the pixels.
+        """
+        started = time.monotonic()
+        ramp = np.linspace(0, 255, width * height * 3, dtype=np.float32).reshape(height, width, 3)
+        picture = Image.fromarray(ramp.astype(np.uint8))
+        params = JobParams.model_validate({"size": max(width, height), "iterations": 1})
+        self.run(picture, [picture], params)
+        return time.monotonic() - started
+
     @property
     def compiled_steps(self) -> int:
         """How many compiled steps this engine holds now."""
@@ -173,6 +191,7 @@ class _Job:
     step_for: Callable[[tuple[int, ...]], tuple[LossAndGrads, bool]]  # step for a shape, is new
     weights: LossWeights  # from style_strength (balance.py) or the job's raw weights
     full_targets: FeatureTargets  # the last pass's, computed once for the weights
+    bucket: int  # pad to multiples of this (0: exact shapes)
     evaluations: list[int] = field(default_factory=lambda: [0])  # one mutable count per job
     reported: list[bool] = field(default_factory=lambda: [False])  # a progress update went out
     stopped_at: list[int] = field(default_factory=lambda: [0])  # early stop's iteration, or 0
@@ -189,7 +208,7 @@ class _Job:
 def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objective, PassImages]:
     """Optimize one scale from ``state`` to the pass's last iteration, checkpointing on the way."""
     size = job.plan[index].size
-    images = pass_images(job.content, job.styles, job.params, size)
+    images = pass_images(job.content, job.styles, job.params, size, job.bucket)
     x = _starting_image(state, images, job.params)
     targets = (
         job.full_targets if size == job.params.size
@@ -209,14 +228,15 @@ def _run_pass(job: _Job, index: int, state: RunState) -> tuple[RunState, Objecti
         x, loss, terms = optimizer.step(x, objective)
         plateau.add(loss)
         stop = plateau.reached() and (job.reported[0] or not job.on_checkpoint)
-        state = RunState(index, iteration, job.elapsed(), x, loss_history=plateau.state())
+        state = RunState(index, iteration, job.elapsed(), x, loss_history=plateau.state(),
+                         picture=images.size)  # fmt: skip
         if job.on_checkpoint:
             _report(job, state, optimizer, (loss, terms), images, stop)
         if stop:
             job.stopped_at[0] = iteration
             break
     done = job.stopped_at[0] or end
-    return RunState(index + 1, done, job.elapsed(), x), objective, images
+    return RunState(index + 1, done, job.elapsed(), x, picture=images.size), objective, images
 
 
 def _report(
@@ -245,13 +265,22 @@ def _plateau(job: _Job, index: int, history: Sequence[float]) -> Plateau:
 
 
 def _starting_image(state: RunState, images: PassImages, params: JobParams) -> np.ndarray:
-    """Continue from the state's image, upsampled to this pass if needed, or start afresh."""
-    height, width = images.content_target.shape[:2]
+    """Continue from the state's image, upsampled to this pass if needed, or start afresh.
+
+    Upsampling takes the previous pass's picture without its bucket padding to this pass's
+    picture size, then pads it as this pass pads its content.
+    """
     if state.image.size == 0:
         return initial_image(images, params)
-    if state.image.shape[1:3] != (height, width):
-        return img.resize_tensor(state.image, height, width)
-    return state.image
+    if state.image.shape[1:3] == images.content_target.shape[:2]:
+        return state.image
+    previous = state.image[:, : state.picture[0], : state.picture[1], :]
+    height, width = images.size
+    resized = img.resize_tensor(previous, height, width)[0]
+    padded = np.pad(resized, [(0, t - s) for t, s in zip(images.content_target.shape,
+                                                         resized.shape, strict=True)],
+                    mode="symmetric")  # fmt: skip
+    return np.ascontiguousarray(padded[np.newaxis], dtype=np.float32)
 
 
 def _objective(
@@ -291,7 +320,7 @@ def _checkpoint(
         losses=Losses.from_terms(loss, terms),
         elapsed_seconds=state.elapsed,
         image=_output_image(state.image, images, job.params),
-        state=dump_state(state, job.params, len(job.styles)) if with_state else None,
+        state=dump_state(state, job.params, len(job.styles), job.bucket) if with_state else None,
         weights=job.weights,
         stopped_early=stopped_early,
         compile_seconds=job.compile_seconds[0],
@@ -299,8 +328,9 @@ def _checkpoint(
 
 
 def _output_image(x: np.ndarray, images: PassImages, params: JobParams) -> np.ndarray:
-    """De-process, and in luminance mode put the content's chroma back."""
-    rgb = img.deprocess_image(x)
+    """Crop any bucket padding, de-process, and in luminance mode put the content's chroma back."""
+    height, width = images.size
+    rgb = img.deprocess_image(x[:, :height, :width, :])
     if params.preserve_color == "luminance":
         return img.with_content_chroma(rgb, images.content)
     return rgb

@@ -32,11 +32,34 @@ class ScalePass:
 
 @dataclass(frozen=True)
 class PassImages:
-    """RGB float arrays (0..255) for one pass; ``content`` keeps colour for the luminance mode."""
+    """RGB float arrays (0..255) for one pass; ``content`` keeps colour for the luminance mode.
+
+    ``content_target`` may be padded to a shape bucket (``pad_to_bucket``); ``content`` is the
+    picture's own size, which the output is cropped back to.
+    """
 
     content: np.ndarray
     content_target: np.ndarray
     styles: tuple[np.ndarray, ...]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the picture, without any bucket padding."""
+        return int(self.content.shape[0]), int(self.content.shape[1])
+
+
+def pad_to_bucket(rgb: np.ndarray, bucket: int) -> np.ndarray:
+    """Pad H x W x C bottom and right, mirrored, to multiples of ``bucket`` (0: unchanged).
+
+    Jobs whose working sizes round up to the same bucket share one compiled step instead of
+    compiling their own: users upload every aspect ratio there is. Mirroring (not black)
+    keeps the border's statistics like the picture's; the output is cropped back.
+    """
+    if bucket <= 0:
+        return rgb
+    height, width = rgb.shape[:2]
+    pad = (-height % bucket, -width % bucket)
+    return np.pad(rgb, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="symmetric")
 
 
 def scale_plan(params: JobParams) -> list[ScalePass]:
@@ -51,21 +74,22 @@ def scale_plan(params: JobParams) -> list[ScalePass]:
 
 
 def pass_images(
-    content: Image.Image, styles: Sequence[Image.Image], params: JobParams, size: int
-) -> PassImages:
-    """Resize the images for a pass and apply the colour-preservation mode."""
+    content: Image.Image, styles: Sequence[Image.Image], params: JobParams, size: int,
+    bucket: int = 0,
+) -> PassImages:  # fmt: skip
+    """Resize the images for a pass, apply the colour-preservation mode, pad to the bucket."""
     content_rgb = img.to_rgb_array(img.resize_long_side(content, size))
     style_size = params.style_size(size)
     style_rgbs = [img.to_rgb_array(img.resize_long_side(style, style_size)) for style in styles]
     if params.preserve_color == "luminance":
         return PassImages(
             content_rgb,
-            img.luminance_image(content_rgb),
+            pad_to_bucket(img.luminance_image(content_rgb), bucket),
             tuple(img.match_luminance(style, content_rgb) for style in style_rgbs),
         )
     if params.preserve_color == "histogram":
         style_rgbs = [img.match_color_histogram(style, content_rgb) for style in style_rgbs]
-    return PassImages(content_rgb, content_rgb, tuple(style_rgbs))
+    return PassImages(content_rgb, pad_to_bucket(content_rgb, bucket), tuple(style_rgbs))
 
 
 def initial_image(images: PassImages, params: JobParams) -> np.ndarray:

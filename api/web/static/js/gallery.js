@@ -56,7 +56,11 @@ function jobItem(job) {
 async function thumbnail(job, item) {
   const url = job.result_url || job.preview_url;
   const img = item.querySelector("img.thumb");
-  if (!url || !img) return;
+  if (!img) return;
+  if (!url) {
+    img.replaceWith(Object.assign(document.createElement("div"), { className: "thumb empty", textContent: "no picture yet" }));
+    return;
+  }
   try {
     await setImage(img, url);
   } catch {
