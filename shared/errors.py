@@ -314,6 +314,13 @@ class EngineFailure(NSTError):
     headline = "The picture could not be made"
 
 
+class InsufficientMemory(EngineFailure):
+    """The job would not fit in the worker's memory; refused before it started."""
+
+    code = "insufficient_memory"
+    headline = "The picture is too large for this service's workers"
+
+
 class WorkerLost(NSTError):
     """The job's worker stopped answering too many times."""
 

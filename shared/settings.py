@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # Compile these (width x height) shapes at worker start, e.g. "512x384,384x512" (the
     # default job parameters): the first jobs of those shapes then compile nothing.
     warmup_sizes: Annotated[tuple[str, ...], NoDecode] = ()
+    # The memory one job may use, MiB (unset: what the GPU or host has free). Set it when
+    # several worker processes share a GPU (NST_WORKER_CONCURRENCY > 1).
+    job_memory_limit_mb: float | None = Field(default=None, gt=0)
+    # Jobs one worker runs at once, each in its own pool process with its own model.
+    worker_concurrency: int = Field(default=1, ge=1, le=16)
     # JAX only: keep compiled programs here across worker restarts (a volume in compose/k8s).
     jax_cache_dir: str | None = None
     # XLA for the TensorFlow step: 10 % faster on one 2-core CPU, 2-5 % slower on another

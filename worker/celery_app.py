@@ -33,7 +33,7 @@ def worker_config(settings: Settings) -> dict[str, object]:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
-        "worker_concurrency": 1,
+        "worker_concurrency": settings.worker_concurrency,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_connection_max_retries": broker_retries_within(settings.broker_lost_exit_seconds),
         "task_time_limit": settings.job_time_limit_seconds,

@@ -62,4 +62,5 @@ class Engine(Protocol):
         checkpoint_seconds: float | None = None,
         on_checkpoint: Callable[[CheckpointView], bool | None] | None = None,
         resume_from: bytes | None = None,
+        memory_limit_mib: float | None = None,
     ) -> ResultView: ...

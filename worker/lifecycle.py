@@ -11,6 +11,7 @@ signals; ``worker/celery_app.py`` calls it where the app is made.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -36,7 +37,12 @@ log = logging.getLogger(__name__)
 
 
 def _use_jax_cache(folder: str | None) -> None:
-    """Keep JAX's compiled programs in ``folder`` (NST_JAX_CACHE_DIR), across restarts."""
+    """Keep JAX's compiled programs in ``folder`` (NST_JAX_CACHE_DIR), across restarts.
+
+    Also: JAX takes GPU memory as it needs it, not 75 % of the card up front, so several
+    worker processes can share one GPU (TensorFlow: ``worker/nst/memory.share_gpus``).
+    """
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if folder is None:
         return
     import keras

@@ -154,6 +154,7 @@ def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
             progress_seconds=ctx.settings.progress_seconds,
             checkpoint_seconds=ctx.settings.checkpoint_seconds,
             on_checkpoint=writer, resume_from=resume,
+            memory_limit_mib=ctx.settings.job_memory_limit_mb,
         )  # fmt: skip
         uploader.flush()
     finally:

@@ -147,3 +147,18 @@ def test_job_record_shows_its_loss_weights_and_an_early_stop(
     weights = final["loss_weights"]
     assert weights["style_strength"] == 1.0 and weights["content_weight"] == 1.0
     assert len(weights["style_layer_weights"]) == 5
+
+
+def test_a_job_too_large_for_the_workers_memory_fails_clearly_and_the_worker_goes_on(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    env = Env({**live_api.env.values, "NST_JOB_MEMORY_LIMIT_MB": "10"})
+    start_worker(env=env)
+    big = submit(live_api, size=128, iterations=2)
+    failed = wait_status(poller(live_api, big["id"]), {"succeeded", "failed"})
+    assert failed["status"] == "failed" and failed["error"]["code"] == "insufficient_memory"
+    assert "128 px job needs about" in failed["error"]["message"]
+    small = submit(live_api, size=32, iterations=2)  # the same worker, still there
+    assert wait_status(poller(live_api, small["id"]), {"succeeded", "failed"})["status"] == (
+        "succeeded"
+    )

@@ -35,6 +35,7 @@ from worker.nst.inputs import (
     scale_plan,
 )
 from worker.nst.losses import loss_terms
+from worker.nst.memory import check_fits, share_gpus
 from worker.nst.model import FeatureExtractors
 from worker.nst.optimize import LBFGS, Adam, Objective, make_optimizer
 from worker.nst.results import Checkpoint, Losses, TransferResult
@@ -60,6 +61,7 @@ class StyleTransfer:
         ``shape_bucket`` pads the optimized image up to multiples of that many pixels so that
         nearby shapes share a step (``inputs.pad_to_bucket``); 0 optimizes the exact shape.
         """
+        share_gpus()
         self._extractors = FeatureExtractors(weights)
         self._jit_compile = jit_compile
         self._steps: OrderedDict[tuple[object, ...], LossAndGrads] = OrderedDict()
@@ -77,6 +79,7 @@ class StyleTransfer:
         checkpoint_seconds: float | None = None,
         on_checkpoint: Callable[[Checkpoint], bool | None] | None = None,
         resume_from: bytes | None = None,
+        memory_limit_mib: float | None = None,
     ) -> TransferResult:
         """Stylize ``content``; exceptions raised by ``on_checkpoint`` propagate unchanged.
 
@@ -84,6 +87,8 @@ class StyleTransfer:
         ``progress_seconds`` and resumable state every ``checkpoint_seconds`` or every
         ``checkpoint_every`` iterations, always at the end (``cadence.py``); answering True to
         a progress point asks for the state at once (a worker that must hand its job back).
+        A job that would not fit in memory (``memory.check_fits``; ``memory_limit_mib`` caps
+        it) raises InsufficientMemory before anything runs.
         """
         params.check_style_count(len(styles))
         keras.utils.set_random_seed(params.seed)
@@ -93,6 +98,8 @@ class StyleTransfer:
         layers = params.content_layers + params.style_layers
         extractor = self._extractors.get(params.pooling, layers)
         full = pass_images(content, styles, params, params.size, self._bucket)
+        height, width = full.content_target.shape[:2]
+        check_fits(height * width, params.size, memory_limit_mib)
         targets = feature_targets(extractor, full, params)
         job = _Job(
             content, styles, params, scale_plan(params),

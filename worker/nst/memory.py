@@ -1,0 +1,82 @@
+"""Will a job fit? Its memory estimated from measurements, checked before it starts.
+
+A job that cannot fit must fail with a clear message, not with an out-of-memory crash that
+takes the worker (and, on a shared GPU, its neighbours) down. The estimate is linear in the
+optimized pixels, fitted to measured peaks (benchmarks/README.md, "Backends and GPU"):
+
+- GPU (JAX on an H100, preallocation off): 614 MiB at 512 x 384 and 1,907 MiB at
+  1024 x 768, so about 183 MiB + 0.00219 MiB per pixel;
+- CPU (TensorFlow): the process grew from 1,289 MiB at 256 x 192 to 2,171 MiB at 512 x 384,
+  about 0.0060 MiB per pixel above what the loaded model already holds.
+
+The estimate is raised by ``HEADROOM`` before it is compared with what is free.
+"""
+
+from __future__ import annotations
+
+import keras
+import psutil
+
+from shared.errors import InsufficientMemory
+
+GPU_BASE_MIB, GPU_MIB_PER_PIXEL = 183.0, 0.00219
+CPU_MIB_PER_PIXEL = 0.0060
+HEADROOM = 1.25
+
+
+def needed_mib(pixels: int, on_gpu: bool) -> float:
+    """Memory one job of ``pixels`` optimized pixels takes beyond the loaded model."""
+    if on_gpu:
+        return (GPU_BASE_MIB + GPU_MIB_PER_PIXEL * pixels) * HEADROOM
+    return CPU_MIB_PER_PIXEL * pixels * HEADROOM
+
+
+def free_mib() -> tuple[float | None, bool]:
+    """(memory free for a job, whether that is GPU memory); None when it cannot be known."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform == "gpu":
+            stats = device.memory_stats() or {}
+            if "bytes_limit" in stats:
+                return (stats["bytes_limit"] - stats.get("bytes_in_use", 0)) / 2**20, True
+            return None, True
+    elif keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return None, True  # TensorFlow does not say how much a GPU has left
+    return psutil.virtual_memory().available / 2**20, False
+
+
+def check_fits(pixels: int, size: int, limit_mib: float | None) -> None:
+    """Raise InsufficientMemory when a job of ``pixels`` (at ``size`` px) would not fit.
+
+    ``limit_mib`` (NST_JOB_MEMORY_LIMIT_MB) replaces what is free, for operators who share a
+    GPU between several worker processes.
+    """
+    free, on_gpu = free_mib()
+    budget = limit_mib if limit_mib is not None else free
+    needed = needed_mib(pixels, on_gpu)
+    if budget is not None and needed > budget:
+        where = "GPU" if on_gpu else "host"
+        raise InsufficientMemory(
+            f"a {size} px job needs about {needed:.0f} MiB of {where} memory and this worker "
+            f"has {budget:.0f} MiB for it; choose a smaller size"
+        )
+
+
+def share_gpus() -> None:
+    """Let a process take GPU memory as it needs it, so several can share a GPU.
+
+    TensorFlow grabs a whole GPU by default and JAX 75 % of it; memory growth (and, for JAX,
+    XLA_PYTHON_CLIENT_PREALLOCATE=false, set where the worker starts) lets NST_WORKER_CONCURRENCY
+    processes, or other workloads, share the card. Must run before the GPU is first used.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
