@@ -27,9 +27,13 @@ ROOT = HERE.parents[1]
 # Keep these inside the `engine` extra's ranges (a test checks it).
 WORKER_ENGINE = ["tensorflow[and-cuda]==2.21.0", "keras==3.15.1"]
 
+# The default worker (BACKEND=jax): JAX's CUDA 12 wheels, within the `jax` extra's ranges.
+WORKER_JAX = ["jax[cuda12]==0.10.2", "keras==3.15.1"]
+
 IMAGES = {
     "api.txt": [".[serve]"],
-    "worker.txt": [*WORKER_ENGINE, ".[server]"],
+    "worker.txt": [*WORKER_ENGINE, "psutil", ".[server]"],
+    "worker-jax.txt": [*WORKER_JAX, ".[jax]"],
 }
 
 

@@ -146,22 +146,52 @@ def test_api_image_installs_serve_and_no_engine() -> None:
     assert not {"tensorflow", "tensorflow-cpu", "keras"} & set(lock_pins("api.txt"))
 
 
-def test_worker_image_installs_a_cuda_engine_within_the_engine_extra() -> None:
-    installs = pip_installs(WORKER_DOCKERFILE)
-    tensorflow = re.search(r'"tensorflow\[and-cuda\]==([\w.]+)"', installs)
-    keras = re.search(r'"keras==([\w.]+)"', installs)
-    assert tensorflow and keras, "the worker must install the CUDA build of TensorFlow"
-    engine = {r.name: r.specifier for r in project_requirements("engine")}
-    assert engine["tensorflow-cpu"].contains(tensorflow.group(1))
-    assert engine["keras"].contains(keras.group(1))
-    pins = lock_pins("worker.txt")
-    assert "tensorflow-cpu" not in pins, "tensorflow-cpu would overwrite the CUDA build"
-    assert pins["tensorflow"] == tensorflow.group(1) and pins["keras"] == keras.group(1)
+def stage(path: Path, name: str) -> list[Any]:
+    """The instructions of one named build stage."""
+    instructions = dockerfile_instructions(path)
+    starts = [i for i, ins in enumerate(instructions) if ins.keyword == "FROM"]
+    for begin, end in zip(starts, [*starts[1:], len(instructions)], strict=True):
+        if instructions[begin].args.endswith(f" AS {name}"):
+            return instructions[begin:end]
+    raise AssertionError(f"no stage {name}")
 
 
 @pytest.mark.parametrize(
-    ("lock", "extras"), [("api.txt", ("serve",)), ("worker.txt", ("engine", "server"))]
-)
+    ("backend", "engine", "extra", "lock"),
+    [("tensorflow", r'"tensorflow\[and-cuda\]==([\w.]+)"', "engine", "worker.txt"),
+     ("jax", r'"jax\[cuda12\]==([\w.]+)"', "jax", "worker-jax.txt")],
+)  # fmt: skip
+def test_worker_image_installs_a_cuda_engine_within_its_extra(
+    backend: str, engine: str, extra: str, lock: str
+) -> None:
+    installs = " ".join(i.args for i in stage(WORKER_DOCKERFILE, f"build-{backend}")
+                        if i.keyword == "RUN" and "pip install" in i.args)  # fmt: skip
+    engine_pin = re.search(engine, installs)
+    keras = re.search(r'"keras==([\w.]+)"', installs)
+    assert engine_pin and keras, f"the {backend} worker must install its CUDA build"
+    wanted = {r.name: r.specifier for r in project_requirements(extra)}
+    name = "tensorflow-cpu" if backend == "tensorflow" else "jax"
+    assert wanted[name].contains(engine_pin.group(1)) and wanted["keras"].contains(keras.group(1))
+    pins = lock_pins(lock)
+    assert "tensorflow-cpu" not in pins, "tensorflow-cpu would overwrite the CUDA build"
+    assert pins[name.removesuffix("-cpu")] == engine_pin.group(1)
+    assert pins["keras"] == keras.group(1)
+
+
+def test_the_worker_image_defaults_to_the_backend_its_gpu_numbers_were_measured_on() -> None:
+    args = dict(
+        ins.args.split("=", 1) for ins in dockerfile_instructions(WORKER_DOCKERFILE)
+        if ins.keyword == "ARG" and "=" in ins.args
+    )  # fmt: skip
+    assert args["BACKEND"] == "jax"
+    assert dockerfile_env(final_stage(WORKER_DOCKERFILE))["KERAS_BACKEND"] == "${BACKEND}"
+
+
+@pytest.mark.parametrize(
+    ("lock", "extras"),
+    [("api.txt", ("serve",)), ("worker.txt", ("engine", "server")),
+     ("worker-jax.txt", ("jax", "server"))],
+)  # fmt: skip
 def test_lock_file_satisfies_pyproject(lock: str, extras: tuple[str, ...]) -> None:
     pins = lock_pins(lock)
     for requirement in project_requirements(*extras):
