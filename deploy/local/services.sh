@@ -46,6 +46,8 @@ api_ready() { "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.ar
 
 up() {
   export NST_AUTH="${NST_AUTH:-off}" NST_STORAGE_URL="${NST_STORAGE_URL:-file://$RUN/storage}"
+  # Two built-in styles from examples/, so the web page offers presets on a fresh clone.
+  export NST_PRESETS_DIR="${NST_PRESETS_DIR:-$PWD/examples}" NST_PRESETS="${NST_PRESETS-starry_night,the_scream}"
   ensure_redis
   if ! alive api; then
     NST_API_HOST=127.0.0.1 nohup "$(dirname "$PY")/gunicorn" -c python:api.gunicorn_conf 'api.app:create_app()' \

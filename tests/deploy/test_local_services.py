@@ -65,6 +65,8 @@ def test_up_starts_what_is_missing_once_and_down_stops_only_that(
     assert set(pids) == {"api", "worker"}
     ready = requests.get(f"http://127.0.0.1:{local_env['NST_API_PORT']}/readyz", timeout=5)
     assert ready.status_code == 200
+    presets = requests.get(f"http://127.0.0.1:{local_env['NST_API_PORT']}/v1/presets", timeout=5)
+    assert [p["id"] for p in presets.json()["presets"]] == ["starry_night", "the_scream"]
     assert (run / "storage").is_dir(), "file:// storage defaults into the run folder"
 
     again = _services("up", local_env)
