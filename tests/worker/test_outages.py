@@ -93,6 +93,28 @@ def test_redis_restart_loses_no_queued_or_running_job(
             assert final["status"] == "succeeded", final
 
 
+def test_60_second_redis_outage_stops_the_running_job_and_it_resumes_once_redis_is_back(
+    service_env: Env, own_redis: RedisServer, start_worker: Start
+) -> None:
+    """Past the worker's half-minute Redis budget the job stops without failing; it resumes.
+
+    Nothing can be recorded while Redis is gone, so the job keeps its last checkpoint in
+    storage; when Redis is back its heartbeat is stale and the sweeper queues it again.
+    """
+    env = Env({**service_env.values, "NST_REDIS_URL": own_redis.url})
+    with api_for(env) as api:
+        worker = start_worker(env=env)
+        job, poll = submit_running(api, iterations=400, past=4)
+        own_redis.stop()
+        wait_for(lambda: "the job store is unreachable" in worker.output(), 90,
+                 "the worker to give the job up")  # fmt: skip
+        time.sleep(max(0.0, 60 - 30))  # the rest of a 60-second outage: the outage under test
+        own_redis.start()
+        final = wait_status(poll, {"succeeded", "failed", "cancelled"}, 400)
+        assert final["status"] == "succeeded", final
+        assert final["attempts"] >= 2 and final["resumed_from_iteration"] >= 4, final
+
+
 @pytest.fixture
 def flaky_s3(aws_credentials: None) -> Iterator[Callable[[bool], None]]:
     """An S3 endpoint of the test's own that can be switched off and on again on the same port."""
