@@ -28,6 +28,11 @@ from shared.settings import Settings
 RETRIED = [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
 SENTINEL_SCHEME = "sentinel"
 SENTINEL_PORT = 26379
+# The API's connections per process. Under gevent every open event stream or long poll is a
+# greenlet, and a pool that grows on demand opened one connection per concurrent read
+# (31 for 50 streams, benchmarks/streams.py); a blocking pool makes greenlets take turns on
+# these instead, waiting at most the impatient socket timeout for one.
+API_POOL_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,13 @@ def connect(
     """A client for url; patient clients ride out a restart (or a failover) of the server."""
     options = _patient_options() if patient else _impatient_options()
     if not is_sentinel_url(url):
-        return redis.Redis.from_url(url, **options)
+        if patient:
+            return redis.Redis.from_url(url, **options)
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=API_POOL_CONNECTIONS, timeout=options["socket_timeout"],
+            **options,
+        )  # fmt: skip
+        return redis.Redis(connection_pool=pool)
     if not sentinel_master:
         raise ConfigError("NST_REDIS_SENTINEL_MASTER is required with a sentinel:// NST_REDIS_URL")
     where = SentinelURL.parse(url)
