@@ -129,6 +129,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--compiled-steps", default=None, help="NST_COMPILED_STEPS for the worker")
     parser.add_argument("--max-memory-mb", default=None, help="NST_WORKER_MAX_MEMORY_MB")
+    parser.add_argument("--shape-bucket", default="1",
+                        help="NST_SHAPE_BUCKET; 1 (the worst case, and every run before "
+                        "buckets existed) compiles one step per distinct shape")  # fmt: skip
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
@@ -142,7 +145,8 @@ def main() -> None:
         "TF_CPP_MIN_LOG_LEVEL": "3",
     }  # fmt: skip
     for name, value in (("NST_COMPILED_STEPS", args.compiled_steps),
-                        ("NST_WORKER_MAX_MEMORY_MB", args.max_memory_mb)):  # fmt: skip
+                        ("NST_WORKER_MAX_MEMORY_MB", args.max_memory_mb),
+                        ("NST_SHAPE_BUCKET", args.shape_bucket)):  # fmt: skip
         if value is not None:
             env[name] = value
     os.environ.update({k: v for k, v in env.items() if k.startswith("NST_")})
