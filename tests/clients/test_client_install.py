@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 SERVER_ONLY = [
     "celery", "kombu", "redis", "flask", "werkzeug", "boto3", "botocore", "tensorflow", "keras",
     "jax", "PIL", "numpy", "pydantic_settings", "gunicorn", "gevent", "tenacity", "h5py",
+    "standardwebhooks", "swagger_ui",
 ]  # fmt: skip
 WITHOUT_SERVER_LIBRARIES = f"""
 import sys
