@@ -20,8 +20,8 @@ from shared.storage import JobKeys
 from worker.uploads import Uploader
 
 if TYPE_CHECKING:
+    from worker.context import WorkerContext
     from worker.engines import CheckpointView
-    from worker.runner import WorkerContext
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from shared.redis_client import client_for
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
 from shared.webhook_events import WebhookNotifier
+from worker.context import WorkerContext
 from worker.metrics import WorkerMetrics, start_exporter
 from worker.retention import purge_expired
-from worker.runner import WorkerContext
 from worker.sweeper import sweep_forever
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -22,17 +21,14 @@ from PIL import Image
 
 from shared.errors import InternalError, JobCancelled, NSTError, StorageUnavailable
 from shared.images import decode_image, encode_png
-from shared.job_store import JobStore
 from shared.jobs import Job, JobFailure, JobStatus, JobTiming, Progress
-from shared.settings import Settings
-from shared.storage import JobKeys, ObjectStorage, style_keys
-from shared.webhook_events import WebhookNotifier
+from shared.storage import JobKeys, style_keys
 from worker.checkpoints import CheckpointWriter, ClaimLost, WorkerDraining
-from worker.metrics import WorkerMetrics
+from worker.context import WorkerContext
 from worker.uploads import Uploader
 
 if TYPE_CHECKING:
-    from worker.engines import Engine
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +41,6 @@ class Outcome(StrEnum):
     HANDED_BACK = "handed_back"  # the worker is shutting down; the job goes back to the queue
     RETRY_LATER = "retry_later"  # storage is down past its budget; the job is queued again
     STORE_LOST = "store_lost"  # Redis is down past its budget; the sweeper requeues the job
-
-
-@dataclass
-class WorkerContext:
-    """What a worker process builds once and reuses for every job."""
-
-    settings: Settings
-    store: JobStore
-    storage: ObjectStorage
-    engine: Engine  # worker.nst.StyleTransfer, or worker.simulated.SimulatedEngine
-    worker_name: str
-    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
-    webhooks: WebhookNotifier | None = None  # queues progress events; never waits on a receiver
 
 
 def run_job(job_id: str, ctx: WorkerContext) -> Outcome:

@@ -104,7 +104,7 @@ def test_60_second_redis_outage_stops_the_running_job_and_it_resumes_once_redis_
     env = Env({**service_env.values, "NST_REDIS_URL": own_redis.url})
     with api_for(env) as api:
         worker = start_worker(env=env)
-        job, poll = submit_running(api, iterations=400, past=4)
+        _, poll = submit_running(api, iterations=400, past=4)
         own_redis.stop()
         wait_for(lambda: "the job store is unreachable" in worker.output(), 90,
                  "the worker to give the job up")  # fmt: skip
