@@ -2,8 +2,9 @@
 
 Selected only by ``NST_ENGINE=simulated`` (``worker/lifecycle.py``; the API refuses the
 setting). For every iteration it sleeps the device time measured on one H100
-(benchmarks/README.md, "Backends and GPU") and at every checkpoint hands the runner what the
-real engine would: an image of the job's output size and a state blob as large as the real
+(benchmarks/README.md, "Backends and GPU") and, on the real engine's cadence (progress every
+NST_PROGRESS_SECONDS, state every NST_CHECKPOINT_SECONDS), hands the runner what the real
+engine would: an image of the job's output size and a state blob as large as the real
 optimizer state. So the runner stores real previews, checkpoints and results in real storage,
 and Redis, the API and the sweeper carry their real load, while no GPU is held. It imports no
 TensorFlow: a simulated worker starts in about a second and holds no model.
@@ -124,6 +125,7 @@ class SimulatedEngine:
         checkpoint_seconds: float | None = None,
         on_checkpoint: Callable[[CheckpointView], bool | None] | None = None,
         resume_from: bytes | None = None,
+        memory_limit_mib: float | None = None,  # it holds no device memory: nothing to check
     ) -> SimulatedResult:
         """Sleep through the job's iterations, reporting and saving as the real engine does.
 

@@ -1,0 +1,412 @@
+"""Losing Redis for real: a Sentinel failover, the append-only file's everysec window, a worker
+cut off from its broker. Real redis-server and redis-sentinel processes, the API over HTTP and
+Celery workers running the simulated engine (``worker/simulated.py``: no TensorFlow, so a
+worker starts in seconds and a job's length is set by its iteration count).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+
+from api.app import create_app
+from shared.errors import ConfigError
+from shared.job_store import JobStore
+from shared.redis_client import client_for
+from shared.settings import load_settings
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve
+from tests.helpers import free_port, poller, submit, wait_for, wait_status
+from tests.images import content_bytes, style_bytes
+from worker.celery_app import broker_retries_within
+
+Start = Callable[..., WorkerProcess]
+log = logging.getLogger(__name__)
+MASTER = "nst"
+FINAL = {"succeeded", "failed", "cancelled"}
+# Adam at 128 x 96 px: about 3 ms of modelled H100 time per iteration (worker/simulated.py).
+LONG_JOB = {"size": 128, "optimizer": "adam", "iterations": 4000, "checkpoint_every": 200}
+SHORT_JOB = {"size": 128, "optimizer": "adam", "iterations": 100, "checkpoint_every": 50}
+
+
+# -- real Redis processes -------------------------------------------------------------------
+@dataclass
+class RedisProcess:
+    """One redis-server or redis-sentinel process of the test's own."""
+
+    args: list[str]
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisProcess:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(lambda: _pings(self.client()), 20, f"{self.args[0]} on port {self.port}")
+        return self
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies between two instructions, as in a crash."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_server(folder: Path, *extra: str) -> RedisProcess:
+    """A server persisted as docker-compose runs it: append-only, fsync every second."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    args = [
+        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+        "--auto-aof-rewrite-percentage", "0", "--maxmemory-policy", "noeviction", *extra,
+    ]  # fmt: skip
+    return RedisProcess(args, port, folder / "redis.log")
+
+
+def redis_sentinel(folder: Path, primary_port: int) -> RedisProcess:
+    """A sentinel watching the primary: down after 1 s without an answer, quorum 2 of 3."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config = folder / "sentinel.conf"  # sentinel rewrites its config file: it must be its own
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
+        f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
+        f"sentinel down-after-milliseconds {MASTER} 1000\n"
+        f"sentinel failover-timeout {MASTER} 10000\n"
+        f"sentinel parallel-syncs {MASTER} 1\n"
+    )
+    return RedisProcess(["redis-sentinel", str(config)], port, folder / "sentinel.log")
+
+
+@dataclass
+class SentinelGroup:
+    """One primary, one replica, three sentinels: the docker-compose ``sentinel`` profile."""
+
+    primary: RedisProcess
+    replica: RedisProcess
+    sentinels: list[RedisProcess] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return ";".join(f"sentinel://127.0.0.1:{s.port}/0" for s in self.sentinels)
+
+    def primary_port(self) -> int:
+        """Where the sentinels say the primary is now."""
+        host_port = self.sentinels[0].client().sentinel_get_master_addr_by_name(MASTER)
+        return int(host_port[1])
+
+    def ready(self) -> bool:
+        """The replica holds a full copy, and every sentinel knows it and the two others.
+
+        A sentinel counts a replica as soon as it connects, before its first full sync; a
+        failover then would promote an empty copy (the first version of this test did).
+        """
+        try:
+            replication = self.replica.client().info("replication")
+            states = [s.client().sentinel_master(MASTER) for s in self.sentinels]
+        except redis.RedisError:
+            return False
+        synced = replication["master_link_status"] == "up"
+        synced = synced and not replication["master_sync_in_progress"]
+        known = all(st["num-slaves"] == 1 and st["num-other-sentinels"] == 2 for st in states)
+        return synced and known
+
+
+@pytest.fixture
+def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
+    primary = redis_server(tmp_path / "primary", "--repl-diskless-sync-delay", "0").start()
+    replica = redis_server(tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary.port))
+    group = SentinelGroup(primary, replica.start())
+    group.sentinels = [
+        redis_sentinel(tmp_path / f"sentinel-{i}", primary.port).start() for i in range(3)
+    ]
+    wait_for(group.ready, 30, "the sentinels to see the replica and each other")
+    yield group
+    for process in [*group.sentinels, replica, primary]:
+        process.stop()
+
+
+def sentinel_env(service_env: Env, group: SentinelGroup, **extra: str) -> Env:
+    return Env({
+        **service_env.values, "NST_REDIS_URL": group.url, "NST_REDIS_SENTINEL_MASTER": MASTER,
+        "NST_MAX_ITERATIONS": "20000", "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000", **extra,
+    })  # fmt: skip
+
+
+def simulated(env: Env, **extra: str) -> Env:
+    """The same settings for a worker process, with the simulated engine and small states."""
+    return Env(
+        {**env.values, "NST_ENGINE": "simulated", "NST_SIMULATED_STATE_BYTES": "4096", **extra}
+    )
+
+
+def store_of(env: Env) -> JobStore:
+    settings = env.settings()
+    return JobStore(client_for(settings, patient=True), settings.key_prefix)
+
+
+@contextmanager
+def api_for(env: Env) -> Iterator[LiveAPI]:
+    with serve(create_app(env.settings())) as url:
+        yield LiveAPI(url, env)
+
+
+def post_job(api: LiveAPI, **params: Any) -> requests.Response:
+    """One submission, as a client sends it (an Idempotency-Key of its own); any status."""
+    files = [("content", ("c.jpg", content_bytes(64), "image/jpeg")),
+             ("style", ("s.jpg", style_bytes(64), "image/jpeg"))]  # fmt: skip
+    headers = {**api.headers, "Idempotency-Key": str(uuid.uuid4())}
+    data = {k: str(v) for k, v in params.items()}
+    return requests.post(f"{api.url}/v1/jobs", data=data, files=files, headers=headers, timeout=30)
+
+
+def runs_of(worker: WorkerProcess, job_id: str) -> int:
+    """How many times a worker ran the job to success (Celery logs each task's return value)."""
+    pattern = rf"Task nst\.run_job\[{job_id}\] succeeded in [\d.]+s: 'succeeded'"
+    return len(re.findall(pattern, worker.output()))
+
+
+def wait_running(api: LiveAPI, job_id: str, past: int) -> None:
+    poll = poller(api, job_id)
+    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 60,
+             f"job {job_id} past iteration {past}")  # fmt: skip
+
+
+# -- Sentinel failover ----------------------------------------------------------------------
+def test_failover_loses_no_job_and_runs_none_twice(
+    service_env: Env, sentinel_group: SentinelGroup, start_worker: Start
+) -> None:
+    env = sentinel_env(service_env, sentinel_group)
+    with api_for(env) as api:
+        worker = start_worker(env=simulated(env))
+        running = submit(api, **LONG_JOB)
+        wait_running(api, running["id"], LONG_JOB["checkpoint_every"])
+        queued = [submit(api, **SHORT_JOB) for _ in range(2)]
+        old_primary = sentinel_group.primary_port()
+        sentinel_group.primary.kill()
+        answers = submit_through_failover(api)
+        assert sentinel_group.primary_port() != old_primary
+        later = [submit(api, **SHORT_JOB) for _ in range(2)]
+        accepted = [running, *queued, *later] + [
+            {"id": r.json()["id"]} for _, r in answers if r.status_code == 202
+        ]
+        for job in accepted:
+            final = wait_status(poller(api, job["id"]), FINAL, timeout=120)
+            assert final["status"] == "succeeded", final
+        ids = [job["id"] for job in accepted]
+        wait_for(lambda: all(runs_of(worker, i) for i in ids), 10, "Celery to log every run")
+        assert {i: runs_of(worker, i) for i in ids} == dict.fromkeys(ids, 1)
+        finished = store_of(env).finished_counts()
+        assert finished == {("succeeded", "succeeded"): len(accepted)}
+
+
+def submit_through_failover(api: LiveAPI) -> list[tuple[float, requests.Response]]:
+    """Submit every 0.2 s from the primary's death until three in a row are accepted again.
+
+    Asserts the contract: 503 (the job store is unreachable, JSON) and nothing else while the
+    sentinels promote the replica, never for longer than the failover window, then 202.
+    """
+    started = time.monotonic()
+    answers: list[tuple[float, requests.Response]] = []
+    while len(answers) < 3 or any(r.status_code != 202 for _, r in answers[-3:]):
+        assert time.monotonic() - started < 30, [(t, r.status_code) for t, r in answers]
+        answers.append((time.monotonic() - started, post_job(api, **SHORT_JOB)))
+        time.sleep(0.2)
+    refused = [(t, r) for t, r in answers if r.status_code != 202]
+    assert all(r.status_code == 503 for _, r in refused), [r.text for _, r in refused]
+    assert all(r.json()["error"]["code"] == "queue_unavailable" for _, r in refused)
+    window = max((t for t, _ in refused), default=0.0)
+    first_accepted = next(t for t, r in answers if r.status_code == 202)
+    assert window < first_accepted or not refused, "503 again after the failover"
+    log.info("failover: %d answers 503 over %.2f s, then 202", len(refused), window)
+    return answers
+
+
+# -- the append-only file's everysec window -----------------------------------------------
+@pytest.fixture
+def standalone_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = redis_server(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+def standalone_env(service_env: Env, server: RedisProcess) -> Env:
+    return Env({
+        **service_env.values, "NST_REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+        "NST_MAX_ITERATIONS": "20000", "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000",
+    })  # fmt: skip
+
+
+def test_redis_process_crash_loses_no_acknowledged_job(
+    service_env: Env, standalone_redis: RedisProcess, start_worker: Start
+) -> None:
+    """SIGKILL within milliseconds of the last 202: Redis had written every reply's change to
+    the append-only file (write(2) before replying); only the fsync waits for the next second,
+    and a dead process does not take the kernel's page cache with it."""
+    env = standalone_env(service_env, standalone_redis)
+    with api_for(env) as api:
+        start_worker(env=simulated(env))
+        running = submit(api, **LONG_JOB)
+        wait_running(api, running["id"], LONG_JOB["checkpoint_every"])
+        accepted = [running] + [submit(api, **SHORT_JOB) for _ in range(3)]
+        standalone_redis.kill()
+        standalone_redis.start()
+        for job in accepted:
+            final = wait_status(poller(api, job["id"]), FINAL, timeout=120)
+            assert final["status"] == "succeeded", final
+
+
+def test_machine_crash_loses_the_last_second_of_writes_and_nothing_runs_twice_to_an_end(
+    service_env: Env, standalone_redis: RedisProcess, start_worker: Start
+) -> None:
+    """A kernel crash or power loss loses what was written but not yet fsynced: up to the last
+    second (two at worst) of acknowledged writes. Emulated by cutting the append-only file back
+    to its length at a moment T, as the disk would hold it after such a crash.
+
+    What that costs, as deploy/README.md says: a job accepted after T is gone (404; the client
+    must submit it again), and a job that finished after T is running again in the restored
+    record: the sweeper requeues it once its heartbeat is stale and it ends from its last
+    checkpoint in storage, counted as finished once.
+    """
+    env = standalone_env(service_env, standalone_redis)
+    with api_for(env) as api:
+        start_worker(env=simulated(env))
+        finishing = submit(api, **{**LONG_JOB, "iterations": 1500, "checkpoint_every": 100})
+        wait_running(api, finishing["id"], 100)
+        append_only = aof_increment(standalone_redis)
+        synced_length = _fsynced_length(standalone_redis, append_only)
+        lost = submit(api, **SHORT_JOB)
+        wait_status(poller(api, finishing["id"]), FINAL, timeout=60)
+        standalone_redis.kill()
+        with open(append_only, "r+b") as aof:
+            aof.truncate(synced_length)
+        standalone_redis.start()
+        gone = requests.get(f"{api.url}/v1/jobs/{lost['id']}", headers=api.headers, timeout=10)
+        assert gone.status_code == 404
+        final = wait_status(poller(api, finishing["id"]), FINAL, timeout=60)
+        assert final["status"] == "succeeded" and final["attempts"] == 2, final
+        assert store_of(env).finished_counts() == {("succeeded", "succeeded"): 1}
+
+
+def aof_increment(server: RedisProcess) -> Path:
+    """The file Redis 7 appends new writes to (appendonlydir/*.incr.aof)."""
+    folder = Path(server.args[server.args.index("--dir") + 1]) / "appendonlydir"
+    [increment] = sorted(folder.glob("*.incr.aof"))
+    return increment
+
+
+def _fsynced_length(server: RedisProcess, path: Path) -> int:
+    """The file's length now, once no fsync is pending: what the disk holds at this moment."""
+    wait_for(lambda: server.client().info("persistence")["aof_pending_bio_fsync"] == 0, 10,
+             "the pending fsync")  # fmt: skip
+    return path.stat().st_size
+
+
+# -- a worker cut off from its broker -------------------------------------------------------
+class Partition:
+    """A TCP relay to Redis that can be cut, as a network partition cuts one worker off."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # cut
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self.lock:
+                self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_relay, args=(source, sink), daemon=True).start()
+
+    def cut(self) -> None:
+        """Refuse new connections and reset the open ones: the broker is gone for this side."""
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def _relay(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+
+
+def test_worker_cut_off_from_its_broker_exits_non_zero_and_its_job_resumes_elsewhere(
+    service_env: Env, standalone_redis: RedisProcess, start_worker: Start
+) -> None:
+    env = standalone_env(service_env, standalone_redis)
+    partition = Partition(standalone_redis.port)
+    behind = Env({**env.values, "NST_REDIS_URL": f"redis://127.0.0.1:{partition.port}/0"})
+    with api_for(env) as api:
+        lost = start_worker("lost", env=simulated(behind, NST_BROKER_LOST_EXIT_SECONDS="5"))
+        job = submit(api, **{**LONG_JOB, "iterations": 8000})
+        wait_running(api, job["id"], 2 * LONG_JOB["checkpoint_every"])
+        start_worker("rescuer", env=simulated(env))
+        before = store_of(env).get(job["id"]).progress
+        partition.cut()
+        final = wait_status(poller(api, job["id"]), FINAL, timeout=120)
+        assert final["status"] == "succeeded" and final["attempts"] == 2, final
+        assert before is not None and final["resumed_from_iteration"] >= before.iteration
+        wait_for(lambda: lost.proc.poll() is not None, 120, "the cut-off worker to exit")
+        assert lost.proc.returncode != 0
+        assert "Unrecoverable error" in lost.output()
+        assert store_of(env).finished_counts() == {("succeeded", "succeeded"): 1}
+
+
+def test_sentinel_url_without_a_master_name_is_refused() -> None:
+    with pytest.raises(ConfigError, match="NST_REDIS_SENTINEL_MASTER"):
+        load_settings(redis_url="sentinel://127.0.0.1:26379/0")
+    with pytest.raises(ConfigError, match="NST_REDIS_SENTINEL_MASTER"):
+        load_settings(redis_sentinel_master="nst")
+
+
+@pytest.mark.parametrize(("seconds", "retries"), [(5, 2), (60, 8), (300, 17)])
+def test_broker_retries_span_at_least_the_exit_setting(seconds: float, retries: int) -> None:
+    """kombu waits 2, 4, 6, ... s between attempts, at most 30: the attempts must cover
+    NST_BROKER_LOST_EXIT_SECONDS, and one fewer must not."""
+    waits = [min(2.0 * n, 30.0) for n in range(1, retries + 1)]
+    assert broker_retries_within(seconds) == retries
+    assert sum(waits) >= seconds > sum(waits[:-1])

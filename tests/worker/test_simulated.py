@@ -1,0 +1,205 @@
+"""The simulated engine: the real engine's interface, sizes and H100 timing, and no TensorFlow.
+
+It stands in for VGG19 in benchmarks/scale.py, so what it claims to reproduce is checked
+against the real thing: the checkpoint state's size against ``worker.nst.state.dump_state``, its
+result types against ``worker.nst.results``, its timing against the measurements in
+benchmarks/README.md. And it must never reach an API process or a deployment file.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from PIL import Image
+
+from api.app import create_app
+from shared.errors import ConfigError, EngineFailure
+from shared.params import JobParams
+from shared.settings import Settings
+from shared.storage import JobKeys
+from tests.deploy.deployfiles import API_DOCKERFILE, COMPOSE_FILE, K8S, WORKER_DOCKERFILE
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess
+from tests.fixtures.services import REPO
+from tests.helpers import poller, submit, wait_status
+from worker.engines import CheckpointView
+from worker.simulated import (
+    H100_SECONDS,
+    SimulatedCheckpoint,
+    SimulatedEngine,
+    SimulatedResult,
+    iteration_seconds,
+    real_state_bytes,
+)
+
+Start = Callable[..., WorkerProcess]
+
+
+def photo(width: int = 400, height: int = 300) -> Image.Image:
+    rng = np.random.default_rng(1)
+    return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), "RGB")
+
+
+def run(
+    params: JobParams, every: int | None = 25, resume: bytes | None = None,
+    stop_at: int | None = None, **cadence: float,
+) -> tuple[list[CheckpointView], SimulatedResult | None]:  # fmt: skip
+    """Run the engine, keeping its reports; raise at ``stop_at`` as a cancel would."""
+    seen: list[CheckpointView] = []
+
+    def keep(checkpoint: CheckpointView) -> None:
+        seen.append(checkpoint)
+        if checkpoint.iteration == stop_at and checkpoint.state is not None:
+            raise KeyboardInterrupt
+
+    try:
+        result = SimulatedEngine(4096).run(
+            photo(), [photo(200, 200)], params, checkpoint_every=every, on_checkpoint=keep,
+            resume_from=resume, **cadence,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        return seen, None
+    return seen, result
+
+
+def test_checkpoints_and_result_have_the_real_engines_fields() -> None:
+    from worker.nst.results import Checkpoint, TransferResult
+
+    def shape(cls: type) -> list[tuple[str, object]]:
+        return [(f.name, f.type) for f in fields(cls)]
+
+    assert shape(SimulatedCheckpoint) == shape(Checkpoint)
+    assert shape(SimulatedResult) == shape(TransferResult)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_state_weighs_what_the_real_engine_writes(optimizer: str) -> None:
+    from worker.nst.state import RunState, dump_state
+
+    width, height = 512, 384
+    image = (1, height, width, 3)
+    arrays = {
+        "lbfgs": {"s": (10, height * width * 3), "y": (10, height * width * 3), "grad": image},
+        "adam": {"m": image, "v": image},
+    }[optimizer]
+    state = RunState(
+        scale_index=0, iteration=100, elapsed=1.0, image=np.zeros(image, np.float32),
+        optimizer={k: np.zeros(v, np.float32) for k, v in arrays.items()},
+    )  # fmt: skip
+    real = len(dump_state(state, JobParams(size=512, optimizer=optimizer), 1))
+    assert real_state_bytes(optimizer, width, height) == pytest.approx(real, rel=0.01)
+
+
+def test_iteration_times_are_the_h100_figures_of_the_benchmarks_readme() -> None:
+    readme = (REPO / "benchmarks" / "README.md").read_text()
+    row = r"\| (\d+)\N{MULTIPLICATION SIGN}(\d+) \| (L-BFGS|Adam) \| [\d.]+ \| "
+    rows = re.findall(row + r"\*\*([\d.]+)\*\* \| 1\.00 \|", readme)  # the float32 column
+    measured = {(opt.lower().replace("-", ""), int(w) * int(h)): float(s) for w, h, opt, s in rows}
+    assert len(measured) == 4
+    modelled = {(opt, px): s for opt, points in H100_SECONDS.items() for px, s in points}
+    assert modelled == measured
+    assert iteration_seconds("lbfgs", 512, 384) == pytest.approx(0.0241)
+    assert iteration_seconds("adam", 1024, 768) == pytest.approx(0.0291)
+
+
+def test_run_sleeps_the_modelled_time_and_checkpoints_as_the_engine_does() -> None:
+    params = JobParams(size=128, optimizer="adam", iterations=100)
+    started = time.monotonic()
+    checkpoints, result = run(params)
+    assert time.monotonic() - started >= 100 * iteration_seconds("adam", 128, 96)
+    assert [c.iteration for c in checkpoints] == [25, 50, 75, 100]
+    assert all(len(c.state) == 4096 and c.image.shape == (96, 128, 3) for c in checkpoints)
+    assert result is not None and result.size == (128, 96) and result.iterations == 100
+    assert result.image.dtype == np.uint8
+
+
+def test_progress_comes_between_states_by_modelled_time() -> None:
+    params = JobParams(size=128, optimizer="adam", iterations=100)
+    per_iteration = iteration_seconds("adam", 128, 96)
+    reports, _ = run(
+        params, every=None, progress_seconds=10 * per_iteration,
+        checkpoint_seconds=40 * per_iteration,
+    )  # fmt: skip
+    states = [c.iteration for c in reports if c.state is not None]
+    progress = [c.iteration for c in reports if c.state is None]
+    assert states == [40, 80, 100]
+    assert progress == [10, 20, 30, 50, 60, 70, 90]
+
+
+def test_a_progress_report_answered_true_gets_the_state_at_once() -> None:
+    params = JobParams(size=128, optimizer="adam", iterations=100)
+    seen: list[CheckpointView] = []
+
+    def drain_at_30(checkpoint: CheckpointView) -> bool:
+        seen.append(checkpoint)
+        return checkpoint.iteration == 30 and checkpoint.state is None
+
+    SimulatedEngine(4096).run(
+        photo(), [photo(200, 200)], params, on_checkpoint=drain_at_30,
+        progress_seconds=10 * iteration_seconds("adam", 128, 96),
+    )  # fmt: skip
+    at_30 = [c.state is not None for c in seen if c.iteration == 30]
+    assert at_30 == [False, True]
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint() -> None:
+    params = JobParams(size=128, optimizer="adam", iterations=100)
+    first, _ = run(params, stop_at=50)
+    resumed, result = run(params, resume=first[-1].state)
+    assert [c.iteration for c in resumed] == [75, 100]
+    assert resumed[0].elapsed_seconds > first[-1].elapsed_seconds
+    assert result is not None and result.evaluations == 50
+
+
+def test_state_of_another_job_or_engine_is_refused() -> None:
+    first, _ = run(JobParams(size=128, optimizer="adam", iterations=50), stop_at=25)
+    with pytest.raises(EngineFailure, match="different parameters"):
+        run(JobParams(size=128, optimizer="adam", iterations=60), resume=first[-1].state)
+    with pytest.raises(EngineFailure, match="not written by the simulated engine"):
+        run(JobParams(size=128, optimizer="adam", iterations=50), resume=b"PK\x03\x04 numpy")
+
+
+def test_importing_the_simulated_worker_imports_no_tensorflow() -> None:
+    code = (
+        "import sys, worker.simulated, worker.lifecycle, worker.tasks; "
+        "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
+
+
+def test_the_api_refuses_to_start_with_the_simulated_engine() -> None:
+    with pytest.raises(ConfigError, match="NST_ENGINE=simulated"):
+        create_app(Settings(engine="simulated"))
+
+
+def test_no_deployment_file_selects_the_simulated_engine() -> None:
+    files = [COMPOSE_FILE, API_DOCKERFILE, WORKER_DOCKERFILE, *sorted(K8S.glob("*.yaml"))]
+    assert not [path.name for path in files if "simulated" in path.read_text()]
+    assert Settings.model_fields["engine"].default == "vgg19"
+
+
+def test_a_simulated_worker_runs_a_job_through_the_real_stack_without_tensorflow(
+    live_api: LiveAPI, service_env: Env, start_worker: Start
+) -> None:
+    state_bytes = 300_000
+    env = Env({**service_env.values, "NST_ENGINE": "simulated",
+               "NST_SIMULATED_STATE_BYTES": str(state_bytes)})  # fmt: skip
+    worker = start_worker(env=env)
+    job = submit(live_api, size=64, iterations=40, checkpoint_every=10)
+    final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed"}, timeout=60)
+    assert final["status"] == "succeeded" and final["progress"]["iteration"] == 40
+    storage, keys = service_env.storage(), JobKeys(job["id"])
+    assert len(storage.get(keys.state)) == state_bytes
+    assert max(Image.open(io.BytesIO(storage.get(keys.result))).size) == 64
+    [child] = worker.child_pids()
+    mapped = {Path(m.path).name for m in psutil.Process(child).memory_maps()}
+    assert not [name for name in mapped if "tensorflow" in name]
