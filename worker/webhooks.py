@@ -23,7 +23,7 @@ from standardwebhooks import Webhook
 from shared.errors import JobNotFound
 from shared.job_store import JobStore
 from shared.queue import DELIVER_WEBHOOK_TASK
-from shared.redis_client import connect
+from shared.redis_client import client_for
 from shared.settings import Settings
 from shared.webhooks import WebhookAttempt, WebhookEvent, owner_secret
 from worker.webhook_http import post
@@ -51,7 +51,7 @@ class WebhookConsumer:
 
     @cached_property
     def store(self) -> JobStore:
-        client = connect(self.settings.redis_url, patient=True)
+        client = client_for(self.settings, patient=True)
         return JobStore(client, self.settings.key_prefix, self.settings.job_ttl_seconds)
 
     def secret_for(self, owner: str) -> str:

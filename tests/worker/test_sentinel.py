@@ -410,3 +410,19 @@ def test_broker_retries_span_at_least_the_exit_setting(seconds: float, retries: 
     waits = [min(2.0 * n, 30.0) for n in range(1, retries + 1)]
     assert broker_retries_within(seconds) == retries
     assert sum(waits) >= seconds > sum(waits[:-1])
+
+
+def test_the_webhook_consumer_reads_jobs_through_the_sentinels(
+    service_env: Env, sentinel_group: SentinelGroup
+) -> None:
+    """Found by review: the consumer opened NST_REDIS_URL as a plain URL, which fails for
+    ``sentinel://``; it must find the primary the way the API and the GPU workers do."""
+    from celery import Celery
+
+    from worker.webhooks import WebhookConsumer
+
+    env = sentinel_env(service_env, sentinel_group)
+    consumer = WebhookConsumer(Celery("webhooks-under-test"), env.settings())
+    probe = f"{env.settings().key_prefix}:probe"
+    consumer.store.redis.set(probe, "1")
+    assert sentinel_group.primary.client().get(probe) == b"1"
