@@ -12,6 +12,11 @@ per run goes to ``--out``. Run from the repository root:
         --jobs 512:12:500,1024:4:300 --concurrency 1,2          # the GPU run (issue 10)
     .venv/bin/python benchmarks/gpu/e2e.py --jobs 64:4:20,96:2:10 --concurrency 1 \\
         --out /tmp/e2e-cpu.jsonl                                # a quick check on a CPU
+
+``--sequential`` submits each job only after the previous one ended, and ``--against-nst-run``
+then runs every job again with ``nst run`` (a fresh process per job, the same photo, painting,
+size, iterations and seed) for the service-overhead goal: a job's submit->succeeded time
+through the service against the same job under ``nst run``.
 """
 
 from __future__ import annotations
@@ -138,14 +143,40 @@ def run(args: argparse.Namespace, concurrency: int, folder: Path) -> dict[str, A
                    600, "the worker")  # fmt: skip
         with GpuSampler() as gpu:
             started = time.monotonic()
-            jobs = [submit(api, spec, index) for index, spec in enumerate(job_specs(args.jobs))]
-            finished = [wait_final(api, job) for job in jobs]
+            specs = list(enumerate(job_specs(args.jobs)))
+            if args.sequential:
+                jobs, finished = [], []
+                for index, spec in specs:
+                    jobs.append(submit(api, spec, index))
+                    finished.append(wait_final(api, jobs[-1]))
+            else:
+                jobs = [submit(api, spec, index) for index, spec in specs]
+                finished = [wait_final(api, job) for job in jobs]
             wall = time.monotonic() - started
     rows = [job_row(job, end) for job, end in zip(jobs, finished, strict=True)]
     return {"concurrency": concurrency, "jobs": rows, "wall_seconds": round(wall, 1),
             "gpu_busy_share": gpu.busy_share(),
             "jobs_per_gpu_hour": round(len(rows) / wall * 3600, 1),
             "succeeded": sum(r["status"] == "succeeded" for r in rows)}  # fmt: skip
+
+
+def nst_run_rows(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
+    """Every job again under ``nst run``: wall seconds of the process, and its own job time."""
+    rows = []
+    nst = str(Path(sys.executable).parent / "nst")
+    for index, (size, iterations) in enumerate(job_specs(args.jobs)):
+        content = folder / f"content-{index}.jpg"
+        content.write_bytes(photo(RATIOS[index % len(RATIOS)], index))
+        command = [nst, "run", str(content), str(IMAGES / "starry_night.jpg"), "-o",
+                   str(folder / f"out-{index}.png"), "--size", str(size), "--iterations",
+                   str(iterations), "--seed", str(index), "--json"]  # fmt: skip
+        started = time.monotonic()
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+        wall = time.monotonic() - started
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append({"size": size, "iterations": iterations, "process_seconds": round(wall, 2),
+                     "engine_seconds": summary["seconds"]})  # fmt: skip
+    return rows
 
 
 def job_specs(text: str) -> list[tuple[int, int]]:
@@ -193,10 +224,21 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,2")
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sequential", action="store_true",
+                        help="submit each job after the previous one ended")  # fmt: skip
+    parser.add_argument("--against-nst-run", action="store_true",
+                        help="also run every job under `nst run` and compare")  # fmt: skip
     args = parser.parse_args()
     for concurrency in (int(c) for c in args.concurrency.split(",")):
         with tempfile.TemporaryDirectory(prefix="nst-e2e-") as folder:
             result = run(args, concurrency, Path(folder))
+            if args.against_nst_run:
+                direct = nst_run_rows(args, Path(folder))
+                result["nst_run"] = direct
+                service = sum(r["submit_to_end_seconds"] for r in result["jobs"])
+                result["service_over_nst_run"] = round(
+                    service / sum(r["process_seconds"] for r in direct), 3
+                )
         line = json.dumps({"command": " ".join(sys.argv), "device": device(), **result})
         with args.out.open("a") as out:
             out.write(line + "\n")
