@@ -46,7 +46,11 @@ api_ready() { "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.ar
 
 up() {
   export NST_AUTH="${NST_AUTH:-off}" NST_STORAGE_URL="${NST_STORAGE_URL:-file://$RUN/storage}"
-  # Two built-in styles from examples/, so the web page offers presets on a fresh clone.
+  # Built-in styles: the paintings of ../shared/images beside the checkout where it exists,
+  # else the two of examples/, so the web page offers presets on any fresh clone.
+  if [ -z "${NST_PRESETS_DIR:-}" ] && [ -d ../shared/images ]; then
+    export NST_PRESETS_DIR="$(cd ../shared/images && pwd)" NST_PRESETS="${NST_PRESETS-starry_night,the_scream,shipwreck,woman-with-hat-matisse}"
+  fi
   export NST_PRESETS_DIR="${NST_PRESETS_DIR:-$PWD/examples}" NST_PRESETS="${NST_PRESETS-starry_night,the_scream}"
   ensure_redis
   if ! alive api; then
