@@ -1,10 +1,11 @@
 """Built-in styles: paintings a user picks by id instead of uploading one.
 
 The operator points NST_PRESETS_DIR at a folder of paintings (JPEG, PNG or WebP; ``make up``
-offers the paintings of ../shared/images beside the checkout, else the two of examples/) and may list the ones to offer in NST_PRESETS (file names without
-extension; default all). Each is decoded once with the same rules as an upload, stored once
-in object storage under ``presets/{id}.jpg`` the first time a job asks for it, and referenced
-by id from every job that uses it: no job copies it.
+offers the paintings of ../shared/images beside the checkout, else the two of examples/) and
+may list the ones to offer in NST_PRESETS (file names without extension; default all). Each
+is decoded once with the same rules as an upload, stored once in object storage under
+``presets/{id}.jpg`` the first time a job asks for it, and referenced by id from every job that
+uses it: no job copies it.
 """
 
 from __future__ import annotations
