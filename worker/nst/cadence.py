@@ -35,6 +35,21 @@ class Cadence:
         every = self.progress_seconds
         return every is not None and now - self.last_progress >= every
 
+    def seconds_until_due(self, now: float) -> float | None:
+        """Seconds until progress or state is due by time (negative: overdue); None: never."""
+        due = [
+            last + every
+            for last, every in ((self.last_progress, self.progress_seconds),
+                                (self.last_state, self.checkpoint_seconds))
+            if every is not None
+        ]  # fmt: skip
+        return min(due) - now if due else None
+
+    def iterations_until_state(self, iteration: int) -> int | None:
+        """Iterations from ``iteration`` to the next multiple of ``checkpoint_every``, if set."""
+        every = self.checkpoint_every
+        return None if every is None else every - iteration % every
+
     def reported(self, now: float, saved: bool) -> None:
         self.last_progress = now
         if saved:

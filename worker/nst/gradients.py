@@ -1,9 +1,11 @@
-"""The one backend-specific piece: a compiled ``image -> (total, terms, gradient)`` function.
+"""The backend-specific pieces: gradients, compiling, and writing one row of a device buffer.
 
-Everything else is ``keras.ops``; this module picks TensorFlow (``tf.GradientTape`` in a
+Everything else is ``keras.ops``; this module picks TensorFlow (``tf.GradientTape``, a
 ``tf.function``, optionally XLA) or JAX (``jax.value_and_grad`` under ``jax.jit``) from
-``keras.backend.backend()``. The returned callable takes and returns numpy arrays so the
-optimizers stay backend-free.
+``keras.backend.backend()``. ``compile_loss_and_grads`` is a host call (numpy in and out) for the
+reference optimizers of ``optimize.py`` and for scoring; ``traced_loss_and_grads``,
+``compile_traced`` and ``write_row`` build the device loops (``adam_loop.py``,
+``lbfgs_loop.py``), whose tensors never leave the device between calls.
 """
 
 from __future__ import annotations
@@ -17,44 +19,76 @@ import numpy as np
 LossFn = Callable[..., tuple[Any, Any]]
 StepResult = tuple[float, np.ndarray, np.ndarray]
 LossAndGrads = Callable[[np.ndarray, Sequence[Any]], StepResult]
+TracedLossAndGrads = Callable[[Any, Sequence[Any]], tuple[Any, Any, Any]]
+
+
+def _backend() -> str:
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax"):
+        raise NotImplementedError(
+            f"the style-transfer engine supports tensorflow and jax, not {backend}"
+        )
+    return str(backend)
 
 
 def compile_loss_and_grads(loss_fn: LossFn, jit_compile: bool) -> LossAndGrads:
     """Wrap ``loss_fn(image, *args) -> (total, terms)`` as a compiled loss-and-gradient call."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        return _tensorflow(loss_fn, jit_compile)
-    if backend == "jax":
-        return _jax(loss_fn)
-    raise NotImplementedError(
-        f"the style-transfer engine supports tensorflow and jax, not {backend}"
-    )
-
-
-def _tensorflow(loss_fn: LossFn, jit_compile: bool) -> LossAndGrads:
-    import tensorflow as tf
-
-    @tf.function(jit_compile=jit_compile)
-    def step(image: Any, args: Any) -> Any:
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            total, terms = loss_fn(image, *args)
-        return total, terms, tape.gradient(total, image)
+    step = compile_traced(traced_loss_and_grads(loss_fn), jit_compile)
 
     def call(image: np.ndarray, args: Sequence[Any]) -> StepResult:
-        total, terms, grad = step(tf.constant(image), tuple(args))
-        return float(total), terms.numpy(), grad.numpy()
-
-    return call
-
-
-def _jax(loss_fn: LossFn) -> LossAndGrads:
-    import jax
-
-    step = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
-
-    def call(image: np.ndarray, args: Sequence[Any]) -> StepResult:
-        (total, terms), grad = step(image, *args)
+        total, terms, grad = step(keras.ops.convert_to_tensor(image), tuple(args))
         return float(total), np.asarray(terms), np.asarray(grad)
 
     return call
+
+
+def traced_loss_and_grads(loss_fn: LossFn) -> TracedLossAndGrads:
+    """``(image, args) -> (total, terms, gradient)`` for use inside a compiled function."""
+    if _backend() == "tensorflow":
+        import tensorflow as tf
+
+        def tape(image: Any, args: Sequence[Any]) -> tuple[Any, Any, Any]:
+            with tf.GradientTape() as recorder:
+                recorder.watch(image)
+                total, terms = loss_fn(image, *args)
+            return total, terms, recorder.gradient(total, image)
+
+        return tape
+    import jax
+
+    value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def differentiate(image: Any, args: Sequence[Any]) -> tuple[Any, Any, Any]:
+        (total, terms), grad = value_and_grad(image, *args)
+        return total, terms, grad
+
+    return differentiate
+
+
+def compile_traced(fn: Callable[..., Any], jit_compile: bool) -> Callable[..., Any]:
+    """Compile ``fn`` of tensors: a ``tf.function`` (XLA if ``jit_compile``), or ``jax.jit``.
+
+    Arguments must be tensors (not Python numbers) for TensorFlow to trace once per shape.
+    """
+    if _backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=jit_compile)
+    import jax
+
+    return jax.jit(fn)
+
+
+def write_row(buffer: Any, index: Any, row: Any) -> Any:
+    """Return ``buffer`` with ``buffer[index] = row``, for a traced int32 ``index``.
+
+    ``keras.ops.slice_update`` is XLA-only on TensorFlow; a scatter runs anywhere and, like
+    JAX's update in a loop, may reuse the buffer in place.
+    """
+    if _backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.tensor_scatter_nd_update(buffer, tf.reshape(index, (1, 1)), row[tf.newaxis])
+    import jax
+
+    return jax.lax.dynamic_update_index_in_dim(buffer, row, index, 0)

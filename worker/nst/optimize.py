@@ -18,6 +18,15 @@ import numpy as np
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 StepOutcome = tuple[np.ndarray, float, np.ndarray]
 
+# The constants of both optimizers, shared with their device versions (adam_loop.py,
+# lbfgs_loop.py) so that the two compute the same steps.
+ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
+LBFGS_HISTORY = 10  # curvature pairs kept
+LBFGS_FIRST_STEP = 1.0  # largest pixel change of a step without history
+LBFGS_MAX_TRIES = 20  # loss evaluations of one line search; the last try is accepted anyway
+ARMIJO = 1e-4  # sufficient decrease: loss <= loss0 + ARMIJO * step * slope
+CURVATURE = 1e-10  # a pair is kept when s·y > CURVATURE * |s| |y|
+
 
 class Optimizer(Protocol):
     """One optimizer step at a time, with its state as numpy arrays."""
@@ -35,8 +44,9 @@ class Adam:
     """Adam (Kingma & Ba) with explicit first/second moments and step count."""
 
     def __init__(
-        self, learning_rate: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
-    ):
+        self, learning_rate: float, beta1: float = ADAM_BETA1, beta2: float = ADAM_BETA2,
+        eps: float = ADAM_EPS,
+    ):  # fmt: skip
         self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
         self.m: np.ndarray | None = None
         self.v: np.ndarray | None = None
@@ -70,7 +80,10 @@ class Adam:
 class LBFGS:
     """Limited-memory BFGS: two-loop recursion, history ``m``, backtracking Armijo line search."""
 
-    def __init__(self, history: int = 10, first_step: float = 1.0, max_backtracks: int = 20):
+    def __init__(
+        self, history: int = LBFGS_HISTORY, first_step: float = LBFGS_FIRST_STEP,
+        max_backtracks: int = LBFGS_MAX_TRIES,
+    ):  # fmt: skip
         self.history, self.first_step, self.max_backtracks = history, first_step, max_backtracks
         self.s: list[np.ndarray] = []
         self.y: list[np.ndarray] = []
@@ -95,10 +108,15 @@ class LBFGS:
             q += np.multiply(s, np.float32(alpha - _dot(y, q) / sy), out=scaled)
         return np.negative(q, out=q).reshape(grad.shape)
 
-    def step(self, x: np.ndarray, objective: Objective) -> StepOutcome:
-        """Take one accepted step along the quasi-Newton direction."""
+    def start(self, x: np.ndarray, objective: Objective) -> None:
+        """Evaluate the starting point, unless a step or ``load_state`` already did."""
         if self.loss is None or self.grad is None:
             self.loss, self.terms, self.grad = objective(x)
+
+    def step(self, x: np.ndarray, objective: Objective) -> StepOutcome:
+        """Take one accepted step along the quasi-Newton direction."""
+        self.start(x, objective)
+        assert self.grad is not None
         direction = self.direction(self.grad)
         slope = _dot(self.grad.ravel(), direction.ravel())
         if slope >= 0:  # not a descent direction: forget the curvature pairs
@@ -119,7 +137,7 @@ class LBFGS:
         for _ in range(self.max_backtracks):
             new_x = (x + step * direction).astype(np.float32)
             loss, terms, grad = objective(new_x)
-            if loss <= self.loss + 1e-4 * step * slope:
+            if loss <= self.loss + ARMIJO * step * slope:
                 break
             step *= 0.5
         return new_x, loss, terms, grad
@@ -127,7 +145,7 @@ class LBFGS:
     def _remember(self, s: np.ndarray, y: np.ndarray) -> None:
         """Keep a curvature pair if it is positive (keeps H positive definite)."""
         sy = _dot(s, y)
-        if sy > 1e-10 * np.sqrt(_dot(s, s) * _dot(y, y)):
+        if sy > CURVATURE * np.sqrt(_dot(s, s) * _dot(y, y)):
             self.s.append(s)
             self.y.append(y)
             self.sy.append(sy)

@@ -1,0 +1,173 @@
+"""The optimizers on the device take the host reference's steps, whatever the calls' lengths."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from keras import ops
+from PIL import Image
+
+from shared.errors import EngineFailure
+from shared.params import EARLY_STOP_WINDOW, JobParams, parse_params
+from worker.nst import Checkpoint, StyleTransfer, TransferResult
+from worker.nst.loops import compile_device_loop
+from worker.nst.stopping import Plateau
+
+REPO = Path(__file__).resolve().parents[2]
+OPTIMIZERS = ["adam", "lbfgs"]
+
+
+@pytest.fixture(scope="module")
+def host_engine(weights_path: str) -> StyleTransfer:
+    """The numpy optimizers of optimize.py: what quality was measured with."""
+    return StyleTransfer(weights_path, on_device=False)
+
+
+def _params(**overrides: Any) -> JobParams:
+    return parse_params({"size": 64, "iterations": 8, "optimizer": "adam", **overrides})
+
+
+def _losses(
+    engine: StyleTransfer, content: Image.Image, style: Image.Image, params: JobParams,
+    every: int | None = 1, resume_from: bytes | None = None,
+) -> tuple[TransferResult, list[Checkpoint]]:  # fmt: skip
+    checkpoints: list[Checkpoint] = []
+    result = engine.run(content, [style], params, checkpoint_every=every,
+                        on_checkpoint=checkpoints.append if every else None,
+                        resume_from=resume_from)  # fmt: skip
+    return result, checkpoints
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_device_loop_takes_the_host_optimizers_steps(
+    engine, host_engine, content, starry_night, optimizer
+):
+    params = _params(optimizer=optimizer)
+    host, host_points = _losses(host_engine, content, starry_night, params)
+    device, device_points = _losses(engine, content, starry_night, params)
+    assert [c.losses.total for c in device_points] == pytest.approx(
+        [c.losses.total for c in host_points], rel=1e-5
+    )
+    assert device.losses.total == pytest.approx(host.losses.total, rel=1e-5)
+    assert device.evaluations == host.evaluations
+    assert _difference(device.image, host.image) <= 1
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_one_call_of_many_iterations_computes_what_one_call_per_iteration_does(
+    engine, content, starry_night, optimizer
+):
+    params = _params(optimizer=optimizer, iterations=10)
+    stepwise, checkpoints = _losses(engine, content, starry_night, params, every=1)
+    at_once, _ = _losses(engine, content, starry_night, params, every=None)  # nobody listens
+    assert len(checkpoints) == 10
+    np.testing.assert_array_equal(at_once.image, stepwise.image)
+    assert at_once.losses.total == stepwise.losses.total
+    assert at_once.evaluations == stepwise.evaluations
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_a_checkpoint_resumed_into_calls_of_other_lengths_ends_on_the_same_image(
+    engine, content, starry_night, optimizer
+):
+    params = _params(optimizer=optimizer, iterations=12)
+    whole, checkpoints = _losses(engine, content, starry_night, params, every=4)
+    resumed, _ = _losses(engine, content, starry_night, params, every=None,
+                         resume_from=checkpoints[0].state)  # fmt: skip
+    assert checkpoints[0].iteration == 4
+    np.testing.assert_array_equal(resumed.image, whole.image)
+    assert resumed.losses.total == whole.losses.total
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_a_host_optimizers_checkpoint_resumes_on_the_device(
+    engine, host_engine, content, starry_night, optimizer
+):
+    """State written before the device loops (same format) continues where it stood."""
+    params = _params(optimizer=optimizer, iterations=6)
+    host, checkpoints = _losses(host_engine, content, starry_night, params, every=3)
+    resumed, later = _losses(engine, content, starry_night, params, every=3,
+                             resume_from=checkpoints[0].state)  # fmt: skip
+    assert [c.iteration for c in later] == [6]
+    assert resumed.losses.total == pytest.approx(host.losses.total, rel=1e-5)
+    assert _difference(resumed.image, host.image) <= 1
+
+
+def test_weights_that_overflow_float32_dot_products_give_the_host_steps(
+    engine, host_engine, content, starry_night
+):
+    """The host redoes such dots in float64; the device scales the gradient by a power of 2."""
+    params = _params(optimizer="lbfgs", iterations=6, content_weight=1e12, style_weight=1e12,
+                     tv_weight=1e12)  # fmt: skip
+    host, _ = _losses(host_engine, content, starry_night, params, every=None)
+    device, _ = _losses(engine, content, starry_night, params, every=None)
+    assert host.losses.total > 1e21  # |gradient|^2 is beyond float32's 3.4e38
+    assert device.losses.total == pytest.approx(host.losses.total, rel=1e-5)
+    assert _difference(device.image, host.image) <= 1
+
+
+def test_early_stop_inside_a_call_ends_where_the_plateau_of_its_losses_is_reached(
+    engine, content, starry_night
+):
+    """The plateau is checked on the device after every iteration, as the host loop did.
+
+    (Not compared with the host loop's stop: over 60 L-BFGS iterations float32 rounding moves
+    the loss by ~0.3 %, as much as computing the host's own dot products in float64 does.)
+    """
+    params = _params(optimizer="lbfgs", iterations=200, early_stop=0.05)
+    unstopped = params.model_copy(update={"early_stop": 0.0, "iterations": 100})
+    _, stepwise = _losses(engine, content, starry_night, unstopped, every=1)
+    losses = [c.losses.total for c in stepwise]
+    plateau = Plateau(0.05, EARLY_STOP_WINDOW)
+    expected = None
+    for iteration, loss in enumerate(losses, start=1):
+        plateau.add(loss)
+        if iteration > 30 and plateau.reached():  # the first progress update is at 30
+            expected = iteration
+            break
+    stopped, checkpoints = _losses(engine, content, starry_night, params, every=30)
+    assert expected is not None and stopped.stopped_early
+    assert stopped.iterations == expected
+    assert checkpoints[-1].iteration == expected and checkpoints[-1].stopped_early
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_a_non_finite_loss_on_the_device_raises_engine_failure(optimizer):
+    def poisoned(image: Any) -> tuple[Any, Any]:
+        total = ops.sum(image) * float("nan")
+        return total, ops.stack([total, total, total])
+
+    starter = compile_device_loop(optimizer, poisoned, jit_compile=False)
+    evaluations = [0]
+    loop = starter.start(np.ones((1, 4, 4, 3), np.float32), (), 1.0, {}, evaluations)
+    with pytest.raises(EngineFailure, match="non-finite"):
+        loop.advance(5, Plateau(0.0, 3), True)
+    assert evaluations == [1]
+
+
+def test_device_loops_on_jax_take_the_host_steps_and_resume_exactly(weights_path):
+    """The same checks under JAX, in a subprocess (a process has one Keras backend)."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.engine.device_probe", weights_path],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax"
+    for optimizer in OPTIMIZERS:
+        run = report[optimizer]
+        assert run["device_losses"] == pytest.approx(run["host_losses"], rel=1e-3)
+        assert run["evaluations"][0] == run["evaluations"][1]
+        assert run["image_difference"] <= 2
+        assert run["one_call_equals_stepwise"] and run["resume_equals_whole"]
