@@ -9,10 +9,33 @@ from typing import Any
 
 import keras
 import numpy as np
+from keras import ops
 
-from shared.params import parse_params
+from shared.params import EARLY_STOP_WINDOW, parse_params
 from tests.engine.backend_probe import probe_images
 from worker.nst import Checkpoint, StyleTransfer
+from worker.nst.loops import compile_device_loop
+from worker.nst.stopping import Plateau
+
+SCALES = np.linspace(1.0, 100.0, 12, dtype=np.float32).reshape(1, 2, 2, 3)  # ill-conditioned
+
+
+def quadratic(image: Any) -> tuple[Any, Any]:
+    """sum(s * (x - 3)^2), minimum 0 at x = 3, as test_optimize.py's; terms (total, 0, 0)."""
+    total = ops.sum(ops.convert_to_tensor(SCALES) * ops.square(image - 3.0))
+    return total, ops.stack([total, total * 0.0, total * 0.0])
+
+
+def traces_of_a_pass(optimizer: str) -> int:
+    """Times a device loop is traced by calls of several lengths, the final loss and a resume."""
+    starter = compile_device_loop(optimizer, quadratic, jit_compile=False)
+    loop = starter.start(np.zeros((1, 2, 2, 3), np.float32), (), 0.5, {}, [0])
+    for count, tolerance in ((starter.warm_count, 0.0), (1, 0.0), (7, 1e-9), (3, 0.0)):
+        loop.advance(count, Plateau(tolerance, EARLY_STOP_WINDOW, [5.0, 4.0]), True)
+    loop.final_loss()
+    resumed = starter.start(loop.image(), (), 0.5, loop.state(), [0])
+    resumed.advance(2, Plateau(0.0, EARLY_STOP_WINDOW), False)
+    return starter.traces
 
 
 def compare(device: StyleTransfer, host: StyleTransfer, optimizer: str) -> dict[str, Any]:
@@ -37,6 +60,7 @@ def compare(device: StyleTransfer, host: StyleTransfer, optimizer: str) -> dict[
         ),
         "one_call_equals_stepwise": bool(np.array_equal(at_once.image, stepwise.image)),
         "resume_equals_whole": bool(np.array_equal(resumed.image, stepwise.image)),
+        "traces": traces_of_a_pass(optimizer),
     }
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from shared.errors import EngineFailure
 from shared.params import EARLY_STOP_WINDOW, JobParams, parse_params
+from tests.engine.device_probe import quadratic, traces_of_a_pass
 from worker.nst import Checkpoint, StyleTransfer, TransferResult
 from worker.nst.loops import compile_device_loop
 from worker.nst.stopping import Plateau
@@ -156,6 +157,19 @@ def test_a_non_finite_loss_on_the_device_raises_engine_failure(optimizer):
     assert evaluations == [1]
 
 
+def test_lbfgs_on_the_device_minimizes_an_ill_conditionedquadratic() -> None:
+    starter = compile_device_loop("lbfgs", quadratic, jit_compile=False)
+    loop = starter.start(np.zeros((1, 2, 2, 3), np.float32), (), 1.0, {}, [0])
+    advance = loop.advance(30, Plateau(0.0, EARLY_STOP_WINDOW), True)
+    assert advance.iterations == 30 and advance.losses[-1] < 1e-6
+    np.testing.assert_allclose(loop.image(), 3.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_calls_of_any_length_and_the_final_loss_share_one_compilation(optimizer) -> None:
+    assert traces_of_a_pass(optimizer) == 1
+
+
 def test_device_loops_on_jax_take_the_host_steps_and_resume_exactly(weights_path):
     """The same checks under JAX, in a subprocess (a process has one Keras backend)."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
@@ -171,3 +185,4 @@ def test_device_loops_on_jax_take_the_host_steps_and_resume_exactly(weights_path
         assert run["evaluations"][0] == run["evaluations"][1]
         assert run["image_difference"] <= 2
         assert run["one_call_equals_stepwise"] and run["resume_equals_whole"]
+        assert run["traces"] == 1

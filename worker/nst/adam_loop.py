@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from keras import ops
 
+from shared.params import EARLY_STOP_WINDOW
 from worker.nst.device_loop import (
     MAX_COUNT,
     Advance,
@@ -26,7 +27,7 @@ from worker.nst.device_loop import (
     running,
     start_tally,
 )
-from worker.nst.gradients import LossFn, compile_traced, traced_loss_and_grads
+from worker.nst.gradients import LossFn, compile_traced, traced_loss_and_grads, traces
 from worker.nst.optimize import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
 from worker.nst.stopping import Plateau
 
@@ -85,6 +86,11 @@ class CompiledAdam:
     def __init__(self, loss_fn: LossFn, jit_compile: bool) -> None:
         self._call = compile_traced(adam_iterations(loss_fn), jit_compile)
 
+    @property
+    def traces(self) -> int:
+        """Times the loop was traced: 1 after any number of calls of one shape."""
+        return traces(self._call)
+
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
         state: dict[str, np.ndarray], evaluations: list[int],
@@ -130,7 +136,7 @@ class DeviceAdam:
 
     def final_loss(self) -> tuple[float, np.ndarray]:
         """The loss of the current image: one more evaluation, whose step is thrown away."""
-        _, advance = self._run(1, Plateau(0.0, 0), False)
+        _, advance = self._run(1, Plateau(0.0, EARLY_STOP_WINDOW), False)  # same shapes: no retrace
         return float(advance.losses[0]), advance.terms[0]
 
     def image(self) -> np.ndarray:

@@ -8,7 +8,9 @@ non-finite loss. The plateau (``stopping.Plateau``) is checked here after every 
 the host loop did, so a run stops at the same iteration whatever the calls' lengths.
 
 ``count`` is a tensor, never a constant of the compiled function, so calls of any length share
-one compilation; ``MAX_COUNT`` bounds it because the tally's buffers have a fixed shape.
+one compilation; ``MAX_COUNT`` bounds it because the tally's buffers have a fixed shape. The
+plateau window's length is a shape too: every call of a loop must pass the same one
+(``shared.params.EARLY_STOP_WINDOW``), or the function is traced and compiled again.
 """
 
 from __future__ import annotations

@@ -69,14 +69,23 @@ def compile_traced(fn: Callable[..., Any], jit_compile: bool) -> Callable[..., A
     """Compile ``fn`` of tensors: a ``tf.function`` (XLA if ``jit_compile``), or ``jax.jit``.
 
     Arguments must be tensors (not Python numbers) for TensorFlow to trace once per shape.
+    AutoGraph is off: the loops are explicit ``keras.ops`` control flow, and converting their
+    Python source only costs tracing time (and warns about lambdas it cannot parse).
     """
     if _backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=jit_compile)
+        return tf.function(fn, jit_compile=jit_compile, autograph=False)
     import jax
 
     return jax.jit(fn)
+
+
+def traces(compiled: Callable[..., Any]) -> int:
+    """How many times ``compile_traced``'s function has been traced (each one compiles anew)."""
+    if _backend() == "tensorflow":
+        return int(compiled.experimental_get_tracing_count())  # type: ignore[attr-defined]
+    return int(compiled._cache_size())  # type: ignore[attr-defined]
 
 
 def write_row(buffer: Any, index: Any, row: Any) -> Any:

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from keras import ops
 
+from shared.params import EARLY_STOP_WINDOW
 from worker.nst.device_loop import (
     MAX_COUNT,
     Advance,
@@ -36,7 +37,7 @@ from worker.nst.device_loop import (
     running,
     start_tally,
 )
-from worker.nst.gradients import LossFn, compile_traced, traced_loss_and_grads, write_row
+from worker.nst.gradients import LossFn, compile_traced, traced_loss_and_grads, traces, write_row
 from worker.nst.optimize import (
     ARMIJO,
     CURVATURE,
@@ -231,6 +232,11 @@ class CompiledLbfgs:
     def __init__(self, loss_fn: LossFn, jit_compile: bool) -> None:
         self._call = compile_traced(lbfgs_iterations(loss_fn), jit_compile)
 
+    @property
+    def traces(self) -> int:
+        """Times the loop was traced: 1 after any number of calls of one shape."""
+        return traces(self._call)
+
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
         state: dict[str, np.ndarray], evaluations: list[int],
@@ -262,7 +268,7 @@ class DeviceLbfgs:
     def final_loss(self) -> tuple[float, np.ndarray]:
         """The loss at the current image: known already, unless no evaluation was made yet."""
         if not bool(self._state.ready):
-            self.advance(0, Plateau(0.0, 0), False)
+            self.advance(0, Plateau(0.0, EARLY_STOP_WINDOW), False)  # same shapes: no retrace
         return float(self._state.loss), np.asarray(self._state.terms)
 
     def image(self) -> np.ndarray:

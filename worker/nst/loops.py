@@ -51,6 +51,11 @@ class LoopStarter(Protocol):
 
     warm_count: int  # iterations of a new starter's first call, which compiles
 
+    @property
+    def traces(self) -> int:
+        """Times it was traced and compiled (0 for the host loops: not counted)."""
+        ...
+
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
         state: dict[str, np.ndarray], evaluations: list[int],
@@ -71,6 +76,10 @@ class HostSteps:
     def __init__(self, step: LossAndGrads, optimizer: str) -> None:
         self._step, self._optimizer = step, optimizer
         self.warm_count = 1 if optimizer == "adam" else 0
+
+    @property
+    def traces(self) -> int:
+        return 0
 
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
