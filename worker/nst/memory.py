@@ -9,7 +9,12 @@ optimized pixels, fitted to measured peaks (benchmarks/README.md, "Backends and 
 - CPU (TensorFlow): the process grew from 1,289 MiB at 256 x 192 to 2,171 MiB at 512 x 384,
   about 0.0060 MiB per pixel above what the loaded model already holds.
 
-The estimate is raised by ``HEADROOM`` before it is compared with what is free.
+The GPU figures were measured with the optimizers on the host. Their state now lives on the
+device (``loops.py``): for L-BFGS two history rings of ``LBFGS_HISTORY`` images and a few more
+image-sized vectors, held twice while a call replaces them; for Adam three. That is computed
+from the sizes (``DEVICE_STATE_VECTORS``), not measured, and added on a GPU; on the host it was
+part of the CPU measurement already. The estimate is raised by ``HEADROOM`` before it is
+compared with what is free.
 """
 
 from __future__ import annotations
@@ -18,16 +23,21 @@ import keras
 import psutil
 
 from shared.errors import InsufficientMemory
+from worker.nst.optimize import LBFGS_HISTORY
 
 GPU_BASE_MIB, GPU_MIB_PER_PIXEL = 183.0, 0.00219
 CPU_MIB_PER_PIXEL = 0.0060
 HEADROOM = 1.25
+# image-sized float32 vectors of optimizer state on the device, a call's input and output both
+DEVICE_STATE_VECTORS = {"lbfgs": 2 * (2 * LBFGS_HISTORY + 6), "adam": 2 * 3}
+VECTOR_MIB_PER_PIXEL = 3 * 4 / 2**20  # RGB float32
 
 
-def needed_mib(pixels: int, on_gpu: bool) -> float:
+def needed_mib(pixels: int, on_gpu: bool, optimizer: str = "lbfgs") -> float:
     """Memory one job of ``pixels`` optimized pixels takes beyond the loaded model."""
     if on_gpu:
-        return (GPU_BASE_MIB + GPU_MIB_PER_PIXEL * pixels) * HEADROOM
+        state = DEVICE_STATE_VECTORS[optimizer] * VECTOR_MIB_PER_PIXEL
+        return (GPU_BASE_MIB + (GPU_MIB_PER_PIXEL + state) * pixels) * HEADROOM
     return CPU_MIB_PER_PIXEL * pixels * HEADROOM
 
 
@@ -50,7 +60,7 @@ def free_mib() -> tuple[float | None, bool]:
     return psutil.virtual_memory().available / 2**20, False
 
 
-def check_fits(pixels: int, size: int, limit_mib: float | None) -> None:
+def check_fits(pixels: int, size: int, limit_mib: float | None, optimizer: str = "lbfgs") -> None:
     """Raise InsufficientMemory when a job of ``pixels`` (at ``size`` px) would not fit.
 
     ``limit_mib`` (NST_JOB_MEMORY_LIMIT_MB) replaces what is free, for operators who share a
@@ -58,7 +68,7 @@ def check_fits(pixels: int, size: int, limit_mib: float | None) -> None:
     """
     free, on_gpu = free_mib()
     budget = limit_mib if limit_mib is not None else free
-    needed = needed_mib(pixels, on_gpu)
+    needed = needed_mib(pixels, on_gpu, optimizer)
     if budget is not None and needed > budget:
         where = "GPU" if on_gpu else "host"
         raise InsufficientMemory(
