@@ -119,6 +119,13 @@ def _follow(job: Job, output: Path, poll_interval: float, as_json: bool) -> None
         sys.exit(EXIT_INTERRUPTED)
     if as_json:
         _echo_json(job.data)
+    progress = job.progress
+    if progress is not None and progress.stopped_early:
+        click.echo(
+            f"stopped early at iteration {progress.iteration} of {progress.total}: the picture "
+            f"had settled ({progress.iterations_saved} iterations saved; --early-stop 0 runs all)",
+            err=True,
+        )
     _write_atomically(output, job.result_bytes())
     click.echo(f"saved {output}", err=True)
 

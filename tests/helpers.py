@@ -38,13 +38,18 @@ def wait_for(
 
 
 def submit(api: LiveAPI, **params: Any) -> dict[str, Any]:
-    """Submit a small real job (48 px, 6 Adam iterations unless overridden); assert 202."""
+    """Submit a small real job (48 px, 6 Adam iterations unless overridden); assert 202.
+
+    Early stop is off unless asked for: fault and cancel tests need a job that is still
+    running when the fault lands, not one whose tiny picture settled first.
+    """
     files = [("content", ("c.jpg", content_bytes(64), "image/jpeg")),
              ("style", ("s.jpg", style_bytes(64), "image/jpeg"))]  # fmt: skip
     data = {
         "size": "48",
         "iterations": "6",
         "optimizer": "adam",
+        "early_stop": "0",
         **{k: str(v) for k, v in params.items()},
     }
     response = requests.post(

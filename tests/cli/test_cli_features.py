@@ -122,3 +122,17 @@ def test_delete_removes_a_finished_jobs_images_and_cancel_never_does(
     deleted = nst(live_api, "delete", job_id)
     assert deleted.returncode == 0 and deleted.stdout.strip() == f"{job_id}  images deleted"
     assert not live_api.env.storage().exists(f"jobs/{job_id}/content.jpg")
+
+
+def test_submit_wait_says_when_a_job_stopped_early(
+    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """A bar that ends at 150/300 looks like a failure unless the CLI says why it stopped."""
+    start_worker()
+    out = tmp_path / "out.png"
+    done = nst(live_api, "submit", *images(tmp_path), "--size", "48", "--iterations", "300",
+               "--early-stop", "0.05", "--checkpoint-every", "10",
+               "--wait", "-o", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "stopped early at iteration" in done.stderr and "iterations saved" in done.stderr
+    assert out.is_file()

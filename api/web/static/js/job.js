@@ -114,7 +114,8 @@ function renderProgress(job) {
   }
   if (!progress) return;
   $("job-progress").max = progress.total;
-  $("job-progress").value = progress.iteration;
+  // A picture that settled early is finished: a full bar, and the line says how many it saved.
+  $("job-progress").value = progress.stopped_early ? progress.total : progress.iteration;
   let text = `Iteration ${progress.iteration} / ${progress.total}`;
   if (!FINAL.has(job.status) && progress.eta_seconds != null) {
     text += ` · about ${duration(progress.eta_seconds)} left`;
