@@ -107,6 +107,18 @@ def healthz_seconds(api: Gunicorn) -> float:
     return time.monotonic() - started
 
 
+def answer_before_close(sock: socket.socket) -> bytes:
+    """What the server sent before it closed the connection.
+
+    A server that closes while bytes it never read wait in its receive buffer resets the
+    connection (RST) instead of closing it (FIN): both are the server hanging up.
+    """
+    try:
+        return sock.recv(1024)
+    except ConnectionResetError:
+        return b""
+
+
 def test_300_clients_sending_headers_a_byte_a_second_leave_healthz_answering(api: Gunicorn) -> None:
     slow = [api.connect() for _ in range(SLOW_CLIENTS)]
     trickle = Trickle(slow, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60)
@@ -122,7 +134,7 @@ def test_headers_that_do_not_arrive_in_time_are_cut_off(api: Gunicorn) -> None:
     trickle = Trickle([sock], b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60)
     try:
         started = time.monotonic()
-        assert sock.recv(1024) == b""  # closed by the server, no answer
+        assert answer_before_close(sock) == b""  # closed by the server, no answer
         assert HEADER_SECONDS - 0.5 <= time.monotonic() - started <= HEADER_SECONDS + 5
     finally:
         trickle.close()
