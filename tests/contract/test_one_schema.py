@@ -102,3 +102,15 @@ def test_exit_codes_follow_the_kind_of_failure() -> None:
     assert exit_code(errors.StorageUnavailable("x")) == errors.EXIT_UNAVAILABLE
     assert exit_code(errors.ServiceUnreachable("x")) == errors.EXIT_UNAVAILABLE
     assert exit_code(errors.JobEnded("x")) == errors.EXIT_JOB_FAILED
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    """Settings are the configuration contract: an NST_* variable nobody can find is not one."""
+    from shared.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    undocumented = [
+        f"NST_{name.upper()}" for name in Settings.model_fields
+        if f"`NST_{name.upper()}`" not in readme
+    ]  # fmt: skip
+    assert undocumented == [], f"add these to README.md's configuration table: {undocumented}"
