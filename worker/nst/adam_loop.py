@@ -18,6 +18,7 @@ from shared.params import EARLY_STOP_WINDOW
 from worker.nst.device_loop import (
     MAX_COUNT,
     Advance,
+    CompiledLoop,
     EarlyStop,
     Tally,
     advance_of,
@@ -27,7 +28,7 @@ from worker.nst.device_loop import (
     running,
     start_tally,
 )
-from worker.nst.gradients import LossFn, compile_traced, traced_loss_and_grads, traces
+from worker.nst.gradients import LossFn, traced_loss_and_grads
 from worker.nst.optimize import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
 from worker.nst.stopping import Plateau
 
@@ -78,18 +79,13 @@ def adam_iterations(loss_fn: LossFn) -> Any:
     return run
 
 
-class CompiledAdam:
+class CompiledAdam(CompiledLoop):
     """The compiled Adam loop for one image shape and layer set; ``start`` one per pass."""
 
     warm_count = 1  # the first call's iterations: compiling it, then one evaluation
 
     def __init__(self, loss_fn: LossFn, jit_compile: bool) -> None:
-        self._call = compile_traced(adam_iterations(loss_fn), jit_compile)
-
-    @property
-    def traces(self) -> int:
-        """Times the loop was traced: 1 after any number of calls of one shape."""
-        return traces(self._call)
+        super().__init__(adam_iterations(loss_fn), jit_compile)
 
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,

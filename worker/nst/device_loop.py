@@ -15,6 +15,7 @@ plateau window's length is a shape too: every call of a loop must pass the same 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -22,6 +23,7 @@ import numpy as np
 from keras import ops
 
 from shared.errors import EngineFailure
+from worker.nst.gradients import compile_traced, traces
 from worker.nst.stopping import Plateau
 
 Tensor = Any
@@ -137,3 +139,18 @@ def advance_of(tally: Tally, evaluations: list[int]) -> Advance:
         terms=np.asarray(tally.terms)[:done],
         stopped=bool(tally.stopped),
     )
+
+
+class CompiledLoop:
+    """One optimizer's loop compiled for one image shape and layer set (a compiled-step cache
+    entry); subclasses say how many warm-up iterations its first call runs and ``start`` a pass."""
+
+    warm_count = 0
+
+    def __init__(self, iterations: Callable[..., Any], jit_compile: bool) -> None:
+        self._call = compile_traced(iterations, jit_compile)
+
+    @property
+    def traces(self) -> int:
+        """Times the loop was traced: 1 after any number of calls of one shape."""
+        return traces(self._call)

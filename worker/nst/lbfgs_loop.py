@@ -28,6 +28,7 @@ from shared.params import EARLY_STOP_WINDOW
 from worker.nst.device_loop import (
     MAX_COUNT,
     Advance,
+    CompiledLoop,
     EarlyStop,
     Tally,
     advance_of,
@@ -37,7 +38,7 @@ from worker.nst.device_loop import (
     running,
     start_tally,
 )
-from worker.nst.gradients import LossFn, compile_traced, traced_loss_and_grads, traces, write_row
+from worker.nst.gradients import LossFn, traced_loss_and_grads, write_row
 from worker.nst.optimize import (
     ARMIJO,
     CURVATURE,
@@ -224,18 +225,13 @@ def lbfgs_iterations(loss_fn: LossFn) -> Any:
     return run
 
 
-class CompiledLbfgs:
+class CompiledLbfgs(CompiledLoop):
     """The compiled L-BFGS loop for one image shape and layer set; ``start`` one per pass."""
 
     warm_count = 0  # the first call compiles and evaluates the start point only
 
     def __init__(self, loss_fn: LossFn, jit_compile: bool) -> None:
-        self._call = compile_traced(lbfgs_iterations(loss_fn), jit_compile)
-
-    @property
-    def traces(self) -> int:
-        """Times the loop was traced: 1 after any number of calls of one shape."""
-        return traces(self._call)
+        super().__init__(lbfgs_iterations(loss_fn), jit_compile)
 
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
