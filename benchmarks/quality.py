@@ -230,7 +230,8 @@ class EngineRunner:
         from shared.params import parse_params
 
         content, style = (open_rgb(image_file(n)) for n in (job.content, job.style))
-        fields = {**job.engine_params, "size": job.size}
+        # Equal iterations: early stop off unless it is what the sweep varies.
+        fields = {"early_stop": 0.0, **job.engine_params, "size": job.size}
         if job.size not in self._warm:
             self.engine.run(content, [style], parse_params({**fields, "iterations": 2}))
             self._warm.add(job.size)
