@@ -136,13 +136,20 @@ class _ProgressBar:
     def __init__(self) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=None, unit="it", desc="queued", file=sys.stderr, dynamic_ncols=True)
+        # Until the first progress there is nothing to count: the state and the time waited,
+        # not tqdm's "0it [00:05, ?it/s]".
+        self.bar = tqdm(total=None, unit="it", desc="queued", file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{desc} [{elapsed}]")  # fmt: skip
 
     def update(self, job: Job) -> None:
         self.bar.set_description_str(_status_word(job))  # set_description would add ": "
         progress = job.progress
         if progress is None:
+            position = job.data.get("queue_position")
+            if job.status == "queued" and position:
+                self.bar.set_description_str(f"queued, number {position} in the queue")
             return
+        self.bar.bar_format = None  # tqdm's own bar from now on
         self.bar.total = progress.total
         self.bar.n = progress.iteration
         if progress.losses is not None:

@@ -100,7 +100,7 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(live_api: LiveAPI, tmp_path
     def bar_shown() -> bool:
         with contextlib.suppress(BlockingIOError):
             shown.append(os.read(proc.stderr.fileno(), 4096))
-        return b"queued" in b"".join(shown) or proc.poll() is not None
+        return b"in the queue" in b"".join(shown) or proc.poll() is not None
 
     wait_for(bar_shown, 30, "the progress bar", every=0.05)
     proc.send_signal(signal.SIGINT)
@@ -109,6 +109,7 @@ def test_ctrl_c_while_waiting_leaves_the_job_running(live_api: LiveAPI, tmp_path
     assert proc.returncode == 130, stderr
     assert f"keeps running. Re-attach with: nst watch {job_id}" in stderr
     assert job_status(live_api, job_id) == "queued"
+    assert "queued, number 1 in the queue" in stderr and "0it" not in stderr, stderr
 
 
 def test_non_image_file_exits_2_with_one_line(live_api: LiveAPI, tmp_path: Path) -> None:
