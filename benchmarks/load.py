@@ -23,14 +23,12 @@ import io
 import json
 import os
 import random
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -44,6 +42,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.procs import answers, free_port, process, wait_until  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
 from shared.jobs import Job, JobStatus  # noqa: E402
 
@@ -111,51 +110,6 @@ def tiny_jpeg(path: Path, side: int = 32) -> bytes:
 
 
 # -- processes ------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll condition every 0.1 s; raise after timeout seconds naming what never happened."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code < 500
-    except requests.RequestException:
-        return False
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run args for the block's duration; SIGTERM its process group after, SIGKILL if stuck."""
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            yield proc
-        finally:
-            stop_group(proc)
-
-
-def stop_group(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def start_s3(stack: ExitStack, logs: Path) -> str:
     """moto's S3 server in its own process (not a thread of this client) with the bucket made."""
     port = free_port()

@@ -57,15 +57,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.load import (  # noqa: E402
-    AWS_ENV,
-    BUCKET,
-    Latency,
-    free_port,
-    machine,
-    process,
-    wait_until,
-)  # fmt: skip
+from benchmarks.load import AWS_ENV, BUCKET, Latency, machine  # noqa: E402
+from benchmarks.procs import answers, free_port, process, wait_until  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
 from shared.jobs import Job, JobStatus  # noqa: E402
 from shared.queue import make_producer  # noqa: E402
@@ -125,16 +118,9 @@ def start_moto(stack: ExitStack, logs: Path) -> tuple[str, int]:
     args = [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     proc = stack.enter_context(process(args, env, logs / "s3.log"))
     endpoint = f"http://127.0.0.1:{port}"
-    wait_until(lambda: _answers(endpoint), 60, "moto")
+    wait_until(lambda: answers(endpoint), 60, "moto")
     requests.put(f"{endpoint}/{BUCKET}", timeout=10).raise_for_status()
     return endpoint, proc.pid
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code < 500
-    except requests.RequestException:
-        return False
 
 
 def service_env(args: argparse.Namespace, redis_url: str, storage: str | None) -> dict[str, str]:
@@ -162,7 +148,7 @@ def start_api(stack: ExitStack, env: dict[str, str], logs: Path) -> tuple[str, i
     args = [gunicorn, "-c", "python:api.gunicorn_conf", "api.app:create_app()"]
     proc = stack.enter_context(process(args, env, logs / "api.log"))
     url = f"http://127.0.0.1:{env['NST_API_PORT']}"
-    wait_until(lambda: _answers(f"{url}/readyz"), 120, "the API")
+    wait_until(lambda: answers(f"{url}/readyz"), 120, "the API")
     return url, proc.pid
 
 

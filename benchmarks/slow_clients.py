@@ -28,6 +28,10 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.procs import free_port, start_gunicorn  # noqa: E402
+
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 APP = "api.app:create_app()"
 CONFIGS = {
@@ -36,26 +40,12 @@ CONFIGS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start(args: list[str], port: int, home: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "HOME": str(home), "NST_AUTH": "off", "NST_API_HOST": "127.0.0.1",
            "NST_API_PORT": str(port), "NST_API_WORKERS": "2",
            "NST_STORAGE_URL": f"file://{home}/storage"}  # fmt: skip
     bind = [] if "-c" in args else ["--bind", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen([GUNICORN, *args, *bind, APP], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return proc
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
+    return start_gunicorn([GUNICORN, *args, *bind, APP], env, port)
 
 
 def trickle(port: int, count: int, stop: threading.Event) -> None:

@@ -34,14 +34,12 @@ import requests
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.procs import free_port, start_gunicorn  # noqa: E402
+
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 REDIS_URL = "redis://127.0.0.1:6379/12"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_api(port: int, folder: Path, prefix: str) -> subprocess.Popen[bytes]:
@@ -49,16 +47,8 @@ def start_api(port: int, folder: Path, prefix: str) -> subprocess.Popen[bytes]:
            "NST_API_WORKERS": "1", "NST_REDIS_URL": REDIS_URL, "NST_KEY_PREFIX": prefix,
            "NST_QUEUE": prefix, "NST_STORAGE_URL": f"file://{folder}",
            "NST_EVENTS_HEARTBEAT_SECONDS": "15"}  # fmt: skip
-    proc = subprocess.Popen([GUNICORN, "-c", "python:api.gunicorn_conf", "api.app:create_app()"],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return proc
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not start")
+    return start_gunicorn([GUNICORN, "-c", "python:api.gunicorn_conf", "api.app:create_app()"],
+                          env, port)  # fmt: skip
 
 
 def queued_job(url: str) -> str:

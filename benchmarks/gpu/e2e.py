@@ -26,15 +26,13 @@ import io
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -42,40 +40,12 @@ import requests
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.procs import answers, free_port, process, wait_until  # noqa: E402
+
 IMAGES = REPO.parent / "shared" / "images"
 RATIOS = ((4, 3), (3, 4), (16, 9), (1, 1), (9, 16), (3, 2))  # width : height
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with suppress(Exception):
-            if check():
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Any:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-    try:
-        yield proc
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def photo(ratio: tuple[int, int], seed: int) -> bytes:
@@ -137,7 +107,7 @@ def run(args: argparse.Namespace, concurrency: int, folder: Path) -> dict[str, A
         stack.enter_context(process([gunicorn, "-c", "python:api.gunicorn_conf",
                                      "api.app:create_app()"], env, folder / "api.log"))  # fmt: skip
         api = f"http://127.0.0.1:{api_port}"
-        wait_until(lambda: requests.get(f"{api}/readyz", timeout=2).ok, 60, "the API")
+        wait_until(lambda: answers(f"{api}/readyz"), 60, "the API")
         stack.enter_context(process(worker, env, folder / f"worker-{concurrency}.log"))
         wait_until(lambda: b"ready." in (folder / f"worker-{concurrency}.log").read_bytes(),
                    600, "the worker")  # fmt: skip
