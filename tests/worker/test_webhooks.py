@@ -140,6 +140,15 @@ def hooks_api(hooks_env: ServiceEnv) -> Iterator[LiveAPI]:
         yield LiveAPI(url, hooks_env)
 
 
+@pytest.fixture
+def hook_workers(
+    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks
+) -> None:
+    """The whole path behind the API: a GPU worker and the webhook consumer, on its settings."""
+    start_worker(env=hooks_api.env)
+    start_webhook_worker(hooks_api.env)
+
+
 def my_secret(api: LiveAPI) -> str:
     response = requests.get(f"{api.url}/v1/webhook-secret", headers=api.headers, timeout=10)
     assert response.status_code == 200
@@ -153,11 +162,8 @@ def verified(secret: str, delivery: Delivery) -> dict[str, Any]:
 
 # -- the whole path: API, GPU worker, webhook consumer, receiver ------------------------------
 def test_completed_event_is_signed_with_the_keys_secret_and_verifies(
-    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks,
-    receiver: Callable[..., Receiver],
-) -> None:  # fmt: skip
-    start_worker(env=hooks_api.env)
-    start_webhook_worker(hooks_api.env)
+    hooks_api: LiveAPI, hook_workers: None, receiver: Callable[..., Receiver]
+) -> None:
     hook = receiver()
     job = submit(hooks_api, webhook_url=hook.url)
     wait_status(poller(hooks_api, job["id"]), {"succeeded"})
@@ -178,11 +184,8 @@ def test_completed_event_is_signed_with_the_keys_secret_and_verifies(
 
 
 def test_receiver_failing_twice_gets_the_event_on_the_third_attempt(
-    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks,
-    receiver: Callable[..., Receiver],
-) -> None:  # fmt: skip
-    start_worker(env=hooks_api.env)
-    start_webhook_worker(hooks_api.env)
+    hooks_api: LiveAPI, hook_workers: None, receiver: Callable[..., Receiver]
+) -> None:
     hook = receiver([500, 500])
     job = submit(hooks_api, webhook_url=hook.url)
     poll = poller(hooks_api, job["id"])
@@ -204,11 +207,8 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_attempt(
 
 
 def test_progress_events_arrive_when_subscribed(
-    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks,
-    receiver: Callable[..., Receiver],
-) -> None:  # fmt: skip
-    start_worker(env=hooks_api.env)
-    start_webhook_worker(hooks_api.env)
+    hooks_api: LiveAPI, hook_workers: None, receiver: Callable[..., Receiver]
+) -> None:
     hook = receiver()
     job = submit(hooks_api, webhook_url=hook.url, webhook_events="progress,completed",
                  iterations=6, checkpoint_every=2)  # fmt: skip
