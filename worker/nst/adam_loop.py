@@ -127,8 +127,7 @@ class DeviceAdam:
             ops.convert_to_tensor(corrections.astype(np.float32)), recent, held, rule,
             self._targets,
         )  # fmt: skip
-        advance = advance_of(tally, self._evaluations)
-        return state, advance
+        return state, advance_of(tally, self._evaluations)
 
     def final_loss(self) -> tuple[float, np.ndarray]:
         """The loss of the current image: one more evaluation, whose step is thrown away."""

@@ -258,8 +258,7 @@ class DeviceLbfgs:
         self._state, tally = self._call(
             self._state, ops.convert_to_tensor(count, "int32"), recent, held, rule, self._targets
         )
-        advance = advance_of(tally, self._evaluations)
-        return advance
+        return advance_of(tally, self._evaluations)
 
     def final_loss(self) -> tuple[float, np.ndarray]:
         """The loss at the current image: known already, unless no evaluation was made yet."""
