@@ -51,7 +51,7 @@ def run(
 ) -> None:
     """Stylize CONTENT with one or more STYLE images and write OUTPUT as PNG."""
     try:
-        from shared.images import encode_png, read_image_file
+        from shared.images import check_working_sizes, encode_png, read_image_file
         from shared.params import parse_params
         from shared.settings import load_settings
     except ImportError:
@@ -61,6 +61,7 @@ def run(
     target = _checked_output(Path(output))
     content_image = read_image_file(content, settings.max_pixels)
     style_images = [read_image_file(path, settings.max_pixels) for path in styles]
+    check_working_sizes(params, content_image.size, [image.size for image in style_images])
     resume_from = _read_state(checkpoint_dir) if resume else None
     engine = _engine(settings.vgg19_weights, settings.xla == "on")
     with _Progress(params.iterations, checkpoint_dir) as progress:

@@ -102,6 +102,23 @@ def test_imagenet_weights_offline_say_to_set_nst_vgg19_weights(
     )
 
 
+@pytest.mark.parametrize(
+    ("which", "match"),
+    [("content", "content image is 700x20"), ("style", "style image 1 is 700x20")],
+)
+def test_an_aspect_ratio_the_engine_cannot_serve_is_named_before_it_starts(
+    runner, files, tmp_path, which, match
+):
+    """As the API does at submit: the image named, before any model is loaded (found from
+    outside: a thin image failed inside the engine, after the model loaded, as just "image")."""
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (700, 20), (40, 90, 160)).save(thin)
+    images = {"content": str(files["content"]), "style": str(files["style"]), which: str(thin)}
+    output = tmp_path / "out.png"
+    args = ["run", images["content"], images["style"], "-o", str(output), "--size", "512"]
+    _assert_one_line_usage_error(runner.invoke(main, args), output, match)
+
+
 def test_output_folder_that_does_not_exist_fails_before_the_engine_starts(runner, files, tmp_path):
     output = tmp_path / "missing" / "out.png"
     args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
