@@ -19,7 +19,7 @@ from typing import Any
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
-from shared.errors import InvalidParams
+from shared.errors import ImageError, InvalidParams
 from shared.images import check_working_sizes, decode_image, encode_input
 from shared.params import JobParams, Limits, parse_params
 from shared.presets import Preset, PresetCatalog
@@ -71,9 +71,11 @@ def parse_submission(
     presets = _presets(request, catalog)
     params = parse_params(_raw_params(request), limits, style_count=len(styles) + len(presets))
     style_side = math.ceil(params.size * params.style_scale)
-    uploads = [(contents[0], "content image", params.size)]
-    uploads += [(upload, f"style image {i + 1}", style_side) for i, upload in enumerate(styles)]
-    decoded = list(pool.map(lambda item: _decode(item[0], item[1], item[2], max_pixels), uploads))
+    uploads = [(contents[0], "content image", params.size, "content")]
+    uploads += [
+        (upload, f"style image {i + 1}", style_side, "style") for i, upload in enumerate(styles)
+    ]
+    decoded = list(pool.map(lambda item: _decode(*item, max_pixels), uploads))
     sizes = [image.size for image in decoded[1:]] + [catalog.size(p) for p in presets]
     check_working_sizes(params, decoded[0].size, sizes)
     encoded = list(pool.map(encode_input, decoded))
@@ -156,9 +158,16 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-def _decode(upload: FileStorage, name: str, long_side: int, max_pixels: int) -> Any:
-    """Decode fully: the check, and what is stored (re-encoded, never the uploaded bytes)."""
-    return decode_image(upload.read(), max_pixels, name=name, long_side=long_side)
+def _decode(upload: FileStorage, name: str, long_side: int, field: str, max_pixels: int) -> Any:
+    """Decode fully: the check, and what is stored (re-encoded, never the uploaded bytes).
+
+    An ImageError names the form field of the file (``field``), so the page marks that field.
+    """
+    try:
+        return decode_image(upload.read(), max_pixels, name=name, long_side=long_side)
+    except ImageError as exc:
+        exc.field = field
+        raise
 
 
 def request_digest(request: Request) -> str:

@@ -101,6 +101,12 @@ class ImageError(NSTError):
     http_status = 400
     exit_code = EXIT_USAGE
     headline = "That file is not an image the service can read"
+    # The form field of the file at fault ("content", "style"), set where the upload is known
+    # (api/submission.py), so a client can show the error next to that field.
+    field: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), **({"field": self.field} if self.field else {})}
 
 
 class UnsupportedAspectRatio(ImageError):
@@ -116,6 +122,27 @@ class ImageTooLarge(ImageError):
     code = "image_too_large"
     http_status = 413
     headline = "That image is too large"
+
+
+class TooManyFiles(InvalidParams):
+    """More files in one request than a job can use (one photo, NST_MAX_STYLE_IMAGES paintings)."""
+
+    code = "too_many_files"
+
+
+class InvalidIdempotencyKey(InvalidParams):
+    """An Idempotency-Key that is empty, too long or not printable ASCII (it is stored per key)."""
+
+    code = "invalid_idempotency_key"
+
+
+class FormTooLarge(NSTError):
+    """The form has more parts, or a text field larger, than any job needs (parser's bound)."""
+
+    code = "form_too_large"
+    http_status = 413
+    exit_code = EXIT_USAGE
+    headline = "The form has too many parts"
 
 
 class UploadTooLarge(ImageError):
@@ -188,6 +215,24 @@ class JobConflict(NSTError):
     http_status = 409
     exit_code = EXIT_USAGE
     headline = "That job cannot do this now"
+
+
+class JobFinished(JobConflict):
+    """A cancel reached a job that already succeeded or failed: nothing is changed or deleted.
+
+    A cancel that arrives just after the job succeeded must never cost the user the picture;
+    deleting it is the separate, explicit ``DELETE``.
+    """
+
+    code = "job_finished"
+    headline = "That job has already finished"
+
+
+class JobActive(JobConflict):
+    """A delete reached a job that is still queued or running: cancel it first."""
+
+    code = "job_active"
+    headline = "That job is still running"
 
 
 class IdempotencyKeyReused(NSTError):

@@ -251,18 +251,21 @@ CASES = [
         submission(files=[("content", jpeg(b"")), GOOD_STYLE]),
         400,
         "invalid_image",
+        "content",
     ),
     case(
         "zero-byte-style",
         submission(files=[GOOD_CONTENT, ("style", png(b"", "s.png"))]),
         400,
         "invalid_image",
+        "style",
     ),
     case(
         "truncated-jpeg",
         submission(files=[("content", jpeg(content_bytes()[:-400])), GOOD_STYLE]),
         400,
         "invalid_image",
+        "content",
     ),
     case(
         "truncated-png",
@@ -271,12 +274,14 @@ CASES = [
         ),
         400,
         "invalid_image",
+        "content",
     ),
     case(
         "text-file-named-png",
         submission(files=[("content", png(b"just some text, not pixels\n" * 20)), GOOD_STYLE]),
         400,
         "invalid_image",
+        "content",
     ),
     case(
         "gif-decoder-not-allowed",
@@ -288,6 +293,7 @@ CASES = [
         ),
         400,
         "invalid_image",
+        "content",
     ),
     case(
         "bmp-decoder-not-allowed",
@@ -299,24 +305,28 @@ CASES = [
         ),
         400,
         "invalid_image",
+        "style",
     ),
     case(
         "image-bomb-beyond-pillow-guard",
         submission(files=[("content", png(png_declaring(100_000, 100_000))), GOOD_STYLE]),
         413,
         "image_too_large",
+        "content",
     ),
     case(
         "image-bomb-over-default-max-pixels",
         submission(files=[GOOD_CONTENT, ("style", png(png_declaring(8000, 6000), "s.png"))]),
         413,
         "image_too_large",
+        "style",
     ),
     case(
         "real-image-over-lowered-max-pixels",
         submission(env={"NST_MAX_PIXELS": "2048"}),
         413,
         "image_too_large",
+        "content",
     ),
     case(
         "upload-over-max-upload-bytes",

@@ -80,16 +80,22 @@ def test_job_progress_preview_result_and_download(
     assert image_size(saved.read_bytes())[0] == 48
 
 
-def test_non_image_upload_shows_the_reason_in_words(page: Page, live_api: LiveAPI) -> None:
+def test_non_image_upload_shows_the_reason_at_the_photo_field(
+    page: Page, live_api: LiveAPI
+) -> None:
+    """A text file named .png: the server's invalid_image names the field; the page marks it."""
     open_page(page, live_api)
     fill_job(page, 4, content=b"this is a text file, not a photo")
     page.get_by_role("button", name="Start").click()
-    error = page.locator("#form-error")
+    error = page.locator("#content-error")
     expect(error).to_have_text(
         "That file is not an image the service can read: "
         "content image is not a JPEG, PNG or WebP image."
     )
     expect(error).not_to_contain_text("invalid_image")
+    expect(page.locator("#content")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#content")).to_be_focused()
+    expect(page.locator("#form-error")).to_be_hidden()
     expect(page.locator("#job")).to_be_hidden()
     screenshot(page, "non-image-error")
 
