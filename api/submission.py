@@ -75,7 +75,7 @@ def parse_submission(
     uploads += [
         (upload, f"style image {i + 1}", style_side, "style") for i, upload in enumerate(styles)
     ]
-    decoded = list(pool.map(lambda item: _decode(*item, max_pixels), uploads))
+    decoded = list(pool.map(lambda u: _decode(u[0], u[1], u[2], u[3], max_pixels), uploads))
     sizes = [image.size for image in decoded[1:]] + [catalog.size(p) for p in presets]
     check_working_sizes(params, decoded[0].size, sizes)
     encoded = list(pool.map(encode_input, decoded))
