@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     key_prefix: str = Field(default="nst", pattern=r"^[A-Za-z0-9_.:-]+$")
     storage_url: str = "file://./.run/storage"
     s3_endpoint_url: str | None = None
+    # Where clients (CLI, browser, scripts) reach the same store, when not at s3_endpoint_url:
+    # presigned result and preview URLs are signed for this host (a signature covers the Host
+    # header), e.g. http://localhost:9000 while the services use http://minio:9000.
+    s3_public_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     # How long a worker keeps retrying object storage before it hands its job back to the queue.
     storage_retry_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -130,7 +134,11 @@ class Settings(BaseSettings):
     # the broker's visibility timeout, or Redis would redeliver a waiting retry early).
     webhook_retry_delay_seconds: float = Field(default=10.0, ge=0)
     webhook_max_retry_delay_seconds: float = Field(default=3600.0, gt=0)
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)  # connect, then each read
+    # One attempt, whole: connect, send, and the receiver's answer (a deadline, not per read).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Attempts of one key's jobs in flight at once, across all consumers: one key's slow
+    # receiver can hold this many consumer processes, never all of them.
+    webhook_max_in_flight_per_key: int = Field(default=2, ge=1)
     # Local development and tests only: let webhooks reach private and loopback addresses.
     webhook_allow_private: bool = False
 

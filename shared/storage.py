@@ -104,7 +104,7 @@ class S3Storage:
     """S3-compatible storage under ``s3://bucket/prefix``."""
 
     def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str,
-                 retry_seconds: float) -> None:  # fmt: skip
+                 retry_seconds: float, public_endpoint_url: str | None = None) -> None:  # fmt: skip
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         config = Config(
@@ -116,6 +116,13 @@ class S3Storage:
         )
         self.client = boto3.client(
             "s3", endpoint_url=endpoint_url, region_name=region, config=config
+        )
+        # Presigning makes no request: a second client only so URLs name the host clients use
+        # (in Compose the services reach http://minio:9000, a host on the host is localhost).
+        self.presigner = (
+            boto3.client("s3", endpoint_url=public_endpoint_url, region_name=region, config=config)
+            if public_endpoint_url
+            else self.client
         )
         self.retry_seconds = retry_seconds
 
@@ -183,7 +190,7 @@ class S3Storage:
 
     def presigned_url(self, key: str, expires_in: int) -> str | None:
         return str(
-            self.client.generate_presigned_url(
+            self.presigner.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
                 ExpiresIn=expires_in,
             )
@@ -283,6 +290,7 @@ def open_storage(settings: Settings, patient: bool = True) -> ObjectStorage:
         return S3Storage(
             parsed.netloc, parsed.path, settings.s3_endpoint_url, settings.s3_region,
             settings.storage_retry_seconds if patient else min(settings.storage_retry_seconds, 2.0),
+            settings.s3_public_endpoint_url,
         )  # fmt: skip
     path = parsed.netloc + parsed.path
     return FileStorage(Path(path))

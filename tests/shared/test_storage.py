@@ -65,6 +65,24 @@ def test_s3_presigned_url_downloads_the_object(s3_endpoint: str, s3_url: str) ->
     assert response.status_code == 200 and response.content == b"image-bytes"
 
 
+def test_s3_presigned_url_names_the_public_endpoint_when_one_is_set(
+    s3_endpoint: str, s3_url: str
+) -> None:
+    # As in Compose: the services reach the store by a name only their network resolves
+    # (here a closed port), while the link goes to clients, who reach it elsewhere.
+    open_storage(Settings(storage_url=s3_url, s3_endpoint_url=s3_endpoint)).put(
+        "jobs/q/result.png", b"public-bytes", "image/png"
+    )
+    inside = f"http://127.0.0.1:{free_port()}"
+    storage = open_storage(
+        Settings(storage_url=s3_url, s3_endpoint_url=inside, s3_public_endpoint_url=s3_endpoint)
+    )
+    url = storage.presigned_url("jobs/q/result.png", expires_in=60)
+    assert url is not None and url.startswith(s3_endpoint + "/")
+    response = requests.get(url, timeout=10)
+    assert response.status_code == 200 and response.content == b"public-bytes"
+
+
 def test_file_storage_has_no_presigned_urls(tmp_path: Path) -> None:
     assert FileStorage(tmp_path).presigned_url("jobs/x/result.png", 60) is None
 
