@@ -2,8 +2,9 @@
 
 Public (no key), because the web page asks before it has a key: whether keys are needed, the
 deployment's limits, every job parameter with its range and default (``shared.param_specs``),
-the job statuses, the accepted image formats, and each error code's headline
-(``shared.errors``). Nothing in it is secret or internal.
+the job statuses, the accepted image formats, each error code's headline (``shared.errors``),
+and the workers' measured speed (``shared.speed``; null before a job has run), from which a
+client estimates a job's time before it is submitted. Nothing in it is secret or internal.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from shared import errors
 from shared.images import ALLOWED_FORMATS
 from shared.jobs import JobStatus
 from shared.param_specs import param_specs
+from shared.speed import measured_speed
 
 bp = Blueprint("meta", __name__)
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -26,6 +28,7 @@ def meta_document() -> dict[str, Any]:
     """The document for the current app's settings."""
     svc = services()
     settings = svc.settings
+    speed = measured_speed(svc.store)
     return {
         "auth": svc.keys.enabled,
         "limits": {
@@ -42,6 +45,7 @@ def meta_document() -> dict[str, Any]:
         },
         "image_types": [MEDIA_TYPES[name] for name in ALLOWED_FORMATS],
         "errors": {code: kind.headline for code, kind in sorted(errors.registered().items())},
+        "speed": speed.as_json() if speed else None,
     }
 
 

@@ -161,6 +161,12 @@ class JobStore:
     def running_ids(self) -> list[str]:
         return sorted(_text(m) for m in self.redis.smembers(self._status_key(JobStatus.RUNNING)))
 
+    def recently_finished(self, limit: int) -> list[Job]:
+        """The latest jobs to end whose images are still stored, newest first (speed.py)."""
+        ids = cast(list[bytes], self.redis.zrevrange(self._retention_key(), 0, limit - 1))
+        raws = self.redis.mget([self._job_key(_text(i)) for i in ids]) if ids else []
+        return [Job.model_validate_json(raw) for raw in raws if raw is not None]
+
     def active_count(self, owner: str) -> int:
         return int(self.redis.scard(self._owner_active_key(owner)))
 
