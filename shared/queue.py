@@ -67,20 +67,31 @@ def enqueue_job(app: Celery, job_id: str, countdown: float | None = None) -> Non
     """Queue one job; the message carries only the id, which is also the Celery task id.
 
     ``countdown`` delays delivery (a job handed back during an outage is retried later).
+    ``ignore_result``: without it Celery's Redis result backend subscribes to the task's result
+    channel (and unsubscribes when the AsyncResult is collected) on a pub/sub connection no one
+    reads, per greenlet; the API left those behind with unread replies (issue 21).
     """
     app.send_task(
         RUN_JOB_TASK, args=[job_id], task_id=job_id, queue=app.conf.task_default_queue,
-        countdown=countdown,
+        countdown=countdown, ignore_result=True,
     )  # fmt: skip
 
 
-def enqueue_webhook(app: Celery, job_id: str, event: str, message_id: str, body: str) -> None:
+def enqueue_webhook(
+    app: Celery, job_id: str, event: str, message_id: str, body: str, priority: int
+) -> None:
     """Queue one webhook message for the webhook consumer (``task_routes`` names its queue).
 
     The body is the event as it was when it happened, signed at each attempt; the job id lets
-    the delivery find the URL and record its attempts on the job.
+    the delivery find the URL and record its attempts on the job. ``priority``: 0 is taken
+    first (Redis). The time limits are cleared: a producer that has the delivery task
+    registered (a GPU worker) would otherwise stamp its own hour-long job limits on the
+    message, and the consumer would apply those instead of its own (``webhook_config``).
     """
-    app.send_task(DELIVER_WEBHOOK_TASK, args=[job_id, event, message_id, body])
+    app.send_task(
+        DELIVER_WEBHOOK_TASK, args=[job_id, event, message_id, body], ignore_result=True,
+        priority=priority, time_limit=None, soft_time_limit=None,
+    )  # fmt: skip
 
 
 def queue_length(app: Celery) -> int:
