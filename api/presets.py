@@ -17,7 +17,7 @@ bp = Blueprint("presets", __name__, url_prefix="/v1/presets")
 def list_presets() -> Response:
     catalog = services().presets
     presets = [
-        {"id": p.id, "title": p.title,
+        {"id": p.id, "title": p.title, "artist": p.artist,
          "thumbnail_url": url_for("presets.thumbnail", preset_id=p.id)}
         for p in catalog.presets.values()
     ]  # fmt: skip

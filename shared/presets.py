@@ -6,10 +6,15 @@ may list the ones to offer in NST_PRESETS (file names without extension; default
 is decoded once with the same rules as an upload, stored once in object storage under
 ``presets/{id}.jpg`` the first time a job asks for it, and referenced by id from every job that
 uses it: no job copies it.
+
+Each preset has a title and an artist for people to read: from ``presets.json`` in the folder
+(``{"id": {"title": ..., "artist": ...}}``) where the operator wrote one, else from the
+paintings this project ships or suggests (``KNOWN_PAINTINGS``), else from the file name.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +27,13 @@ from shared.images import decode_image, encode_input, encode_jpeg
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 STORED_LONG_SIDE = 1024  # the largest style a job can ask for at NST_MAX_SIZE's default
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+LABELS_FILE = "presets.json"
+KNOWN_PAINTINGS: dict[str, tuple[str, str]] = {
+    "starry_night": ("The Starry Night", "Vincent van Gogh"),
+    "the_scream": ("The Scream", "Edvard Munch"),
+    "shipwreck": ("The Shipwreck", "J. M. W. Turner"),
+    "woman-with-hat-matisse": ("Woman with a Hat", "Henri Matisse"),
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,7 @@ class Preset:
     id: str
     title: str
     path: Path
+    artist: str | None = None
 
     @property
     def key(self) -> str:
@@ -50,10 +63,12 @@ class PresetCatalog:
         root = Path(folder)
         if not root.is_dir():
             raise ConfigError(f"NST_PRESETS_DIR: no folder at {folder}")
+        labels = {**KNOWN_PAINTINGS, **_labels(root)}
         for path in sorted(p for p in root.iterdir() if p.suffix.lower() in SUFFIXES):
             preset_id = path.stem.lower()
             if _ID.match(preset_id) and (not chosen or preset_id in chosen):
-                self.presets[preset_id] = Preset(preset_id, _title(preset_id), path)
+                title, artist = labels.get(preset_id, (_title(preset_id), None))
+                self.presets[preset_id] = Preset(preset_id, title, path, artist)
         missing = sorted(set(chosen) - set(self.presets))
         if missing:
             raise ConfigError(f"NST_PRESETS: no image for {', '.join(missing)} in {folder}")
@@ -86,3 +101,20 @@ class PresetCatalog:
 
 def _title(preset_id: str) -> str:
     return re.sub(r"[-_]+", " ", preset_id).strip().capitalize()
+
+
+def _labels(root: Path) -> dict[str, tuple[str, str | None]]:
+    """Titles and artists from the folder's ``presets.json``; ConfigError if it is unreadable."""
+    path = root / LABELS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            str(preset_id): (str(entry["title"]), entry.get("artist") and str(entry["artist"]))
+            for preset_id, entry in entries.items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"NST_PRESETS_DIR: {LABELS_FILE} must map ids to {{title, artist}}: {exc}"
+        ) from None

@@ -15,5 +15,13 @@ def index() -> Response:
     return bp.send_static_file("index.html")
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it at the root whatever the page links: without it, a 404 per visit."""
+    response = bp.send_static_file("favicon.ico")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)

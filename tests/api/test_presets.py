@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
 from flask.testing import FlaskClient
 
+from shared.errors import ConfigError
+from shared.presets import PresetCatalog
 from tests.api.conftest import AUTH, post_job
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess
 from tests.helpers import poller, wait_status
@@ -25,7 +29,7 @@ def service_env(service_env: Env) -> Env:
 def test_presets_are_listed_with_thumbnails_without_a_key(client: FlaskClient) -> None:
     listed = client.get("/v1/presets").json["presets"]
     assert [p["id"] for p in listed] == ["starry_night", "the_scream"]
-    assert listed[0]["title"] == "Starry night"
+    assert (listed[0]["title"], listed[0]["artist"]) == ("The Starry Night", "Vincent van Gogh")
     thumbnail = client.get(listed[0]["thumbnail_url"])
     assert thumbnail.status_code == 200 and thumbnail.data.startswith(b"\xff\xd8")
 
@@ -66,3 +70,19 @@ def test_a_preset_job_runs_to_the_end_on_a_worker(
     assert response.status_code == 202, response.text
     final = wait_status(poller(live_api, response.json()["id"]), {"succeeded", "failed"})
     assert final["status"] == "succeeded", final
+
+
+def test_an_operators_presets_json_names_the_paintings(tmp_path: Path) -> None:
+    """Titles were made of file names ("Woman with hat matisse"); the operator can name them."""
+    for name in ("starry_night", "my_sunset-2"):
+        (tmp_path / f"{name}.jpg").write_bytes(style_bytes())
+    (tmp_path / "presets.json").write_text(
+        json.dumps({"my_sunset-2": {"title": "Sunset over Kiel", "artist": "A. Painter"}})
+    )
+    catalog = PresetCatalog(str(tmp_path))
+    assert catalog.presets["my_sunset-2"].title == "Sunset over Kiel"
+    assert catalog.presets["my_sunset-2"].artist == "A. Painter"
+    assert catalog.presets["starry_night"].artist == "Vincent van Gogh"  # a known painting
+    (tmp_path / "presets.json").write_text('{"my_sunset-2": "no title"}')
+    with pytest.raises(ConfigError, match=r"presets\.json must map ids to"):
+        PresetCatalog(str(tmp_path))
