@@ -98,6 +98,17 @@ class Settings(BaseSettings):
     api_worker_connections: int = Field(default=1000, ge=10)
     api_header_timeout_seconds: int = Field(default=10, ge=1)
     api_body_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Every request is answered within this (503 ``server_timeout``, and the log says where it
+    # waited); above the body's time, since it counts from the first byte. Event streams are
+    # bounded by their own loop, not this. A long poll waits at most half of it.
+    api_request_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Open event streams plus Prefer: wait polls one key may hold across all API processes (429
+    # past it). Size it so one key cannot take the connections others need: well below
+    # NST_API_WORKERS x NST_API_WORKER_CONNECTIONS (README, "Configuration").
+    max_streams_per_key: int = Field(default=100, ge=1)
+    # The scheme, host and path prefix clients reach the API at (https://nst.example.com): the
+    # base of every link the API writes. Unset: the request's own Host, for local use only.
+    public_base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
     # Built-in styles (shared/presets.py): a folder of paintings, and which of them to offer.
     presets_dir: str | None = None
     presets: Annotated[tuple[str, ...], NoDecode] = ()
@@ -158,6 +169,20 @@ class Settings(BaseSettings):
             if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
                 raise ValueError(f"{size!r} is not WIDTHxHEIGHT")
         return value
+
+    @field_validator("api_request_timeout_seconds")
+    @classmethod
+    def _answer_after_the_body(cls, value: float, info: ValidationInfo) -> float:
+        """The request deadline counts from the first byte, so it must outlast the body's."""
+        body = info.data.get("api_body_timeout_seconds")
+        if body is not None and value <= body:
+            raise ValueError(f"must exceed NST_API_BODY_TIMEOUT_SECONDS ({body:g})")
+        return value
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _empty_base_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("storage_url")
     @classmethod

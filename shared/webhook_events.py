@@ -22,6 +22,9 @@ from shared.queue import enqueue_webhook
 from shared.webhooks import WebhookEvent
 
 log = logging.getLogger(__name__)
+# Queue priority of each event (Redis: 0 is taken first). A job's end goes ahead of any backlog
+# of checkpoints, which are superseded by the next one anyway.
+PRIORITY = {WebhookEvent.COMPLETED: 0, WebhookEvent.PROGRESS: 9}
 
 
 class WebhookNotifier:
@@ -43,9 +46,8 @@ class WebhookNotifier:
         if job.webhook is None or not job.webhook.wants(event):
             return
         try:
-            enqueue_webhook(
-                self.producer, job.id, event.value, message_id, event_body(job, event, time.time())
-            )
+            body = event_body(job, event, time.time())
+            enqueue_webhook(self.producer, job.id, event.value, message_id, body, PRIORITY[event])
         except Exception:  # the broker is down: the job goes on, the event is lost (logged)
             log.exception("could not queue the %s webhook of job %s", event.value, job.id)
 

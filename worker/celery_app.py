@@ -23,7 +23,7 @@ from celery import Celery
 from shared.queue import broker_config
 from shared.settings import Settings, load_settings
 from worker.lifecycle import WorkerLifecycle
-from worker.webhooks import WebhookConsumer
+from worker.webhooks import WebhookConsumer, attempt_time_limits
 
 
 def worker_config(settings: Settings) -> dict[str, object]:
@@ -72,17 +72,20 @@ def webhook_config(settings: Settings) -> dict[str, object]:
     """The webhook consumer's settings: many short HTTP tasks, each bounded in time.
 
     Late acks: a consumer killed mid-delivery leaves the message for another (receivers
-    deduplicate on ``webhook-id``). The soft limit covers a connect and a read timeout; past
-    it the attempt is recorded as unanswered and retried, the hard limit is the backstop.
+    deduplicate on ``webhook-id``). Each attempt ends at its own deadline (``webhook_http``);
+    the soft limit is a backstop past it (the attempt is recorded as unanswered), the hard
+    limit the last one. Prefetch of one: a process takes the next message when it is free, so
+    the queue's priorities (a job's end before checkpoints) decide what goes next.
     """
-    soft_limit = 2 * settings.webhook_timeout_seconds + 5
+    soft_limit, hard_limit = attempt_time_limits(settings)
     return {
         "task_default_queue": settings.webhook_queue,
         "task_acks_late": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_concurrency": 8,
+        "worker_prefetch_multiplier": 1,
         "task_soft_time_limit": soft_limit,
-        "task_time_limit": soft_limit + 10,
+        "task_time_limit": hard_limit,
         "include": ["worker.webhooks"],
     }
 

@@ -5,6 +5,7 @@ the address policy itself is tested).
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
-from shared.jobs import Job, JobStatus, new_job_id
+from shared.jobs import Job, JobStatus, Progress, new_job_id
 from shared.params import JobParams
 from shared.queue import make_producer
 from shared.webhook_events import WebhookNotifier
@@ -213,12 +215,19 @@ def test_progress_events_arrive_when_subscribed(
     job = submit(hooks_api, webhook_url=hook.url, webhook_events="progress,completed",
                  iterations=6, checkpoint_every=2)  # fmt: skip
     wait_status(poller(hooks_api, job["id"]), {"succeeded"})
-    wait_for(lambda: len(hook.of_type("job.progress")) == 3 and hook.of_type("job.completed"),
-             60, "three progress events and the completed one")  # fmt: skip
+    wait_for(lambda: hook.of_type("job.completed"), 60, "the completed event")
+
+    def last_checkpoint() -> bool:
+        return any(d.payload["data"]["progress"]["iteration"] == 6
+                   for d in hook.of_type("job.progress"))  # fmt: skip
+
+    wait_for(last_checkpoint, 60, "the last checkpoint's event")
     secret = my_secret(hooks_api)
-    progress = sorted(verified(secret, d)["data"]["progress"]["iteration"]
-                      for d in hook.of_type("job.progress"))  # fmt: skip
-    assert progress == [2, 4, 6]
+    progress = [verified(secret, d)["data"]["progress"]["iteration"]
+                for d in hook.of_type("job.progress")]  # fmt: skip
+    # A checkpoint's event is skipped when a later one was recorded before it went out
+    # (coalescing); the last one always goes out, and none goes out twice.
+    assert progress == sorted(set(progress)) and set(progress) <= {2, 4, 6} and progress[-1] == 6
 
 
 # -- delivery alone: a job record, the webhook consumer, a receiver ---------------------------
@@ -279,7 +288,8 @@ def test_a_receiver_that_never_answers_is_an_attempt_that_timed_out(
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
         job = deliver_completed(env, f"http://127.0.0.1:{silent.getsockname()[1]}/")
         [attempt] = recorded_attempts(env, job, 1)
-    assert attempt.status_code is None and attempt.error == "no answer in time"
+    assert attempt.status_code is None
+    assert attempt.error == "no answer in time; gave up after 1 attempt"
 
 
 def test_the_consumer_refuses_to_start_without_a_secret(
@@ -291,3 +301,205 @@ def test_the_consumer_refuses_to_start_without_a_secret(
     assert consumer.proc.wait(timeout=60) == 2
     assert "cannot start: NST_WEBHOOK_SECRET is not set" in consumer.output()
     consumer.stop()
+
+
+# -- time limits, retries and fairness (issue 21) -----------------------------------------------
+class SlowReceiver:
+    """A raw TCP receiver on 127.0.0.1 that reads each request and then answers slowly.
+
+    ``trickle``: the status line one byte every ``every`` seconds, for ever (a receiver that
+    keeps a per-read timeout from firing); otherwise each connection is held, unanswered, until
+    ``release()``, then answered 200. Counts connections open at once, and those the sender cut.
+    """
+
+    def __init__(self, trickle: bool, every: float = 0.5) -> None:
+        self.trickle, self.every = trickle, every
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+        self.open = self.most_open = self.cut = self.accepted = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}/slow"
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.open += 1
+            self.accepted += 1
+            self.most_open = max(self.most_open, self.open)
+        try:
+            conn.recv(65536)
+            if self.trickle:
+                for byte in b"HTTP/1.1 200 OK\r\n" * 1000:
+                    conn.sendall(bytes([byte]))
+                    if self.released.wait(self.every):
+                        break
+            else:
+                self.released.wait(120)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        except OSError:
+            with self.lock:
+                self.cut += 1
+        finally:
+            conn.close()
+            with self.lock:
+                self.open -= 1
+
+
+@pytest.fixture
+def slow_receiver() -> Iterator[Callable[..., SlowReceiver]]:
+    made: list[SlowReceiver] = []
+
+    def make(trickle: bool) -> SlowReceiver:
+        made.append(SlowReceiver(trickle))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+def ended_job(env: ServiceEnv, url: str, owner: str, producer: Any = None) -> Job:
+    """A finished job with a webhook; its completed event queued by ``producer``'s notifier."""
+    notifier = WebhookNotifier(producer or make_producer(env.settings()))
+    store = env.store()
+    store.on_final = notifier.job_finished
+    webhook = JobWebhook(url=url, events=(WebhookEvent.COMPLETED, WebhookEvent.PROGRESS))
+    job = store.create(Job(id=new_job_id(), owner=owner, params=JobParams(size=48),
+                           style_count=1, webhook=webhook))  # fmt: skip
+    store.finish(job.id, JobStatus.SUCCEEDED)
+    return job
+
+
+def test_the_gpu_workers_notifier_puts_no_job_time_limits_on_webhook_messages(
+    hooks_env: ServiceEnv,
+) -> None:
+    """The GPU worker's app has the delivery task registered with its own hour-long limits;
+    they were stamped on every message and the consumer applied them instead of its own."""
+    from worker.celery_app import create_worker_app
+
+    settings = hooks_env.settings()
+    producer = create_worker_app(settings)
+    producer.finalize(auto=True)  # as in a running worker: its tasks registered, with its limits
+    ended_job(hooks_env, "http://127.0.0.1:9/", "owner-1", producer=producer)
+    queued = redis.Redis.from_url(settings.redis_url).lrange(settings.webhook_queue, 0, -1)
+    [message] = [json.loads(raw) for raw in queued]
+    assert message["headers"]["task"] == "nst.deliver_webhook"
+    assert message["headers"]["timelimit"] == [None, None]
+
+
+def test_a_receiver_trickling_its_answer_is_cut_off_at_the_attempts_deadline(
+    hooks_env: ServiceEnv, start_webhook_worker: StartHooks,
+    slow_receiver: Callable[..., SlowReceiver],
+) -> None:  # fmt: skip
+    """One byte every 0.5 s keeps any per-read timeout from firing; the attempt's deadline
+    (2 s here) still ends it, as "no answer in time", and the consumer moves on."""
+    from worker.celery_app import create_worker_app
+
+    env = ServiceEnv({**hooks_env.values, "NST_WEBHOOK_MAX_ATTEMPTS": "1"})
+    start_webhook_worker(env)
+    slow = slow_receiver(trickle=True)
+    producer = create_worker_app(env.settings())
+    producer.finalize(auto=True)
+    job = ended_job(env, slow.url, "owner-1", producer=producer)
+    [attempt] = recorded_attempts(env, job, 1)  # the trickle alone would last 8 minutes
+    assert attempt.status_code is None
+    assert attempt.error == "no answer in time; gave up after 1 attempt"
+    wait_for(lambda: slow.cut == 1, 30, "the consumer to hang up on the receiver")
+
+
+def test_a_failing_receiver_gets_every_attempt_on_the_schedule_then_a_gave_up_record(
+    hooks_env: ServiceEnv, start_webhook_worker: StartHooks, receiver: Callable[..., Receiver]
+) -> None:
+    """Celery's default max_retries (3) ended deliveries after 4 attempts, with a traceback."""
+    first = 0.05
+    env = ServiceEnv({**hooks_env.values, "NST_WEBHOOK_MAX_ATTEMPTS": "8",
+                      "NST_WEBHOOK_RETRY_DELAY_SECONDS": str(first)})  # fmt: skip
+    consumer = start_webhook_worker(env)
+    hook = receiver([500] * 20)
+    job = ended_job(env, hook.url, "owner-1")
+    wait_for(lambda: "undelivered after 8 attempts" in consumer.output(), 90, "giving up")
+    attempts = env.store().get(job.id).webhook.attempts
+    assert [(a.attempt, a.status_code) for a in attempts] == [(n, 500) for n in range(1, 9)]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
+    assert all(gap >= first * 2**n for n, gap in enumerate(gaps)), gaps  # 1, 2, 4, ... x first
+    assert attempts[-1].error == "the receiver answered 500; gave up after 8 attempts"
+    assert all("gave up" not in (a.error or "") for a in attempts[:-1])
+    assert len(hook.deliveries) == 8
+    assert "MaxRetriesExceeded" not in consumer.output() and "Traceback" not in consumer.output()
+
+
+def test_a_progress_backlog_is_coalesced_and_another_keys_completed_event_goes_first(
+    hooks_env: ServiceEnv, start_webhook_worker: StartHooks, receiver: Callable[..., Receiver]
+) -> None:
+    """150 checkpoints of one key's job, queued before another key's job ended: the completed
+    event is delivered first, and of the 150 only the latest checkpoint goes out."""
+    hook = receiver()
+    notifier = WebhookNotifier(make_producer(hooks_env.settings()))
+    store = hooks_env.store()
+    webhook = JobWebhook(url=hook.url, events=(WebhookEvent.PROGRESS,))
+    busy = store.create(Job(id=new_job_id(), owner="busy-owner", params=JobParams(size=48),
+                            style_count=1, webhook=webhook))  # fmt: skip
+    for iteration in range(1, 151):
+        progress = Progress(iteration=iteration, total=150, elapsed_seconds=float(iteration))
+        notifier.job_progressed(busy.model_copy(update={"progress": progress}))
+    store.update(busy.id, lambda job: job.model_copy(update={"progress": progress}))
+    other = ended_job(hooks_env, hook.url, "other-owner")
+    start_webhook_worker(hooks_env)
+    wait_for(lambda: len(hook.deliveries) == 2, 60, "the completed event and one checkpoint")
+    first, second = hook.deliveries
+    assert (first.payload["type"], first.payload["data"]["id"]) == ("job.completed", other.id)
+    assert (second.payload["type"], second.payload["data"]["progress"]["iteration"]) == (
+        "job.progress", 150,
+    )  # fmt: skip
+    broker = redis.Redis.from_url(hooks_env.settings().redis_url)
+    progress_queue = f"{hooks_env.values['NST_WEBHOOK_QUEUE']}\x06\x169"  # kombu: priority 9
+    wait_for(lambda: broker.llen(progress_queue) == 0, 60, "the backlog to drain")
+    assert len(hook.deliveries) == 2
+
+
+def test_one_keys_slow_receiver_does_not_hold_another_keys_delivery(
+    hooks_env: ServiceEnv, tmp_path: Path, receiver: Callable[..., Receiver],
+    slow_receiver: Callable[..., SlowReceiver],
+) -> None:  # fmt: skip
+    """Two consumer processes, three events of one key to a receiver that holds every
+    connection: that key gets one process (NST_WEBHOOK_MAX_IN_FLIGHT_PER_KEY=1), and another
+    key's event goes out through the other while the receiver still holds the first."""
+    env = ServiceEnv({
+        **hooks_env.values, "NST_WEBHOOK_MAX_IN_FLIGHT_PER_KEY": "1",
+        "NST_WEBHOOK_TIMEOUT_SECONDS": "30", "NST_WEBHOOK_MAX_ATTEMPTS": "1",
+    })  # fmt: skip
+    queue = env.values["NST_WEBHOOK_QUEUE"]
+    consumer = WorkerProcess(env, "hooks", tmp_path / "hooks.log", ("--concurrency", "2"),
+                             app="worker.webhook_main:app", queue=queue)  # fmt: skip
+    try:
+        consumer.wait_ready()
+        slow, fast = slow_receiver(trickle=False), receiver()
+        for _ in range(3):
+            ended_job(env, slow.url, "slow-owner")
+        wait_for(lambda: slow.accepted == 1, 30, "the slow key's first attempt to connect")
+        ended_job(env, fast.url, "other-owner")
+        wait_for(lambda: fast.deliveries, 25, "the other key's event, while the first is held")
+        assert slow.open == 1 and slow.most_open == 1
+        slow.release()
+        wait_for(lambda: slow.accepted == 3 and slow.open == 0, 60, "the slow key's three events")
+        assert slow.most_open == 1
+    finally:
+        consumer.stop()
