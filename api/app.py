@@ -8,6 +8,7 @@ from flask import Flask
 
 from api import docs, errors, events, health, jobs, meta, metrics, openapi, presets, web, webhooks
 from api.deadlines import BodyDeadline, gevent_active
+from api.errors import MAX_FORM_PARTS
 from api.services import Services
 from shared.errors import ConfigError
 from shared.settings import Settings, load_settings
@@ -26,7 +27,9 @@ def create_app(
         # Werkzeug checks this against its parse buffer, which holds file chunks of up to
         # 64 KiB too, so it must sit well above that or ordinary uploads get a random 413.
         MAX_FORM_MEMORY_SIZE=1024 * 1024,
-        MAX_FORM_PARTS=settings.max_style_images + 64,
+        # A bound for the parser only (Werkzeug's default): counts of files and fields are
+        # checked with their own error where the form is read (api/submission.py).
+        MAX_FORM_PARTS=MAX_FORM_PARTS,
         JSON_SORT_KEYS=False,
     )
     if test_config:

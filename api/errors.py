@@ -9,19 +9,20 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared import errors
 
 log = logging.getLogger(__name__)
+MAX_FORM_PARTS = 1000  # Werkzeug's default: a parser bound far above what any job sends
 
 
 def render(exc: errors.NSTError) -> tuple[Response, int]:
     """The JSON answer for a product error, with the headers its kind calls for."""
     response = jsonify(error=exc.body())
-    if isinstance(exc, errors.TooManyActiveJobs):
+    if isinstance(exc, errors.TooManyActiveJobs | errors.TooManyStreams):
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
     if isinstance(exc, errors.Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="nst"'
@@ -43,10 +44,28 @@ def handle_redis_down(exc: Exception) -> tuple[Response, int]:
 def handle_http_error(exc: HTTPException) -> tuple[Response, int]:
     status = exc.code or 500
     if isinstance(exc, RequestEntityTooLarge):
-        return render(errors.UploadTooLarge("the request is larger than the upload limit"))
+        return render(_too_large())
     kind = errors.error_for_status(status)
     response, _ = render(kind(exc.description or kind.headline))
     return response, status
+
+
+def _too_large() -> errors.NSTError:
+    """Which limit a 413 from Werkzeug hit: the body's size, or the form parser's bounds.
+
+    Werkzeug raises the same exception for all three; the declared length tells them apart (a
+    body within the byte limit was stopped by the part count or a text field's size).
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None or request.content_length > limit:
+        return errors.UploadTooLarge(
+            f"the request is larger than the upload limit of {limit / 2**20:.3g} MB"
+        )
+    return errors.FormTooLarge(
+        f"the form has more than {MAX_FORM_PARTS} parts or a text field over "
+        f"{current_app.config['MAX_FORM_MEMORY_SIZE'] // 1024} KB; a job takes one content "
+        "image, a few style images and its settings"
+    )
 
 
 def handle_unexpected(exc: Exception) -> tuple[Response, int]:

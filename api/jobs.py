@@ -1,4 +1,4 @@
-"""The ``/v1/jobs`` resource: submit, poll, list, download, cancel.
+"""The ``/v1/jobs`` resource: submit, poll, list, download, cancel, delete.
 
 Views only validate, talk to the job store and storage, and shape JSON; the
 work happens in the worker. Status answers come from Redis alone.
@@ -6,11 +6,16 @@ work happens in the worker. Status answers come from Redis alone.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Flask, Response, jsonify, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api.auth import current_owner, owned_job
 from api.events import MAX_WAIT_SECONDS, wait_for_change
+from api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.idempotency import idempotency_key as checked_idempotency_key
+from api.paging import decode_cursor, encode_cursor
 from api.presenters import job_json
 from api.services import Services, services
 from api.submission import Submission, parse_submission, parse_webhook_fields, request_digest
@@ -27,6 +32,7 @@ from shared.storage import JobKeys
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 MAX_PAGE = 100
+OFFSET_DEPRECATED = "@1796601600"  # RFC 9745: ?offset= deprecated since 2026-12-07 (cursor)
 
 
 @bp.post("")
@@ -34,7 +40,7 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
     """Validate everything, store the inputs, record the job, queue it: 202 + Location."""
     svc = services()
     owner = current_owner()
-    idempotency_key = request.headers.get("Idempotency-Key")
+    idempotency_key = checked_idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
     digest = request_digest(request) if idempotency_key else None
     if idempotency_key and (earlier := svc.store.find_by_idempotency_key(owner, idempotency_key)):
         return _accepted(_same_request(earlier, digest), svc, status=200)
@@ -137,18 +143,36 @@ def _known_version() -> int | None:
 
 @bp.get("")
 def list_jobs() -> Response:
-    """The caller's jobs, newest first; ``?status=&limit=&offset=``."""
+    """The caller's jobs, newest first; ``?status=&limit=&cursor=``.
+
+    ``next_cursor`` (and the ``next`` link that carries it) start the next page after the last
+    job shown, so jobs created meanwhile never repeat one. ``offset`` is deprecated: still
+    answered, with a ``Deprecation`` header, and its ``next`` link is a cursor link too.
+    """
     svc = services()
     owner = current_owner()
     status = _status_filter(request.args.get("status"))
     limit = _int_arg("limit", 20, 1, MAX_PAGE)
-    offset = _int_arg("offset", 0, 0, 1_000_000)
-    jobs = svc.store.list_for_owner(owner, status, offset, limit + 1)
+    cursor = request.args.get("cursor")
+    offset = None if "offset" not in request.args else _int_arg("offset", 0, 0, 1_000_000)
+    if cursor is not None and offset is not None:
+        raise InvalidParams("give cursor or offset, not both (offset is deprecated)", "offset")
+    if offset is not None:
+        jobs = svc.store.list_for_owner(owner, status, offset, limit + 1)
+    else:
+        after = decode_cursor(cursor) if cursor is not None else None
+        jobs = svc.store.page_for_owner(owner, status, after, limit + 1)
+    next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
     next_page = None
-    if len(jobs) > limit:
-        args = {**request.args.to_dict(), "offset": str(offset + limit), "limit": str(limit)}
-        next_page = url_for("jobs.list_jobs", **args)  # type: ignore[arg-type]
-    return jsonify(jobs=[job_json(j, svc) for j in jobs[:limit]], next=next_page)
+    if next_cursor is not None:
+        args: dict[str, Any] = {"status": status.value} if status else {}
+        next_page = url_for("jobs.list_jobs", **args, limit=limit, cursor=next_cursor)
+    response = jsonify(
+        jobs=[job_json(j, svc) for j in jobs[:limit]], next=next_page, next_cursor=next_cursor
+    )
+    if offset is not None:
+        response.headers["Deprecation"] = OFFSET_DEPRECATED
+    return response
 
 
 def _status_filter(raw: str | None) -> JobStatus | None:
@@ -170,19 +194,31 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return int(raw)
 
 
-@bp.delete("/<job_id>")
+@bp.post("/<job_id>/cancel")
 def cancel_job(job_id: str) -> tuple[Response, int]:
-    """Cancel an active job; delete a finished job's images.
+    """Cancel an active job; never delete anything.
 
-    A queued job never runs; a running one stops at its next checkpoint (202). A finished one
-    (succeeded, failed, cancelled) has its inputs, previews, state and result deleted now
-    rather than after NST_RESULT_TTL, and its record says when (200). Both are safe to retry.
+    A queued job is cancelled now and never runs (200); a running one stops at its next
+    checkpoint (202, ``cancel_requested``). A cancelled job answers 200 unchanged, so a retry is
+    safe. A job that already succeeded or failed answers 409 ``job_finished`` and keeps its
+    result: the state check and the change are one Redis transaction (``request_cancel``).
     """
     svc = services()
     job = owned_job(job_id)
-    if not job.status.is_final:
-        job = svc.store.request_cancel(job.id, job.owner)
-        return jsonify(job_json(job, svc)), 202
+    job = svc.store.request_cancel(job.id, job.owner)
+    return jsonify(job_json(job, svc)), 200 if job.status.is_final else 202
+
+
+@bp.delete("/<job_id>")
+def delete_job(job_id: str) -> tuple[Response, int]:
+    """Delete a finished job's images (inputs, previews, state, result) now; never cancel.
+
+    Rather than after NST_RESULT_TTL; the record stays and says when (200, again on a retry).
+    A queued or running job answers 409 ``job_active``: cancel it first, so that a delete can
+    never stop a job and a cancel can never delete a picture.
+    """
+    svc = services()
+    job = svc.store.check_deletable(owned_job(job_id).id, current_owner())
     if job.data_deleted_at is None:
         svc.storage.delete_prefix(JobKeys(job.id).prefix)
         job = svc.store.mark_data_deleted(job.id) or job

@@ -13,7 +13,9 @@ from typing import Any
 from flask import Flask, Response, jsonify
 
 from api.auth import current_owner
+from api.idempotency import MAX_KEY_CHARS
 from api.jobs import MAX_PAGE
+from api.paging import MAX_CURSOR_CHARS
 from shared import errors
 from shared.jobs import JobStatus, JobTiming, LossWeights
 from shared.param_specs import ParamSpec, param_specs
@@ -189,8 +191,11 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": "Any unique text; a retried request with the same key and body returns the "
-    "first job (200), with another body 422 (IETF Idempotency-Key draft).",
-    "schema": {"type": "string", "maxLength": 255},
+    "first job (200), with another body 422 (IETF Idempotency-Key draft). 1 to 255 printable "
+    "ASCII characters, else 400 invalid_idempotency_key.",
+    "schema": {
+        "type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[ -~]+$"
+    },
 }
 LOCATION = {
     "Location": {
@@ -260,10 +265,16 @@ def _object_response(description: str) -> dict[str, Any]:
 def _job_list_response() -> dict[str, Any]:
     schema = {
         "type": "object",
-        "required": ["jobs", "next"],
+        "required": ["jobs", "next", "next_cursor"],
         "properties": {
             "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "next": _prop(["string", "null"], "URL of the next page; null on the last.", None),
+            "next": _prop(
+                ["string", "null"], "URL of the next page (carries the cursor); null on the last.",
+                None,
+            ),
+            "next_cursor": _prop(
+                ["string", "null"], "Pass as ?cursor= for the next page; null on the last.", None
+            ),
         },
     }
     return {"description": "A page of jobs", "content": {"application/json": {"schema": schema}}}
@@ -278,8 +289,18 @@ def _list_parameters() -> list[dict[str, Any]]:
             "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
         },
         {
+            "name": "cursor",
+            "in": "query",
+            "description": "next_cursor of the previous page: the page after its last job, so "
+            "jobs created meanwhile never repeat one. Opaque; absent for the first page.",
+            "schema": {"type": "string", "maxLength": MAX_CURSOR_CHARS},
+        },
+        {
             "name": "offset",
             "in": "query",
+            "deprecated": True,
+            "description": "Deprecated (repeats jobs created between pages): use cursor. "
+            "Answered with a Deprecation header; not together with cursor.",
             "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
         },
     ]
@@ -437,11 +458,28 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 },
             },
             "delete": {
-                "summary": "Cancel an active job, or delete a finished job's images",
+                "summary": "Delete a finished job's images now (never cancels)",
+                "description": "Inputs, previews, state and result are deleted now rather than "
+                "after NST_RESULT_TTL; the record stays and says when. A queued or running job "
+                "answers 409 job_active: cancel it first.",
                 "responses": {
-                    "202": _job_response("Cancelled (queued) or cancelling (running)"),
-                    "200": _job_response("Finished: its images are deleted (again: no change)"),
-                    **_error_responses(400, 401, 404),
+                    "200": _job_response("Its images are deleted (a retry: no change)"),
+                    **_error_responses(400, 401, 404, 409),
+                },
+            },
+        },
+        "/v1/jobs/{job_id}/cancel": {
+            "parameters": [job_id],
+            "post": {
+                "summary": "Cancel a queued or running job (never deletes)",
+                "description": "A queued job ends cancelled now (200); a running one stops at "
+                "its next checkpoint (202, cancel_requested). A cancelled job answers 200 "
+                "unchanged, so a retry is safe. A job that already succeeded or failed answers "
+                "409 job_finished and keeps its result.",
+                "responses": {
+                    "200": _job_response("Cancelled (now, or earlier)"),
+                    "202": _job_response("Running: it stops at its next checkpoint"),
+                    **_error_responses(400, 401, 404, 409),
                 },
             },
         },

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, jsonify, url_for
 
 from api.services import services
 from shared.errors import NotFound
+from shared.presets import shown_id
 
 bp = Blueprint("presets", __name__, url_prefix="/v1/presets")
 
@@ -31,7 +32,7 @@ def thumbnail(preset_id: str) -> Response:
     svc = services()
     preset = svc.presets.presets.get(preset_id)
     if preset is None:
-        raise NotFound(f"no preset {preset_id!r}")
+        raise NotFound(f"no preset {shown_id(preset_id)}")
     image = svc.presets.thumbnail(preset, svc.settings.max_pixels)
     response = Response(image, mimetype="image/jpeg")
     response.headers["Cache-Control"] = "public, max-age=86400"

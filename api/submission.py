@@ -19,7 +19,7 @@ from typing import Any
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
-from shared.errors import ImageError, InvalidParams
+from shared.errors import ImageError, InvalidParams, TooManyFiles
 from shared.images import check_working_sizes, decode_image, encode_input
 from shared.params import JobParams, Limits, parse_params
 from shared.presets import Preset, PresetCatalog
@@ -63,6 +63,12 @@ def parse_submission(
     _check_form_shape(request)
     contents = request.files.getlist("content")
     styles = request.files.getlist("style")
+    if len(styles) > limits.max_style_images:
+        raise TooManyFiles(
+            f"at most {limits.max_style_images} style images are allowed per job, "
+            f"got {len(styles)} files in 'style'",
+            field="style",
+        )
     if len(contents) != 1:
         raise InvalidParams(
             "send exactly one content image in the 'content' field", field="content"

@@ -17,6 +17,7 @@ EXIT_OK = 0
 EXIT_JOB_FAILED = 1  # the job failed or was cancelled
 EXIT_USAGE = 2  # a usage or input error: the same command will fail again
 EXIT_UNAVAILABLE = 3  # the service cannot be reached or cannot serve now: try again later
+EXIT_NOT_SERVICE = 4  # the URL answers, but not as this service (wrong --api, host or path)
 EXIT_INTERRUPTED = 130
 
 _REGISTRY: dict[str, type[NSTError]] = {}
@@ -291,11 +292,38 @@ class TooManyActiveJobs(NSTError):
 
     @classmethod
     def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
-        seconds = int(retry_after) if retry_after and retry_after.isdigit() else 30
-        return cls(message, seconds)
+        seconds = (retry_after or "")[:6]  # ASCII digits only: int() refuses "²", isdigit() not
+        return cls(message, int(seconds) if seconds.isascii() and seconds.isdigit() else 30)
+
+
+class TooManyStreams(NSTError):
+    """The caller already holds as many open event streams and long polls as allowed."""
+
+    code = "too_many_streams"
+    http_status = 429
+    exit_code = EXIT_UNAVAILABLE
+    headline = "You already have as many live updates open as allowed"
+
+    def __init__(self, message: str, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    @classmethod
+    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
+        seconds = (retry_after or "")[:6]  # ASCII digits only: int() refuses "²", isdigit() not
+        return cls(message, int(seconds) if seconds.isascii() and seconds.isdigit() else 5)
 
 
 # -- the service's dependencies ----------------------------------------------------------------
+class ServerTimeout(NSTError):
+    """A request was not finished within NST_API_REQUEST_TIMEOUT_SECONDS (the log says where)."""
+
+    code = "server_timeout"
+    http_status = 503
+    exit_code = EXIT_UNAVAILABLE
+    headline = "The service did not answer in time"
+
+
 class StorageUnavailable(NSTError):
     """Object storage did not answer within the configured retry budget."""
 
@@ -330,6 +358,19 @@ class ServiceUnreachable(NSTError, ConnectionError):
     http_status = 503
     exit_code = EXIT_UNAVAILABLE
     headline = "The service cannot be reached"
+
+
+class NotThisService(NSTError):
+    """An HTTP answer without this service's error body or JSON: another server, a wrong path.
+
+    Client side only: a foreign server's ``404`` is not a job that failed, and retrying the
+    same URL cannot help, so it has its own exit status.
+    """
+
+    code = "not_this_service"
+    http_status = 502
+    exit_code = EXIT_NOT_SERVICE
+    headline = "That address is not the style-transfer service"
 
 
 # -- how a job ends ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import cast
 
 import redis
 
-from shared.errors import JobNotFound, TooManyActiveJobs
+from shared.errors import JobActive, JobFinished, JobNotFound, TooManyActiveJobs, WorkerLost
 from shared.jobs import Job, JobFailure, JobStatus, JobTiming, LossWeights, Progress
 from shared.webhooks import WebhookAttempt
 
@@ -99,7 +99,10 @@ class JobStore:
     def list_for_owner(
         self, owner: str, status: JobStatus | None, offset: int, limit: int
     ) -> list[Job]:
-        """The owner's jobs, newest first; filtering by status scans at most a few pages."""
+        """The owner's jobs, newest first, skipping ``offset`` (deprecated ``?offset=``).
+
+        An offset repeats jobs when new ones arrive between two pages: ``page_for_owner``.
+        """
         jobs: list[Job] = []
         cursor = 0
         skipped = 0
@@ -120,6 +123,39 @@ class JobStore:
                     skipped += 1
                     continue
                 jobs.append(job)
+                if len(jobs) == limit:
+                    break
+        return jobs
+
+    def page_for_owner(
+        self, owner: str, status: JobStatus | None, after: tuple[float, str] | None, limit: int
+    ) -> list[Job]:
+        """Up to ``limit`` of the owner's jobs strictly older than ``after``, newest first.
+
+        ``after`` is the (created_at, id) of the last job of the previous page: its position in
+        the owner's sorted set, so jobs created between two pages never shift the next one
+        (offsets did: every new job pushed one already seen onto the next page). Jobs with the
+        same created_at are ordered by id, as Redis orders equal scores.
+        """
+        key = self._owner_jobs_key(owner)
+        top = "+inf" if after is None else repr(after[0])
+        jobs: list[Job] = []
+        start = 0
+        while len(jobs) < limit:
+            found = self.redis.zrevrangebyscore(key, top, "-inf", start, 200, withscores=True)
+            batch = cast(list[tuple[bytes, float]], found)
+            if not batch:
+                break
+            start += len(batch)
+            ids = [_text(member) for member, score in batch
+                   if after is None or score < after[0] or _text(member) < after[1]]  # fmt: skip
+            raws = self.redis.mget([self._job_key(i) for i in ids]) if ids else []
+            for raw in raws:
+                if raw is None:
+                    continue
+                job = Job.model_validate_json(raw)
+                if status is None or job.status == status:
+                    jobs.append(job)
                 if len(jobs) == limit:
                     break
         return jobs
@@ -274,11 +310,27 @@ class JobStore:
         ids = self.redis.zrangebyscore(self._retention_key(), "-inf", cutoff, start=0, num=limit)
         return [_text(job_id) for job_id in cast(list[bytes], ids)]
 
+    def check_deletable(self, job_id: str, owner: str) -> Job:
+        """The owner's job if it is finished; JobActive while it is queued or running.
+
+        A finished status is final (no transition leaves it), so a job seen finished here is
+        still finished when its images are deleted next: the check needs no lock.
+        """
+        job = self.get(job_id, owner)
+        if not job.status.is_final:
+            raise JobActive(
+                f"job {job_id} is still {job.status.value}: cancel it first "
+                f"(POST /v1/jobs/{job_id}/cancel), then delete it"
+            )
+        return job
+
     def mark_data_deleted(self, job_id: str) -> Job | None:
         """Record that the job's images are gone; None when its record has expired too."""
         self.redis.zrem(self._retention_key(), job_id)
 
         def deleted(job: Job) -> Job | None:
+            if not job.status.is_final:  # never for an active job, whatever the caller checked
+                raise JobActive(f"job {job_id} is still {job.status.value}: cancel it first")
             if job.data_deleted_at is not None:
                 return None
             job.data_deleted_at = time.time()
@@ -291,7 +343,9 @@ class JobStore:
             return None
 
     # -- transitions used by the worker -----------------------------------------------------
-    def mark_running(self, job_id: str, worker: str, stale_after: float) -> Job | None:
+    def mark_running(
+        self, job_id: str, worker: str, stale_after: float, max_takeovers: int | None = None
+    ) -> Job | None:
         """Claim a delivered job, or None when another delivery owns it.
 
         None when the job is final (duplicate delivery), or running on another worker
@@ -299,6 +353,11 @@ class JobStore:
         ``stale_after`` seconds, or that ran on this same worker (a child process that
         died), is taken over. A job whose cancel was asked is ended ``cancelled`` here
         (its worker died before it could stop at a checkpoint) and None is returned.
+
+        A job whose runs died ``max_takeovers`` (NST_MAX_REDELIVERIES) times already is not
+        taken over again but ends ``failed`` with ``worker_lost``, and None is returned: a job
+        that kills its process each time (say, out of memory) must not be retried for ever.
+        The count is the sweeper's: claims, less the hand-backs of a storage outage.
         """
 
         def claim(job: Job) -> Job | None:
@@ -310,6 +369,10 @@ class JobStore:
             alive = job.heartbeat_at is not None and now - job.heartbeat_at < stale_after
             if job.status == JobStatus.RUNNING and job.worker != worker and alive:
                 return None
+            died = job.attempts - job.outage_retries
+            takeover = job.status == JobStatus.RUNNING and max_takeovers is not None
+            if takeover and died > (max_takeovers or 0):  # its runs all died: start no other
+                return _worker_lost(job, now, died)
             job.status = JobStatus.RUNNING
             job.started_at = job.started_at or now
             job.heartbeat_at = now
@@ -458,12 +521,23 @@ class JobStore:
 
     # -- transitions used by the API ------------------------------------------------------
     def request_cancel(self, job_id: str, owner: str) -> Job:
-        """Cancel a queued job now, or flag a running one to stop at its next checkpoint."""
+        """Cancel a queued job now, or flag a running one to stop at its next checkpoint.
+
+        Never touches a finished job: a cancelled one is returned as it is (a retried cancel),
+        one that succeeded or failed raises JobFinished. The check runs inside the same
+        compare-and-set as the change, so a job that succeeds while the cancel is on its way
+        keeps its result.
+        """
         self.get(job_id, owner)
 
         def cancel(job: Job) -> Job | None:
-            if job.status.is_final:
+            if job.status == JobStatus.CANCELLED:
                 return None
+            if job.status.is_final:
+                raise JobFinished(
+                    f"job {job_id} has already {job.status.value}; nothing was cancelled or "
+                    "deleted (DELETE deletes its images)"
+                )
             job.cancel_requested = True
             if job.status == JobStatus.QUEUED:
                 return _cancelled(job, time.time())
@@ -471,6 +545,17 @@ class JobStore:
 
         updated = self.update(job_id, cancel)
         return updated or self.get(job_id, owner)
+
+
+def _worker_lost(job: Job, now: float, runs: int) -> Job:
+    job.status = JobStatus.FAILED
+    job.finished_at = now
+    job.worker = None
+    job.heartbeat_at = None
+    job.error = JobFailure(
+        code=WorkerLost.code, message=f"the job's worker process died {runs} times; giving up"
+    )
+    return job
 
 
 def _cancelled(job: Job, now: float) -> Job:

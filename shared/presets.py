@@ -78,7 +78,8 @@ class PresetCatalog:
         if preset_id not in self.presets:
             offered = ", ".join(self.presets) or "none on this service"
             raise InvalidParams(
-                f"unknown style preset {preset_id!r} (offered: {offered})", field="style_preset"
+                f"unknown style preset {shown_id(preset_id)} (offered: {offered})",
+                field="style_preset",
             )
         return self.presets[preset_id]
 
@@ -97,6 +98,16 @@ class PresetCatalog:
         decoded = decode_image(preset.path.read_bytes(), max_pixels, preset.id, side)
         decoded.thumbnail((side, side))
         return encode_jpeg(decoded, quality=80)
+
+
+def shown_id(preset_id: str, limit: int = 40) -> str:
+    """An id as an error message may quote it: cut to ``limit`` characters, never echoed whole.
+
+    The id comes from the request; a 100 KB one must not come back in the answer.
+    """
+    if len(preset_id) <= limit:
+        return repr(preset_id)
+    return f"{preset_id[:limit]!r}… ({len(preset_id)} characters)"
 
 
 def _title(preset_id: str) -> str:

@@ -198,16 +198,30 @@ CASES = [
         "content",
     ),
     case(
-        "too-many-form-parts",
+        "two-hundred-unknown-form-fields",
         submission(form={f"f{i}": "1" for i in range(200)}),
+        400,
+        "invalid_params",
+        "f0",
+    ),
+    case(
+        "too-many-form-parts-for-the-parser",
+        submission(form={f"f{i}": "1" for i in range(1001)}),
         413,
-        "upload_too_large",
+        "form_too_large",
     ),
     case(
         "form-field-over-memory-limit",
         submission(form={"params": json.dumps({**BASE_PARAMS, "pad": "x" * 1_100_000})}),
         413,
-        "upload_too_large",
+        "form_too_large",
+    ),
+    case(
+        "seventy-style-files",
+        submission(files=[GOOD_CONTENT, *[GOOD_STYLE] * 69]),
+        400,
+        "too_many_files",
+        "style",
     ),
     case(
         "urlencoded-not-multipart",

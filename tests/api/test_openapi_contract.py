@@ -65,8 +65,8 @@ def real_request(path: str, method: str, job_id: str) -> tuple[dict[str, Any], i
         return {"path_parameters": {"preset_id": "none_here"}}, 404  # no presets configured
     if path == "/v1/webhook-secret":
         return {}, 404  # webhooks_disabled: live_api sets no NST_WEBHOOK_SECRET
-    if "{job_id}" in path:
-        return {"path_parameters": {"job_id": job_id}}, 202 if method == "DELETE" else 200
+    if "{job_id}" in path:  # queued: DELETE is refused (job_active), a cancel ends it now
+        return {"path_parameters": {"job_id": job_id}}, 409 if method == "DELETE" else 200
     if method == "GET":
         return {"query": {"status": "queued", "limit": 1}}, 200
     body = {"content": content_bytes(), "style": [style_bytes()], "params": GOOD_PARAMS}

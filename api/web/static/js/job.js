@@ -154,7 +154,7 @@ export function followedId() {
 
 export async function cancelJob(jobId, errorElement) {
   try {
-    await api(`/v1/jobs/${jobId}`, { method: "DELETE" });
+    await api(`/v1/jobs/${jobId}/cancel`, { method: "POST" }); // never deletes a finished picture
     showError(errorElement, null);
   } catch (error) {
     showError(errorElement, error);
