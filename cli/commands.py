@@ -16,17 +16,25 @@ from typing import Any
 
 import click
 
-from cli.errors import reports_errors
+from cli.errors import exit_status_help, reports_errors
 from cli.options import given, param_options
 from shared.client import Client, Job
-from shared.errors import EXIT_INTERRUPTED, ImageError, JobConflict
+from shared.errors import EXIT_INTERRUPTED, ImageError, JobActive, JobConflict, JobFinished
 from shared.files import write_atomically
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
-def client_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
-    """Declare a client command: ``--api``, ``--api-key`` and ``--json``, errors mapped."""
+def client_command(
+    name: str, summary: str, examples: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """Declare a client command: ``--api``, ``--api-key`` and ``--json``, errors mapped.
+
+    ``summary`` is the line ``nst --help`` lists (whole, never cut with "..."); ``examples``
+    and the exit statuses end the command's own ``--help``.
+    """
+    lines = "\n".join(f"  {example}" for example in examples)
+    epilog = (f"\b\nExamples:\n{lines}\n\n" if examples else "") + exit_status_help()
 
     def decorate(function: Callable[..., Any]) -> click.Command:
         wrapped = reports_errors(function)
@@ -40,7 +48,7 @@ def client_command(name: str) -> Callable[[Callable[..., Any]], click.Command]:
             "--api", "api_url", envvar="NST_API_URL", default=DEFAULT_API_URL, show_default=True,
             help="Service URL, e.g. 127.0.0.1:8000 (or NST_API_URL).",
         )(wrapped)  # fmt: skip
-        return click.command(name)(wrapped)
+        return click.command(name, short_help=summary, epilog=epilog)(wrapped)
 
     return decorate
 
@@ -49,7 +57,11 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-@client_command("submit")
+@client_command("submit", "Submit a photo and paintings; print the job id.", (
+    "nst submit photo.jpg starry.jpg                  # prints the job id",
+    "nst submit photo.jpg --preset starry_night --size 256 --wait -o out.png",
+    "ID=$(nst submit photo.jpg a.jpg b.jpg --style-blend 0.7,0.3)",
+))  # fmt: skip
 @click.argument("content", type=click.Path(dir_okay=False))
 @click.argument("styles", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--preset", "presets", multiple=True, metavar="ID",
@@ -82,7 +94,9 @@ def submit(
     _follow(job, target or Path(f"nst-{job.id}.png"), poll_interval, as_json)
 
 
-@client_command("watch")
+@client_command("watch", "Follow a job until it ends, then download it.", (
+    "nst watch JOB_ID -o out.png",
+))  # fmt: skip
 @click.argument("job_id")
 @click.option("-o", "--output", default=None, help="Where to write the PNG result.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, hidden=True)
@@ -107,10 +121,10 @@ def _checked_output(output: str | None) -> Path | None:
 
 
 def _follow(job: Job, output: Path, poll_interval: float, as_json: bool) -> None:
-    """Show a progress bar until the job ends; download a result, or exit 1 without one."""
+    """Show progress until the job ends; download a result, or exit 1 without one."""
     try:
-        with _ProgressBar() as bar:
-            job.wait(progress=bar.update, poll_interval=poll_interval)
+        with _ProgressBar() if sys.stderr.isatty() else _StateLines() as shown:
+            job.wait(progress=shown.update, poll_interval=poll_interval)
     except KeyboardInterrupt:
         click.echo(
             f"\nStopped watching; job {job.id} keeps running. Re-attach with: nst watch {job.id}",
@@ -131,25 +145,39 @@ def _follow(job: Job, output: Path, poll_interval: float, as_json: bool) -> None
 
 
 class _ProgressBar:
-    """A tqdm bar on stderr: iterations, the latest losses and tqdm's own ETA."""
+    """A tqdm bar on stderr (a terminal): iterations, the latest losses and tqdm's own ETA.
+
+    Made at the first update, from the job as it is then: a job that already ended gets its
+    one summary line and no bar (a bar would show "queued", then a rate from all its iterations
+    over no time). The rate counts from the first progress seen, so re-attaching mid-run shows
+    the speed of this run, not of iterations done before it.
+    """
 
     def __init__(self) -> None:
-        from tqdm import tqdm
-
-        # Until the first progress there is nothing to count: the state and the time waited,
-        # not tqdm's "0it [00:05, ?it/s]".
-        self.bar = tqdm(total=None, unit="it", desc="queued", file=sys.stderr, dynamic_ncols=True,
-                        bar_format="{desc} [{elapsed}]")  # fmt: skip
+        self.bar: Any = None
+        self.counting = False
 
     def update(self, job: Job) -> None:
-        self.bar.set_description_str(_status_word(job))  # set_description would add ": "
+        if self.bar is None and job.is_final:
+            click.echo(_state_line(job), err=True)
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            # Until the first progress there is nothing to count: the state and the time
+            # waited, not tqdm's "0it [00:05, ?it/s]".
+            self.bar = tqdm(total=None, unit="it", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{desc} [{elapsed}]")  # fmt: skip
+        self.bar.set_description_str(_state_text(job))  # set_description would add ": "
         progress = job.progress
         if progress is None:
-            position = job.data.get("queue_position")
-            if job.status == "queued" and position:
-                self.bar.set_description_str(f"queued, number {position} in the queue")
+            self.bar.refresh()
             return
-        self.bar.bar_format = None  # tqdm's own bar from now on
+        if not self.counting:  # tqdm's own bar from now on, its rate from this iteration
+            self.counting = True
+            self.bar.bar_format = None
+            self.bar.initial = self.bar.last_print_n = progress.iteration
+            self.bar.start_t = self.bar.last_print_t = self.bar._time()
         self.bar.total = progress.total
         self.bar.n = progress.iteration
         if progress.losses is not None:
@@ -161,7 +189,47 @@ class _ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _StateLines:
+    """Progress when stderr is not a terminal (a log, CI, a pipe): one plain line per change.
+
+    No ``\r`` redraws and no repeats: a line when the state (or the queue place) changes, and
+    the ending with how far the job got.
+    """
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def update(self, job: Job) -> None:
+        text = _state_line(job) if job.is_final else _state_text(job)
+        if text != self.last:
+            click.echo(text, err=True)
+            self.last = text
+
+    def __enter__(self) -> _StateLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _state_text(job: Job) -> str:
+    """The state as a person reads it, with the queue place while queued."""
+    position = job.data.get("queue_position")
+    if job.status == "queued" and position:
+        return f"queued, number {position} in the queue"
+    return _status_word(job)
+
+
+def _state_line(job: Job) -> str:
+    """A job's ending in one line: ``succeeded at iteration 40 of 40``."""
+    progress = job.progress
+    if progress is None:
+        return job.status
+    return f"{job.status} at iteration {progress.iteration} of {progress.total}"
 
 
 def _status_word(job: Job) -> str:
@@ -179,7 +247,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise ImageError(f"cannot write {path}: {exc.strerror}") from None
 
 
-@client_command("status")
+@client_command("status", "Show one job: state, progress, time left.", (
+    "nst status JOB_ID", "nst status JOB_ID --json",
+))  # fmt: skip
 @click.argument("job_id")
 def status(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
     """Show one job: state, progress, time left, error."""
@@ -202,11 +272,23 @@ def _progress_text(job: Job) -> str:
     return text
 
 
-@client_command("cancel")
+@client_command("cancel", "Stop a queued or running job (never deletes).", (
+    "nst cancel JOB_ID",
+))  # fmt: skip
 @click.argument("job_id")
 def cancel(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
-    """Cancel a job: a queued one never runs, a running one stops at its next checkpoint."""
-    job = Client(api_url, api_key).job(job_id).cancel()
+    """Cancel a job: a queued one never runs, a running one stops at its next checkpoint.
+
+    Never deletes anything: a job that already succeeded or failed keeps its picture (exit 2,
+    nothing changed); cancelling a cancelled job again is fine (exit 0).
+    """
+    try:
+        job = Client(api_url, api_key).cancel(job_id)
+    except JobFinished as exc:
+        raise JobFinished(
+            f"{exc.message.partition(';')[0]}: nothing was cancelled or deleted "
+            f"(nst status {job_id} shows it; nst delete {job_id} deletes its images)"
+        ) from None
     if as_json:
         _echo_json(job.data)
     elif job.status == "cancelled":
@@ -215,40 +297,65 @@ def cancel(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
         click.echo(f"{job.id}  cancelling: it stops at its next checkpoint")
 
 
-@client_command("delete")
+@client_command("delete", "Delete a finished job's images now.", (
+    "nst delete JOB_ID",
+))  # fmt: skip
 @click.argument("job_id")
 def delete(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
-    """Delete a finished job's images now (photo, paintings, previews, result)."""
-    job = Client(api_url, api_key).job(job_id).delete_images()
+    """Delete a finished job's images now (photo, paintings, previews, result).
+
+    Never cancels: a queued or running job is refused (exit 2); nst cancel it first.
+    """
+    try:
+        job = Client(api_url, api_key).delete_images(job_id)
+    except JobActive as exc:
+        raise JobActive(
+            f"{exc.message.partition(':')[0]}: cancel it first (nst cancel {job_id}), "
+            "then delete it once it has ended"
+        ) from None
     if as_json:
         _echo_json(job.data)
     else:
         click.echo(f"{job.id}  images deleted")
 
 
-@client_command("jobs")
+@client_command("jobs", "List your jobs, newest first.", (
+    "nst jobs --status running", "nst jobs --limit 5 --cursor CURSOR   # the next page, as printed",
+))  # fmt: skip
 @click.option("--status", "status_filter", default=None,
               type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]),
               help="Only jobs in this state.")  # fmt: skip
-@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True,
-              help="Which page of --limit jobs, newest first.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True,
+              help="At most this many jobs.")  # fmt: skip
+@click.option("--cursor", default=None, metavar="CURSOR",
+              help="Start after the previous page (the command it prints says which).")  # fmt: skip
 def jobs(
     api_url: str, api_key: str | None, as_json: bool, status_filter: str | None, limit: int,
-    page: int,
+    cursor: str | None,
 ) -> None:  # fmt: skip
-    """List your jobs as a table, newest first, with local times."""
-    found = Client(api_url, api_key).jobs(status_filter, limit, offset=(page - 1) * limit)
+    """List your jobs as a table, newest first, with local times.
+
+    When there are more, the command for the next page is printed on stderr; jobs submitted
+    meanwhile never repeat one. ``--json`` prints the list alone.
+    """
+    found = Client(api_url, api_key).jobs(status_filter, limit, cursor)
     if as_json:
         _echo_json([job.data for job in found])
+        return
+    if not found:
+        which = f"{status_filter} " if status_filter else ""
+        click.echo(f"No {'more ' if cursor else ''}{which}jobs.")
         return
     rows = [(job.id, _status_word(job), _progress_text(job), _local_time(job)) for job in found]
     header = ("ID", "STATUS", "PROGRESS", "CREATED")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    if len(found) == limit:
-        click.echo(f"more: nst jobs --page {page + 1}", err=True)
+    if found.next_cursor is not None:
+        status_flag = f" --status {status_filter}" if status_filter else ""
+        click.echo(
+            f"more: nst jobs{status_flag} --limit {limit} --cursor {found.next_cursor}", err=True
+        )
 
 
 def _local_time(job: Job) -> str:
@@ -258,7 +365,9 @@ def _local_time(job: Job) -> str:
     return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-@client_command("download")
+@client_command("download", "Download a finished job's PNG result.", (
+    "nst download JOB_ID -o out.png",
+))  # fmt: skip
 @click.argument("job_id")
 @click.option("-o", "--output", default=None, help="Where to write the PNG result.")
 def download(api_url: str, api_key: str | None, as_json: bool, job_id: str,

@@ -1,8 +1,7 @@
 """The one place where errors become exit codes and a one-line message on stderr.
 
-Exit statuses are read from the error classes in ``shared/errors.py`` (``exit_code``): 0
-success, 1 the job failed or was cancelled, 2 a usage or input error, 3 the service cannot be
-reached or cannot serve now, 130 interrupted while waiting.
+Exit statuses are read from the error classes in ``shared/errors.py`` (``exit_code``); the
+table every ``--help`` shows (``EXIT_STATUSES``) is made from the same constants.
 """
 
 from __future__ import annotations
@@ -15,10 +14,33 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from shared.errors import EXIT_JOB_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, NSTError
+from shared.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_JOB_FAILED,
+    EXIT_NOT_SERVICE,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    NSTError,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+EXIT_STATUSES = (
+    (EXIT_OK, "success"),
+    (EXIT_JOB_FAILED, "the job failed or was cancelled"),
+    (EXIT_USAGE, "a usage or input error: one line 'nst: error: ...' on stderr"),
+    (EXIT_UNAVAILABLE, "the service cannot be reached or cannot serve now: try again later"),
+    (EXIT_NOT_SERVICE, "the URL answers, but not as this service: check --api / NST_API_URL"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C) while waiting: the job keeps running"),
+)
+
+
+def exit_status_help() -> str:
+    """The exit status table of ``--help`` (``\b`` keeps click from re-wrapping it)."""
+    rows = "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES)
+    return f"\b\nExit status:\n{rows}"
 
 
 def exit_code(exc: BaseException) -> int:
@@ -63,6 +85,10 @@ class _UsageLine(click.ClickException):
 def _one_line_usage() -> Iterator[None]:
     try:
         yield
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # Bare ``nst`` asks what there is: the help on stdout and success, not an error.
+        click.echo(exc.ctx.get_help())
+        sys.exit(EXIT_OK)
     except click.UsageError as exc:
         raise _UsageLine(exc.format_message()) from None
 

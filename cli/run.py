@@ -9,14 +9,17 @@ with only the client installed still starts, and says what ``nst run`` needs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.errors import reports_errors
+from cli.errors import exit_status_help, reports_errors
 from cli.options import given, param_options
 from shared.errors import ConfigError, ImageError, InvalidParams
 from shared.files import write_atomically
@@ -31,7 +34,10 @@ ENGINE_MISSING = (
 )
 
 
-@click.command("run")
+@click.command("run", short_help="Stylize local files on this machine (no service).",
+               epilog="\b\nExamples:\n  nst run photo.jpg starry.jpg -o out.png --size 256\n"
+                      "  nst run photo.jpg a.jpg b.jpg -o out.png --json   # one JSON line\n\n"
+                      + exit_status_help())  # fmt: skip
 @click.argument("content")
 @click.argument("styles", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Where to write the PNG result.")
@@ -75,7 +81,7 @@ def run(
     _write_atomically(target, encode_png(result.image))
     click.echo(f"saved {target}", err=True)
     if as_json:
-        click.echo(json.dumps(_summary(result)))
+        click.echo(json.dumps({"output": str(target), **_summary(result)}))
 
 
 def _checked_output(path: Path) -> Path:
@@ -96,12 +102,32 @@ def _engine(weights: str, xla: bool) -> StyleTransfer:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
-        from worker.nst import StyleTransfer
-        from worker.weights import check_weights
+        with _native_stderr_silenced():
+            from worker.nst import StyleTransfer
+            from worker.weights import check_weights
     except ImportError:
         raise ConfigError(ENGINE_MISSING) from None
     check_weights(weights)  # offline, says to set NST_VGG19_WEIGHTS; never a half download
     return StyleTransfer(weights, jit_compile=xla)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what TensorFlow's native libraries write to file descriptor 2 while they load.
+
+    Each of its two libraries logs "oneDNN custom operations are on" (with absl's warning)
+    before absl logging is set up, which TF_CPP_MIN_LOG_LEVEL does not reach: four lines
+    before every run. A Python error still raises, and is shown, after the import.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _read_state(checkpoint_dir: str | None) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
@@ -28,6 +28,7 @@ from shared.errors import (
     JobConflict,
     JobEnded,
     NotFound,
+    NotThisService,
     NSTError,
     ServiceUnreachable,
     StorageUnavailable,
@@ -37,7 +38,7 @@ from shared.event_stream import ServerEvent, follow
 from shared.jobs import FINAL_STATUSES, Progress
 from shared.params import JobParams, invalid_params
 
-__all__ = ["ApiError", "Client", "Job", "JobEnded", "ServiceUnreachable"]
+__all__ = ["ApiError", "Client", "Job", "JobEnded", "JobPage", "ServiceUnreachable"]
 
 ImageSource = str | Path | bytes
 
@@ -108,7 +109,8 @@ class Job:
         if stream and not self.is_final:
             try:
                 return self._follow_events(progress, deadline)
-            except (NotFound, ServiceUnreachable, requests.RequestException, ValueError):
+            except (NotFound, NotThisService, ServiceUnreachable, requests.RequestException,
+                    ValueError):  # fmt: skip
                 pass  # no stream here (an older server, a buffering proxy): poll instead
         return self._poll(progress, poll_interval, deadline)
 
@@ -164,24 +166,21 @@ class Job:
     def cancel(self) -> Job:
         """Ask the service to cancel: a queued job never runs, a running one stops soon.
 
-        A cancelled job stays cancelled (no error); a job that already succeeded or failed
-        raises JobConflict (DELETE would remove its images: that is ``delete_images``).
+        Never deletes anything. A cancelled job stays cancelled (no error, safe to retry); a
+        job that already succeeded or failed raises JobFinished (a JobConflict) and keeps its
+        result: the service checks and cancels in one step, so a job that succeeds while the
+        cancel is on its way is never lost. Deleting is ``delete_images``.
         """
-        if self.is_final:
-            self.refresh()
-        if self.status == "cancelled":
-            return self
-        if self.is_final:
-            raise JobConflict(f"job {self.id} has already {self.status}; nothing to cancel")
-        self.data = self.client._request_json("DELETE", f"/v1/jobs/{self.id}")
+        self.data = self.client.cancel(self.id).data
         return self
 
     def delete_images(self) -> Job:
-        """Delete a finished job's inputs, previews and result now (they expire anyway)."""
-        self.refresh()
-        if not self.is_final:
-            raise JobConflict(f"job {self.id} is still {self.status}: cancel it first")
-        self.data = self.client._request_json("DELETE", f"/v1/jobs/{self.id}")
+        """Delete a finished job's inputs, previews and result now (they expire anyway).
+
+        Never cancels: a queued or running job raises JobActive (a JobConflict); cancel it
+        and wait for it to end first.
+        """
+        self.data = self.client.delete_images(self.id).data
         return self
 
 
@@ -193,6 +192,14 @@ def _check_deadline(job: Job, deadline: float | None) -> None:
 def _ended_message(job: Job) -> str:
     reason = f": {job.error['message']}" if job.error else ""
     return f"job {job.id} {job.status}{reason}"
+
+
+class JobPage(list[Job]):
+    """A page of jobs (a list) and the cursor of the next one (None on the last page)."""
+
+    def __init__(self, jobs: Iterable[Job], next_cursor: str | None) -> None:
+        super().__init__(jobs)
+        self.next_cursor = next_cursor
 
 
 class Client:
@@ -258,13 +265,39 @@ class Client:
     def job(self, job_id: str) -> Job:
         return Job(self, self._get_json(f"/v1/jobs/{job_id}"))
 
-    def jobs(self, status: str | None = None, limit: int = 20, offset: int = 0) -> list[Job]:
-        """The caller's jobs, newest first: one page of at most ``limit``, skipping ``offset``."""
-        query: dict[str, Any] = {"limit": limit, "offset": offset}
+    def cancel(self, job_id: str) -> Job:
+        """Cancel the job with this id in one request (``Job.cancel`` says what it does)."""
+        return Job(self, self._request_json("POST", f"/v1/jobs/{job_id}/cancel"))
+
+    def delete_images(self, job_id: str) -> Job:
+        """Delete a finished job's images in one request (``Job.delete_images``)."""
+        return Job(self, self._request_json("DELETE", f"/v1/jobs/{job_id}"))
+
+    def jobs(
+        self, status: str | None = None, limit: int = 20, cursor: str | None = None
+    ) -> JobPage:
+        """One page of the caller's jobs, newest first: at most ``limit``.
+
+        ``cursor`` is the ``next_cursor`` of the page before (None: the first page); jobs
+        created in between never repeat one. ``iter_jobs`` follows the cursors for you.
+        """
+        query: dict[str, Any] = {"limit": limit}
         if status:
             query["status"] = status
+        if cursor:
+            query["cursor"] = cursor
         body = self._get_json("/v1/jobs", params=query)
-        return [Job(self, item) for item in body["jobs"]]
+        return JobPage([Job(self, item) for item in body["jobs"]], body.get("next_cursor"))
+
+    def iter_jobs(self, status: str | None = None, page_size: int = 50) -> Iterator[Job]:
+        """Every job of the caller, newest first, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.jobs(status, page_size, cursor)
+            yield from page
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
 
     def fetch(self, url: str) -> bytes:
         """Download an image link: API routes with the key, presigned URLs without it."""
@@ -283,9 +316,13 @@ class Client:
         return self._request_json("GET", path, params=params)
 
     def _request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        body = self._send(method, path, **kwargs).json()
+        response = self._send(method, path, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
         if not isinstance(body, dict):
-            raise ApiError("the service sent an unexpected answer", status=None)
+            raise not_this_service(response)
         return body
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -319,14 +356,37 @@ def service_url(url: str) -> str:
 
 
 def api_error(response: requests.Response) -> NSTError:
-    """Turn an error response into the exception type its code names in shared.errors."""
+    """Turn an error response into the exception type its code names in shared.errors.
+
+    An answer without the service's error body is another server's: a proxy's 5xx is the
+    service being unavailable (try again), any other status means the URL is not this service.
+    """
     try:
         body = response.json()["error"]
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or "code" not in body:
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        body = {"code": f"http_{response.status_code}", "message": f"HTTP {response.status_code}"}
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            return ServiceUnreachable(
+                f"{_where(response)} answered HTTP {response.status_code} without the service's "
+                "error (a proxy or load balancer?); try again later"
+            )
+        return not_this_service(response)
     return error_from_body(body, response.status_code, response.headers.get("Retry-After"))
+
+
+def not_this_service(response: requests.Response) -> NotThisService:
+    """The error for an answer that is not this service's (a foreign server, a wrong path)."""
+    return NotThisService(
+        f"{_where(response)} answered HTTP {response.status_code} but is not the style-transfer "
+        "service; check --api or NST_API_URL (e.g. http://127.0.0.1:8000, without a path)"
+    )
+
+
+def _where(response: requests.Response) -> str:
+    """The address that answered (no query): the part of the URL a user may have mistyped."""
+    parsed = urlparse(response.url or "")
+    return f"{parsed.scheme}://{parsed.netloc}{parsed.path}" if parsed.netloc else "the server"
 
 
 def _upload(source: ImageSource, name: str) -> tuple[str, bytes, str]:

@@ -38,7 +38,7 @@ def test_api_given_as_host_and_port_without_a_scheme(live_api: LiveAPI) -> None:
     result = subprocess.run([NST, "jobs", "--api", bare], env=nst_env(live_api),
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ID")
+    assert result.stdout == "No jobs.\n"  # not a header row alone
 
 
 def test_json_on_submit_jobs_and_cancel_and_a_second_cancel_succeeds(
@@ -67,6 +67,7 @@ def test_status_says_cancelling_while_a_cancel_is_pending(
 
 
 def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: Path) -> None:
+    """Found by a user: the hint after --page 2 --limit 5 dropped --limit (an empty page)."""
     ids = [submit_id(live_api, tmp_path) for _ in range(3)]
     nst(live_api, "cancel", ids[0])
     env = {**nst_env(live_api), "TZ": "Asia/Tokyo"}
@@ -74,11 +75,17 @@ def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: P
                            text=True, timeout=60)  # fmt: skip
     rows = first.stdout.splitlines()[1:]
     assert [row.split()[0] for row in rows] == ids[:0:-1]  # newest first
-    assert "nst jobs --page 2" in first.stderr
-    second = nst(live_api, "jobs", "--limit", "2", "--page", "2")
+    hint = first.stderr.strip().removeprefix("more: ").split()
+    assert hint[:4] == ["nst", "jobs", "--limit", "2"] and hint[4] == "--cursor"
+    newer = submit_id(live_api, tmp_path)  # arrives between the pages: repeats nothing
+    second = nst(live_api, *hint[1:])
     assert [row.split()[0] for row in second.stdout.splitlines()[1:]] == [ids[0]]
-    queued = nst(live_api, "jobs", "--status", "queued")
-    assert {row.split()[0] for row in queued.stdout.splitlines()[1:]} == set(ids[1:])
+    assert second.stderr == ""  # the last page: no hint
+    queued = nst(live_api, "jobs", "--status", "queued", "--limit", "1")
+    assert [row.split()[0] for row in queued.stdout.splitlines()[1:]] == [newer]
+    assert "nst jobs --status queued --limit 1 --cursor " in queued.stderr
+    none = nst(live_api, "jobs", "--status", "running")
+    assert (none.returncode, none.stdout) == (0, "No running jobs.\n")
     record = json.loads(nst(live_api, "status", ids[2], "--json").stdout)
     local = datetime.fromisoformat(record["created_at"]).astimezone(ZoneInfo("Asia/Tokyo"))
     assert local.strftime("%Y-%m-%d %H:%M:%S") in rows[0]
@@ -112,12 +119,14 @@ def test_delete_removes_a_finished_jobs_images_and_cancel_never_does(
 ) -> None:
     job_id = submit_id(live_api, tmp_path)
     early = nst(live_api, "delete", job_id)
-    assert early.returncode == 2 and "cancel it first" in early.stderr
+    assert early.returncode == 2 and f"cancel it first (nst cancel {job_id})" in early.stderr
+    assert live_api.env.store().get(job_id).status == JobStatus.QUEUED  # delete never cancels
     store = live_api.env.store()
     store.mark_running(job_id, "w@host", stale_after=60)
     store.finish(job_id, JobStatus.SUCCEEDED)
     refused = nst(live_api, "cancel", job_id)
     assert refused.returncode == 2 and "already succeeded" in refused.stderr
+    assert "nothing was cancelled or deleted" in refused.stderr
     assert live_api.env.storage().exists(f"jobs/{job_id}/content.jpg")
     deleted = nst(live_api, "delete", job_id)
     assert deleted.returncode == 0 and deleted.stdout.strip() == f"{job_id}  images deleted"

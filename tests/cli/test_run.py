@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from PIL import Image
 from cli import main
 from cli.errors import exit_code
 from shared.errors import ConfigError, EngineFailure, ImageError, InvalidParams, JobCancelled
+from tests.cli.test_service_commands import NST
 from tests.helpers import free_port
 
 SHARED_IMAGES = Path(__file__).resolve().parents[3] / "shared" / "images"
@@ -137,6 +140,7 @@ def test_run_writes_png_and_json_then_resumes_from_checkpoint_dir(runner, files,
     assert f"saved {output}" in result.stderr  # success says where the result went
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["iterations"] == 2 and summary["size"] == [32, 24]
+    assert summary["output"] == str(output)  # found by a user: --json did not say where
     assert {"seconds", "seconds_per_iteration", "content_loss", "style_loss", "total_loss"} <= set(
         summary
     )
@@ -155,3 +159,17 @@ def test_run_writes_png_and_json_then_resumes_from_checkpoint_dir(runner, files,
 ])  # fmt: skip
 def test_errors_map_to_exit_codes(error: Exception, status: int) -> None:
     assert exit_code(error) == status
+
+
+def test_run_prints_no_tensorflow_start_up_lines(files, tmp_path, weights_path):
+    """Found by a user: TensorFlow's oneDNN and absl lines came twice before every run."""
+    output = tmp_path / "out.png"
+    result = subprocess.run(
+        [NST, "run", str(files["content"]), str(files["style"]), "-o", str(output),
+         "--size", "32", "--iterations", "1", "--json"],
+        env={**os.environ, "NST_VGG19_WEIGHTS": weights_path}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "oneDNN" not in result.stderr and "absl" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["output"] == str(output)
