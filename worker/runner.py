@@ -53,7 +53,10 @@ def run_job(job_id: str, ctx: WorkerContext) -> Outcome:
 
 
 def _run_claimed(job_id: str, ctx: WorkerContext) -> Outcome:
-    job = ctx.store.mark_running(job_id, ctx.worker_name, ctx.settings.stale_after_seconds)
+    settings = ctx.settings
+    job = ctx.store.mark_running(
+        job_id, ctx.worker_name, settings.stale_after_seconds, settings.max_redeliveries
+    )
     if job is None:
         return Outcome.SKIPPED
     with _Heartbeat(ctx, job_id):

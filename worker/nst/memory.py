@@ -9,6 +9,14 @@ optimized pixels, fitted to measured peaks (benchmarks/README.md, "Backends and 
 - CPU (TensorFlow): the process grew from 1,289 MiB at 256 x 192 to 2,171 MiB at 512 x 384,
   about 0.0060 MiB per pixel above what the loaded model already holds.
 
+The style images count too: each is resized to ``size x style_scale`` (up to 4x the content's
+side, so 16x its pixels) and sent through VGG19 once, for its Gram targets, one at a time. That
+forward pass grew the process by 0.0013 MiB per style pixel (CPU, TensorFlow, AMD EPYC: 1,035
+MiB at 1024 x 768, 4,096 MiB at 2048 x 1536; ``/tmp/style_mem.py`` in issue 21's notes), which is
+the float32 activations of VGG19's first blocks, the same on a GPU. Leaving it out let a 512 px
+job with ``style_scale`` 4 pass a 1.5 GB estimate and peak 5.3 GB above it (issue 21). The
+largest style image is added, as the passes do not overlap.
+
 The GPU figures were measured with the optimizers on the host. Their state now lives on the
 device (``loops.py``): for L-BFGS two history rings of ``LBFGS_HISTORY`` images and a few more
 image-sized vectors, held twice while a call replaces them; for Adam three. That is computed
@@ -27,18 +35,21 @@ from worker.nst.optimize import LBFGS_HISTORY
 
 GPU_BASE_MIB, GPU_MIB_PER_PIXEL = 183.0, 0.00219
 CPU_MIB_PER_PIXEL = 0.0060
+STYLE_MIB_PER_PIXEL = 0.0013  # one forward pass of one style image, CPU or GPU
 HEADROOM = 1.25
 # image-sized float32 vectors of optimizer state on the device, a call's input and output both
 DEVICE_STATE_VECTORS = {"lbfgs": 2 * (2 * LBFGS_HISTORY + 6), "adam": 2 * 3}
 VECTOR_MIB_PER_PIXEL = 3 * 4 / 2**20  # RGB float32
 
 
-def needed_mib(pixels: int, on_gpu: bool, optimizer: str = "lbfgs") -> float:
-    """Memory one job of ``pixels`` optimized pixels takes beyond the loaded model."""
+def needed_mib(pixels: int, on_gpu: bool, optimizer: str = "lbfgs", style_pixels: int = 0) -> float:
+    """Memory one job takes beyond the loaded model: ``pixels`` optimized pixels, and its
+    largest style image of ``style_pixels`` (after its resize to ``size x style_scale``)."""
+    style = STYLE_MIB_PER_PIXEL * style_pixels
     if on_gpu:
         state = DEVICE_STATE_VECTORS[optimizer] * VECTOR_MIB_PER_PIXEL
-        return (GPU_BASE_MIB + (GPU_MIB_PER_PIXEL + state) * pixels) * HEADROOM
-    return CPU_MIB_PER_PIXEL * pixels * HEADROOM
+        return (GPU_BASE_MIB + (GPU_MIB_PER_PIXEL + state) * pixels + style) * HEADROOM
+    return (CPU_MIB_PER_PIXEL * pixels + style) * HEADROOM
 
 
 def free_mib() -> tuple[float | None, bool]:
@@ -60,20 +71,24 @@ def free_mib() -> tuple[float | None, bool]:
     return psutil.virtual_memory().available / 2**20, False
 
 
-def check_fits(pixels: int, size: int, limit_mib: float | None, optimizer: str = "lbfgs") -> None:
+def check_fits(
+    pixels: int, size: int, limit_mib: float | None, optimizer: str = "lbfgs",
+    style_pixels: int = 0,
+) -> None:  # fmt: skip
     """Raise InsufficientMemory when a job of ``pixels`` (at ``size`` px) would not fit.
 
-    ``limit_mib`` (NST_JOB_MEMORY_LIMIT_MB) replaces what is free, for operators who share a
-    GPU between several worker processes.
+    ``style_pixels``: the largest style image as the job resizes it. ``limit_mib``
+    (NST_JOB_MEMORY_LIMIT_MB) replaces what is free, for operators who share a GPU between
+    several worker processes.
     """
     free, on_gpu = free_mib()
     budget = limit_mib if limit_mib is not None else free
-    needed = needed_mib(pixels, on_gpu, optimizer)
+    needed = needed_mib(pixels, on_gpu, optimizer, style_pixels)
     if budget is not None and needed > budget:
         where = "GPU" if on_gpu else "host"
         raise InsufficientMemory(
             f"a {size} px job needs about {needed:.0f} MiB of {where} memory and this worker "
-            f"has {budget:.0f} MiB for it; choose a smaller size"
+            f"has {budget:.0f} MiB for it; choose a smaller size or style_scale"
         )
 
 
