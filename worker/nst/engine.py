@@ -92,7 +92,8 @@ class StyleTransfer:
         extractor = self._extractors.get(params.pooling, layers)
         full = pass_images(content, styles, params, params.size, self._bucket)
         height, width = full.content_target.shape[:2]
-        check_fits(height * width, params.size, memory_limit_mib, params.optimizer)
+        largest_style = max(style.shape[0] * style.shape[1] for style in full.styles)
+        check_fits(height * width, params.size, memory_limit_mib, params.optimizer, largest_style)
         targets = feature_targets(extractor, full, params)
         job = Job(
             content, styles, params, scale_plan(params),
