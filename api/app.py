@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from api import docs, errors, events, health, jobs, meta, metrics, openapi, presets, web, webhooks
-from api.deadlines import BodyDeadline, gevent_active
+from api.deadlines import BodyDeadline, RequestDeadline, gevent_active
 from api.errors import MAX_FORM_PARTS
 from api.services import Services
 from shared.errors import ConfigError
@@ -40,4 +40,5 @@ def create_app(
         module.init_app(app)
     if gevent_active():
         app.wsgi_app = BodyDeadline(app.wsgi_app, settings.api_body_timeout_seconds)  # type: ignore[method-assign]
+        app.wsgi_app = RequestDeadline(app.wsgi_app, settings.api_request_timeout_seconds)  # type: ignore[method-assign]
     return app

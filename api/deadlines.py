@@ -1,18 +1,29 @@
-"""A deadline for request bodies, and whether the process runs on gevent.
+"""Deadlines for request bodies and for whole requests, and whether the process runs on gevent.
 
 A client that sends its body a byte at a time would otherwise hold its connection for as long
-as it likes; under gevent each read can wait only for what is left of the deadline.
+as it likes; under gevent each read can wait only for what is left of the deadline. A request
+that waits on something that never answers (issue 21: a submit held for 8 minutes by a stuck
+Redis pub/sub connection, with nothing in the log) is cut off at ``NST_API_REQUEST_TIMEOUT_
+SECONDS``: the client gets 503 ``server_timeout``, and the log gets the stack the request's
+greenlet was waiting in, which is what an operator needs to find the cause.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from werkzeug.exceptions import RequestTimeout
 
+from shared.errors import ServerTimeout
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+log = logging.getLogger(__name__)
 
 
 def gevent_active() -> bool:
@@ -72,3 +83,45 @@ class _DeadlineReader:
 
     def __iter__(self) -> Any:
         return iter(self.readline, b"")
+
+
+class RequestDeadline:
+    """WSGI middleware: the app must produce its answer within ``seconds`` (else 503).
+
+    Needs gevent: the timeout is raised in the request's greenlet wherever it waits (a socket,
+    a lock, a pool), so its traceback is the stuck stack, logged here. A streamed body (event
+    streams) is produced after the app returns and is bounded by its own loop, not by this.
+    """
+
+    def __init__(self, app: WSGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        import gevent
+
+        timer = gevent.Timeout(self.seconds)
+        timer.start()
+        try:
+            return self.app(environ, start_response)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error(
+                "%s %s: no answer after %gs, answered 503; it was waiting here:\n%s",
+                environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), self.seconds, where,
+            )  # fmt: skip
+            return _server_timeout(start_response)
+        finally:
+            timer.close()
+
+
+def _server_timeout(start_response: Callable[..., Any]) -> list[bytes]:
+    """The API's JSON 503, replacing any headers the app had started (WSGI's exc_info)."""
+    error = ServerTimeout("the request took too long and was stopped; try again")
+    body = json.dumps({"error": error.body()}).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+               ("Connection", "close"), ("Retry-After", "5")]  # fmt: skip
+    start_response(f"{error.http_status} Service Unavailable", headers, sys.exc_info())
+    return [body]

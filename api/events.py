@@ -84,7 +84,8 @@ def _format(event_id: int, name: str, data: Any) -> str:
 def wait_for_change(svc: Services, job: Job, known: int | None, seconds: float) -> Job:
     """The job once its version passes ``known`` (default: now), it ends, or ``seconds`` pass."""
     target = job.version if known is None else known
-    deadline = time.monotonic() + min(seconds, MAX_WAIT_SECONDS)
+    longest = min(MAX_WAIT_SECONDS, svc.settings.api_request_timeout_seconds / 2)
+    deadline = time.monotonic() + min(seconds, longest)
     while True:
         with svc.watcher.watching(job.id) as changed:
             job = svc.store.get(job.id)
