@@ -7,18 +7,16 @@ matters.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.fixtures.live import API_KEY, Env, LiveAPI, WorkerProcess
 from tests.images import SHARED_IMAGES, content_bytes, style_bytes
 from tests.web.conftest import screenshot
 from tests.web.test_page import fill_job, open_page, png
-
-PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -26,15 +24,6 @@ def service_env(service_env: Env) -> Env:
     """The web tests' settings with two built-in paintings offered."""
     return Env({**service_env.values, "NST_PRESETS_DIR": str(SHARED_IMAGES),
                 "NST_PRESETS": "starry_night,the_scream"})  # fmt: skip
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
 
 
 # In view: the whole card on screen (or, if it is taller than the screen, its top at the top).
@@ -148,7 +137,8 @@ def test_my_pictures_are_a_gallery_a_page_at_a_time(page: Page, live_api: LiveAP
                  ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
         job = requests.post(f"{live_api.url}/v1/jobs", files=files, data={"size": "32"},
                             headers=live_api.headers, timeout=30).json()  # fmt: skip
-        requests.delete(f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10)
+        cancel = f"{live_api.url}/v1/jobs/{job['id']}/cancel"
+        requests.post(cancel, headers=live_api.headers, timeout=10)
         ids.append(job["id"])
     open_page(page, live_api)
     items = page.locator("#jobs li")

@@ -3,9 +3,10 @@
 "use strict";
 
 import { ApiError, META, api, loadMeta, saveKey, savedKey } from "./js/api.js";
-import { clearFieldErrors, jobForm, loadPresets, setUpForm, showFieldError, showStrength, showThumbnails } from "./js/form.js";
-import { refreshList, turnPage } from "./js/gallery.js";
-import { cancelJob, follow, followedId, showBefore, showError, whenStatusChanges } from "./js/job.js";
+import { clearFieldErrors, jobForm, setUpForm, showEstimate, showFieldError, showStrength } from "./js/form.js";
+import { refreshList, turnPage, updateCard } from "./js/gallery.js";
+import { cancelJob, follow, followedId, rememberedJob, showBefore, showError, showFullSize, whenJobChanges } from "./js/job.js";
+import { loadPresets, setUpPicks } from "./js/picks.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,8 +26,10 @@ async function submitJob(event) {
     refreshList();
     follow(job.id, { focus: true });
   } catch (failure) {
-    if (!showFieldError(failure)) showError($("form-error"), failure);
-    if (!failure.field) submit.focus();
+    if (!showFieldError(failure)) {
+      showError($("form-error"), failure);
+      submit.focus();
+    }
   } finally {
     submit.disabled = false;
   }
@@ -50,23 +53,38 @@ async function checkKey(event) {
   saveKey(key);
   $("key-note").textContent = "Key saved in this browser.";
   refreshList();
+  if (!followedId() && rememberedJob()) follow(rememberedJob());
+}
+
+async function cancelFollowed() {
+  const jobId = followedId();
+  if (!jobId) return;
+  $("cancel").disabled = true;
+  await cancelJob(jobId, $("job-error"));
+  $("cancel").disabled = false;
+  $("job").focus(); // the button is gone: focus the card, whose status now says so
 }
 
 function wire() {
   $("api-key").value = savedKey();
   $("key-form").addEventListener("submit", checkKey);
   $("job-form").addEventListener("submit", submitJob);
-  $("content").addEventListener("change", () => showThumbnails($("content"), $("content-previews")));
-  $("style").addEventListener("change", () => showThumbnails($("style"), $("style-previews")));
+  setUpPicks(showEstimate);
+  for (const id of ["size", "iterations"]) $(id).addEventListener("input", showEstimate);
   $("strength").addEventListener("input", showStrength);
   $("compare-slider").addEventListener("input", (e) => showBefore(Number(e.target.value)));
-  $("cancel").addEventListener("click", async () => {
-    if (followedId()) await cancelJob(followedId(), $("job-error"));
-  });
+  $("full-size").addEventListener("click", showFullSize);
+  $("full-close").addEventListener("click", () => $("full-view").close());
+  $("full-view").addEventListener("close", () => $("full-size").focus());
+  $("cancel").addEventListener("click", cancelFollowed);
   $("refresh").addEventListener("click", refreshList);
   $("newer").addEventListener("click", () => turnPage(-1));
   $("older").addEventListener("click", () => turnPage(1));
-  whenStatusChanges(refreshList);
+  whenJobChanges(refreshList, updateCard);
+  window.addEventListener("hashchange", () => {
+    const jobId = rememberedJob();
+    if (jobId && jobId !== followedId()) follow(jobId, { focus: true });
+  });
 }
 
 async function start() {
@@ -81,6 +99,7 @@ async function start() {
   setUpForm();
   loadPresets().catch(() => ($("presets-box").hidden = true));
   refreshList();
+  if (rememberedJob() && (!META.auth || savedKey())) follow(rememberedJob());
 }
 
 start();

@@ -45,7 +45,7 @@ export async function api(path, options = {}) {
 }
 
 export async function loadMeta() {
-  META = await api("/v1/meta");
+  META = await api("/v1/meta", { cache: "no-cache" }); // the workers' speed changes
   FINAL = new Set(META.statuses.final);
   return META;
 }

@@ -1,14 +1,25 @@
-// The new-picture form: ranges, accepted types and the upload limit from the server, presets,
-// the style-strength slider, errors next to their fields.
+// The new-picture form: ranges, accepted types and the upload limit from the server, starting
+// values a first picture will not be regretted for, the time estimate before Start, the
+// style-strength slider, errors next to their fields.
 "use strict";
 
-import { META, api, describe } from "./api.js";
+import { META, describe } from "./api.js";
+import { duration } from "./job.js";
+import { chosenPresets, photoAspect } from "./picks.js";
 
 const $ = (id) => document.getElementById(id);
 // The slider moves in tenths of a power of ten (log scale); its ends and its starting point are
-// the style_strength field's range and default from /v1/meta.
-const STRENGTH_WORDS = [[0.05, "very light"], [0.3, "light"], [3, "balanced"], [20, "strong"]];
+// the style_strength field's range and default from /v1/meta. Words by distance from 1 (the
+// balance the server calibrates), in decades, between the slider's steps: "balanced" is 0.79
+// to 1.3 (it was 0.32 to 2.5, so the word stood still while the slider moved).
+const STRENGTH_WORDS = [[-1.25, "very light"], [-0.45, "light"], [-0.15, "a little light"],
+  [0.15, "balanced"], [0.45, "a little strong"], [1.25, "strong"]];  // prettier-ignore
 const FIELD_INPUTS = { content: "content", style: "style", style_preset: "style", size: "size", iterations: "iterations" };
+// A first picture in about two minutes at most: big and long enough to look like a painting,
+// short enough to try another. The schema's defaults (512 px, 300 iterations) took 26 minutes
+// on a CPU worker. Larger first where the measured speed allows; the smallest with no measure.
+const FIRST_PICTURE_SECONDS = 120;
+const FIRST_SETTINGS = [[512, 300], [512, 200], [384, 200], [384, 150], [256, 150], [256, 100]];
 
 export function setUpForm() {
   for (const spec of META.params) {
@@ -19,24 +30,56 @@ export function setUpForm() {
     if (spec.maximum != null) input.max = String(spec.maximum);
     if (spec.default != null) input.value = String(spec.default);
   }
+  const [size, iterations] = firstSettings();
+  $("size").value = String(size);
+  $("iterations").value = String(iterations);
   const accept = META.image_types.join(",");
   $("content").accept = accept;
   $("style").accept = accept;
+  showEstimate();
 }
 
-export async function loadPresets() {
-  const { presets } = await api("/v1/presets");
-  $("presets").replaceChildren(...presets.map(presetChoice));
-  $("presets-box").hidden = presets.length === 0;
+function bounded(input, value) {
+  const low = input.min === "" ? value : Number(input.min);
+  const high = input.max === "" ? value : Number(input.max);
+  return Math.min(Math.max(value, low), high);
 }
 
-function presetChoice(preset) {
-  const label = document.createElement("label");
-  label.className = "preset";
-  const box = Object.assign(document.createElement("input"), { type: "checkbox", name: "style_preset", value: preset.id });
-  const img = Object.assign(document.createElement("img"), { src: preset.thumbnail_url, alt: "" });
-  label.append(box, img, document.createTextNode(preset.title));
-  return label;
+/** The largest of FIRST_SETTINGS that the workers' measured speed makes in the time. */
+function firstSettings() {
+  const fits = ([size, iterations]) => estimateSeconds(size, iterations) <= FIRST_PICTURE_SECONDS;
+  const choice = (META.speed && FIRST_SETTINGS.find(fits)) || FIRST_SETTINGS[FIRST_SETTINGS.length - 1];
+  return [bounded($("size"), choice[0]), bounded($("iterations"), choice[1])];
+}
+
+/** Seconds once a worker has it: the start, then iterations at the measured pace per pixel. */
+export function estimateSeconds(size, iterations, aspect = null) {
+  const speed = META.speed;
+  const pixels = (size * size) / 1e6;
+  // The pace is measured per size*size pixels of jobs whose photos were mostly 4:3 (their
+  // aspect is not recorded): a photo of another shape scales it by its share of the square.
+  const short = aspect == null ? 0.75 : Math.min(aspect, 1 / aspect);
+  const shape = short / 0.75;
+  return speed.startup_seconds + iterations * pixels * speed.seconds_per_megapixel_iteration * shape;
+}
+
+export function showEstimate() {
+  const size = Number($("size").value);
+  const iterations = Number($("iterations").value);
+  const note = $("estimate");
+  if (!META.speed) {
+    note.textContent = "No time estimate yet: no picture has been made on this service.";
+    return;
+  }
+  if (!(size > 0 && iterations > 0)) {
+    note.textContent = "";
+    return;
+  }
+  const seconds = estimateSeconds(size, iterations, photoAspect());
+  const jobs = META.speed.jobs_measured;
+  note.textContent =
+    `About ${duration(seconds)} once a worker takes it, at the pace of the last ` +
+    `${jobs === 1 ? "picture" : `${jobs} pictures`} here; less if it settles early.`;
 }
 
 function strengthValue() {
@@ -45,7 +88,8 @@ function strengthValue() {
 
 export function showStrength() {
   const value = strengthValue();
-  const word = (STRENGTH_WORDS.find(([below]) => value < below) || [0, "very strong"])[1];
+  const decades = Number($("strength").value);
+  const word = (STRENGTH_WORDS.find(([below]) => decades < below) || [0, "very strong"])[1];
   $("strength-text").textContent = `${value} (${word})`;
   $("strength").setAttribute("aria-valuetext", `${value}, ${word}`);
 }
@@ -59,22 +103,11 @@ function setUpStrength(spec) {
   showStrength();
 }
 
-export function showThumbnails(input, box) {
-  box.replaceChildren(
-    ...[...input.files].map((file) => {
-      const img = document.createElement("img");
-      img.src = URL.createObjectURL(file);
-      img.alt = `Chosen image ${file.name}`;
-      return img;
-    }),
-  );
-}
-
 /** The form as multipart data, or a field error found before anything is sent. */
 export function jobForm() {
   const content = $("content").files[0];
   const styles = [...$("style").files];
-  const presets = [...document.querySelectorAll('input[name="style_preset"]:checked')].map((box) => box.value);
+  const presets = chosenPresets().map((box) => box.value);
   if (!content) return { error: fieldError("content", "choose a photo.") };
   if (!styles.length && !presets.length) return { error: fieldError("style", "choose a painting, or a built-in one.") };
   const total = [content, ...styles].reduce((sum, file) => sum + file.size, 0);
@@ -106,6 +139,7 @@ export function showFieldError(error) {
   note.textContent = describe(error);
   note.hidden = false;
   input.focus();
+  input.closest(".pick, label").scrollIntoView({ block: "nearest" });
   return true;
 }
 
@@ -114,5 +148,5 @@ export function clearFieldErrors() {
     note.textContent = "";
     note.hidden = true;
   }
-  for (const input of document.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  for (const input of document.querySelectorAll("#job-form [aria-invalid]")) input.removeAttribute("aria-invalid");
 }
