@@ -163,7 +163,8 @@ def _job_id_cases() -> Iterator[Any]:
         "dot-dot-traversal": ("../../etc/passwd", 404, "not_found", None),
         "percent-encoded-traversal": ("..%2F..%2Fetc%2Fpasswd", 404, "not_found", None),
     }
-    routes = [("GET", ""), ("DELETE", ""), ("GET", "/result"), ("GET", "/preview")]
+    routes = [("GET", ""), ("DELETE", ""), ("POST", "/cancel"), ("GET", "/result"),
+              ("GET", "/preview")]  # fmt: skip
     for label, (job_id, status, code, fld) in not_ids.items():
         for method, suffix in routes:
             request = BadRequest(method=method, path=f"/v1/jobs/{job_id}{suffix}")
@@ -256,7 +257,7 @@ CASES = [
         "more-style-images-than-allowed",
         submission(files=[GOOD_CONTENT] + [GOOD_STYLE] * 5),
         400,
-        "invalid_params",
+        "too_many_files",
         "style",
     ),
     # The images

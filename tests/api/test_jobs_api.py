@@ -66,7 +66,8 @@ def test_several_style_images_with_blend(live_api: LiveAPI) -> None:
 def test_without_a_key_every_v1_route_answers_401(live_api: LiveAPI) -> None:
     job_id = submit(live_api).json()["id"]
     for method, path in [("GET", "/v1/jobs"), ("GET", f"/v1/jobs/{job_id}"), ("POST", "/v1/jobs"),
-                         ("DELETE", f"/v1/jobs/{job_id}"), ("GET", f"/v1/jobs/{job_id}/result"),
+                         ("DELETE", f"/v1/jobs/{job_id}"), ("POST", f"/v1/jobs/{job_id}/cancel"),
+                         ("GET", f"/v1/jobs/{job_id}/result"),
                          ("GET", "/v1/openapi.json")]:  # fmt: skip
         for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic abc"}):
             response = requests.request(method, live_api.url + path, headers=headers, timeout=10)
@@ -83,13 +84,13 @@ def test_another_keys_job_looks_exactly_like_an_unknown_one(live_api: LiveAPI) -
     assert foreign.json()["error"]["code"] == unknown.json()["error"]["code"] == "job_not_found"
     listed = requests.get(f"{live_api.url}/v1/jobs", headers=other, timeout=10).json()
     assert listed["jobs"] == []
-    cancel = requests.delete(f"{live_api.url}/v1/jobs/{job_id}", headers=other, timeout=10)
+    cancel = requests.post(f"{live_api.url}/v1/jobs/{job_id}/cancel", headers=other, timeout=10)
     assert cancel.status_code == 404
 
 
 def test_list_is_newest_first_paginated_and_filtered(live_api: LiveAPI) -> None:
     ids = [submit(live_api).json()["id"] for _ in range(3)]
-    requests.delete(f"{live_api.url}/v1/jobs/{ids[0]}", headers=live_api.headers, timeout=10)
+    requests.post(f"{live_api.url}/v1/jobs/{ids[0]}/cancel", headers=live_api.headers, timeout=10)
     page = requests.get(
         f"{live_api.url}/v1/jobs?limit=2", headers=live_api.headers, timeout=10
     ).json()
@@ -106,12 +107,12 @@ def test_cancel_of_a_queued_job_is_final_and_a_second_cancel_changes_nothing(
     live_api: LiveAPI,
 ) -> None:
     job_id = submit(live_api).json()["id"]
-    first = requests.delete(
-        f"{live_api.url}/v1/jobs/{job_id}", headers=live_api.headers, timeout=10
+    first = requests.post(
+        f"{live_api.url}/v1/jobs/{job_id}/cancel", headers=live_api.headers, timeout=10
     )
-    assert first.status_code == 202 and first.json()["status"] == "cancelled"
-    again = requests.delete(
-        f"{live_api.url}/v1/jobs/{job_id}", headers=live_api.headers, timeout=10
+    assert first.status_code == 200 and first.json()["status"] == "cancelled"
+    again = requests.post(
+        f"{live_api.url}/v1/jobs/{job_id}/cancel", headers=live_api.headers, timeout=10
     )
     assert again.status_code == 200 and again.json()["status"] == "cancelled"
     assert again.json()["finished_at"] == first.json()["finished_at"]
@@ -158,7 +159,7 @@ def test_unknown_route_and_method_get_json_errors(live_api: LiveAPI) -> None:
 
 def test_metrics_report_queue_and_finished_jobs(live_api: LiveAPI) -> None:
     job_id = submit(live_api).json()["id"]
-    requests.delete(f"{live_api.url}/v1/jobs/{job_id}", headers=live_api.headers, timeout=10)
+    requests.post(f"{live_api.url}/v1/jobs/{job_id}/cancel", headers=live_api.headers, timeout=10)
     submit(live_api)
     text = requests.get(f"{live_api.url}/metrics", timeout=10).text
     assert "nst_jobs_queued 1.0" in text

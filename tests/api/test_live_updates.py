@@ -50,7 +50,7 @@ def events(api: LiveAPI, job_id: str, last: int | None = None) -> Iterator[Event
 
 def cancel(api: LiveAPI, job_id: str, after: float = 0.0) -> None:
     time.sleep(after)
-    requests.delete(f"{api.url}/v1/jobs/{job_id}", headers=api.headers, timeout=10)
+    requests.post(f"{api.url}/v1/jobs/{job_id}/cancel", headers=api.headers, timeout=10)
 
 
 def test_a_job_streams_progress_previews_and_its_end_then_the_stream_closes(

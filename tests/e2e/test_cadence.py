@@ -63,7 +63,9 @@ def test_a_cancel_takes_effect_within_one_progress_interval(
     poll = poller(live_api, job["id"])
     wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) > 0, 120, "iterations")
     started = time.monotonic()
-    requests.delete(f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10)
+    requests.post(
+        f"{live_api.url}/v1/jobs/{job['id']}/cancel", headers=live_api.headers, timeout=10
+    )
     final = wait_status(poll, {"cancelled", "succeeded", "failed"}, 60)
     assert final["status"] == "cancelled"
     assert time.monotonic() - started < PROGRESS_SECONDS + 2.0  # one interval, one iteration

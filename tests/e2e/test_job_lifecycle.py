@@ -80,8 +80,8 @@ def test_cancel_while_running_stops_at_the_next_checkpoint(
     job = submit(live_api, iterations=400, checkpoint_every=2, size=32)
     poll = poller(live_api, job["id"])
     wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "progress")
-    cancel = requests.delete(
-        f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers, timeout=10
+    cancel = requests.post(
+        f"{live_api.url}/v1/jobs/{job['id']}/cancel", headers=live_api.headers, timeout=10
     )
     assert cancel.status_code == 202 and cancel.json()["cancel_requested"]
     final = wait_status(poll, {"cancelled", "succeeded", "failed"}, timeout=60)
@@ -98,11 +98,13 @@ def test_cancel_while_queued_means_it_never_runs(
     wait_for(
         lambda: poller(live_api, blocker["id"])()["status"] == "running", 120, "blocker running"
     )
-    cancel = requests.delete(
-        f"{live_api.url}/v1/jobs/{waiting['id']}", headers=live_api.headers, timeout=10
+    cancel = requests.post(
+        f"{live_api.url}/v1/jobs/{waiting['id']}/cancel", headers=live_api.headers, timeout=10
     )
-    assert cancel.json()["status"] == "cancelled"
-    requests.delete(f"{live_api.url}/v1/jobs/{blocker['id']}", headers=live_api.headers, timeout=10)
+    assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
+    requests.post(
+        f"{live_api.url}/v1/jobs/{blocker['id']}/cancel", headers=live_api.headers, timeout=10
+    )
     wait_status(poller(live_api, blocker["id"]), {"cancelled"}, timeout=60)
     store = live_api.env.store()
     queue = live_api.env.values["NST_QUEUE"]
