@@ -14,6 +14,16 @@ from tests.images import content_bytes, image_size, style_bytes
 from tests.web.conftest import screenshot
 
 ITERATIONS = 60
+CARD_IN_STEP = """() => {
+    const line = document.getElementById("job-iteration").textContent;
+    const match = /^Iteration (\\d+) \\/ (\\d+) ·/.exec(line);
+    const card = document.querySelector("#jobs li");
+    if (!match || !card || document.getElementById("job-status").textContent !== "Painting…") {
+        return false;
+    }
+    const percent = Math.round((100 * Number(match[1])) / Number(match[2]));
+    return Number(match[1]) > 0 && card.querySelector("img.thumb") !== null
+        && card.querySelector(".when").textContent.endsWith(` · ${percent}%`); }"""
 
 
 def png(name: str, data: bytes) -> dict[str, object]:
@@ -51,6 +61,9 @@ def test_job_progress_preview_result_and_download(
     midway = re.compile(rf"Iteration ([1-9]\d*) / {ITERATIONS} · about .* left")
     expect(page.locator("#job-iteration")).to_have_text(midway, timeout=120_000)
     expect(page.locator("#preview")).to_be_visible()
+    # The job's card in the gallery says the same at the same moment (it said "no picture yet
+    # · 0%" while the job card showed iteration 5/40 and a checkpoint).
+    page.wait_for_function(CARD_IN_STEP)
     assert page.eval_on_selector("#preview", "img => img.naturalWidth") > 0
     assert page.eval_on_selector("#job-progress", "bar => bar.value") > 0
     screenshot(page, "running")
