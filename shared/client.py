@@ -35,7 +35,7 @@ from shared.errors import (
     error_from_body,
 )
 from shared.event_stream import ServerEvent, follow
-from shared.jobs import FINAL_STATUSES, Progress
+from shared.jobs import FINAL_STATUSES, Progress, is_job_id
 from shared.params import JobParams, invalid_params
 
 __all__ = ["ApiError", "Client", "Job", "JobEnded", "JobPage", "ServiceUnreachable"]
@@ -263,15 +263,15 @@ class Client:
         return list(self._get_json("/v1/presets")["presets"])
 
     def job(self, job_id: str) -> Job:
-        return Job(self, self._get_json(f"/v1/jobs/{job_id}"))
+        return Job(self, self._get_json(_job_path(job_id)))
 
     def cancel(self, job_id: str) -> Job:
         """Cancel the job with this id in one request (``Job.cancel`` says what it does)."""
-        return Job(self, self._request_json("POST", f"/v1/jobs/{job_id}/cancel"))
+        return Job(self, self._request_json("POST", f"{_job_path(job_id)}/cancel"))
 
     def delete_images(self, job_id: str) -> Job:
         """Delete a finished job's images in one request (``Job.delete_images``)."""
-        return Job(self, self._request_json("DELETE", f"/v1/jobs/{job_id}"))
+        return Job(self, self._request_json("DELETE", _job_path(job_id)))
 
     def jobs(
         self, status: str | None = None, limit: int = 20, cursor: str | None = None
@@ -387,6 +387,17 @@ def _where(response: requests.Response) -> str:
     """The address that answered (no query): the part of the URL a user may have mistyped."""
     parsed = urlparse(response.url or "")
     return f"{parsed.scheme}://{parsed.netloc}{parsed.path}" if parsed.netloc else "the server"
+
+
+def _job_path(job_id: str) -> str:
+    """The job's path; InvalidParams for anything but a job id, before any request.
+
+    A path such as ``../../healthz`` would otherwise be resolved into another route, whose
+    answer is not a job.
+    """
+    if not is_job_id(job_id):
+        raise InvalidParams(f"not a job id: {job_id[:40]!r} (expected a UUID)", field="job_id")
+    return f"/v1/jobs/{job_id}"
 
 
 def _upload(source: ImageSource, name: str) -> tuple[str, bytes, str]:

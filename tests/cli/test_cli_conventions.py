@@ -126,3 +126,10 @@ def _in_terminal(args: list[str], env: dict[str, str]) -> str:
     os.close(leader)
     assert proc.wait(timeout=60) == 0, drawn
     return drawn.decode(errors="replace")
+
+
+def test_a_job_id_that_is_a_path_is_refused_before_any_request() -> None:
+    """'../../healthz' as a job id was resolved into another route, whose answer is no job."""
+    result = run_nst("status", "../../healthz", "--api", "http://127.0.0.1:9")
+    assert result.returncode == 2  # not 3: no request was sent to the unreachable URL
+    assert result.stderr == "nst: error: not a job id: '../../healthz' (expected a UUID)\n"
