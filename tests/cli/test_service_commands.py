@@ -43,11 +43,21 @@ def job_status(api: LiveAPI, job_id: str) -> str:
     return str(response.json()["status"])
 
 
+# Runs its arguments with SIGINT at its default: a process started from a shell without job
+# control (a background `make test`) inherits SIGINT ignored, and so would `nst`, which then
+# never sees the Ctrl-C a test sends. exec keeps the default; preexec_fn is unsafe with threads.
+SIGINT_DEFAULT = (
+    sys.executable, "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+)  # fmt: skip
+
+
 def start_waiting(api: LiveAPI, tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
     """``nst submit --wait`` with no worker: it prints the id, then waits on a queued job."""
     proc = subprocess.Popen(
-        [NST, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "4", "--wait",
-         "-o", str(tmp_path / "never.png")],
+        [*SIGINT_DEFAULT, NST, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "4",
+         "--wait", "-o", str(tmp_path / "never.png")],
         env=nst_env(api), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
