@@ -12,10 +12,11 @@ from flask import Blueprint, Flask, Response, jsonify, redirect, request, url_fo
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api.auth import current_owner, owned_job
-from api.events import MAX_WAIT_SECONDS, wait_for_change
+from api.events import job_response
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import idempotency_key as checked_idempotency_key
 from api.paging import decode_cursor, encode_cursor
+from api.parsing import query_int
 from api.presenters import job_json
 from api.services import Services, services
 from api.submission import Submission, parse_submission, parse_webhook_fields, request_digest
@@ -114,31 +115,7 @@ def _accepted(job: Job, svc: Services, status: int) -> tuple[Response, int, dict
 @bp.get("/<job_id>")
 def get_job(job_id: str) -> WerkzeugResponse:
     """The job; ``Prefer: wait=N`` answers when it changes (up to 60 s), ETags give 304s."""
-    svc = services()
-    job = owned_job(job_id)
-    wait = _prefer_wait(request.headers.get("Prefer"))
-    if wait is not None:
-        job = wait_for_change(svc, job, _known_version(), wait)
-    response = jsonify(job_json(job, svc))
-    response.set_etag(str(job.version), weak=True)
-    if wait is not None:
-        response.headers["Preference-Applied"] = f"wait={wait:g}"
-    return response.make_conditional(request)
-
-
-def _prefer_wait(header: str | None) -> float | None:
-    """Seconds from ``Prefer: wait=N`` (RFC 7240), at most 60; None when not asked."""
-    for preference in (header or "").split(","):
-        name, _, value = preference.strip().partition("=")
-        if name.strip().lower() == "wait" and value.strip().isdigit():
-            return min(float(value), MAX_WAIT_SECONDS)
-    return None
-
-
-def _known_version() -> int | None:
-    """The version the client has, from ``If-None-Match`` (our ETags are the version)."""
-    tags = [tag for tag in request.if_none_match.as_set(include_weak=True) if tag.isdigit()]
-    return max(map(int, tags)) if tags else None
+    return job_response(owned_job(job_id))
 
 
 @bp.get("")
@@ -152,9 +129,9 @@ def list_jobs() -> Response:
     svc = services()
     owner = current_owner()
     status = _status_filter(request.args.get("status"))
-    limit = _int_arg("limit", 20, 1, MAX_PAGE)
+    limit = query_int("limit", 20, 1, MAX_PAGE)
     cursor = request.args.get("cursor")
-    offset = None if "offset" not in request.args else _int_arg("offset", 0, 0, 1_000_000)
+    offset = None if "offset" not in request.args else query_int("offset", 0, 0, 1_000_000)
     if cursor is not None and offset is not None:
         raise InvalidParams("give cursor or offset, not both (offset is deprecated)", "offset")
     if offset is not None:
@@ -183,15 +160,6 @@ def _status_filter(raw: str | None) -> JobStatus | None:
     except ValueError:
         choices = ", ".join(s.value for s in JobStatus)
         raise InvalidParams(f"status must be one of {choices}", field="status") from None
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidParams(f"{name} must be a whole number from {low} to {high}", field=name)
-    return int(raw)
 
 
 @bp.post("/<job_id>/cancel")

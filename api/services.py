@@ -10,6 +10,7 @@ from flask import current_app
 
 from api.deadlines import gevent_active
 from api.keys import KeyRing
+from api.stream_slots import StreamSlots
 from shared.job_store import JobStore
 from shared.job_watch import JobWatcher
 from shared.params import Limits
@@ -30,6 +31,7 @@ class Services:
     keys: KeyRing
     limits: Limits
     watcher: JobWatcher  # wakes event streams and long polls when a job changes
+    slots: StreamSlots  # each key's cap on open event streams and long polls
     presets: PresetCatalog  # built-in styles
     pool: Executor  # storage calls: greenlets under gevent, threads otherwise
     cpu_pool: Executor  # image decoding: always OS threads (Pillow releases the GIL)
@@ -52,6 +54,7 @@ class Services:
             limits=settings.limits,
             presets=PresetCatalog(settings.presets_dir, settings.presets),
             watcher=JobWatcher(client_for(settings, patient=True), store.events_pattern()),
+            slots=StreamSlots(client, settings.key_prefix, settings.max_streams_per_key),
             pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="nst-io"),
             cpu_pool=_cpu_pool(),
         )

@@ -22,6 +22,8 @@ from shared.jobs import Job, JobFailure, JobStatus, JobTiming, LossWeights, Prog
 from shared.webhooks import WebhookAttempt
 
 Mutation = Callable[[Job], Job | None]
+# The events channel's last part when a job leaves the queue (job ids are UUIDs: no clash).
+QUEUE_MOVED = "queue"
 
 
 def _text(value: bytes | str) -> str:
@@ -73,6 +75,10 @@ class JobStore:
 
     def events_pattern(self) -> str:
         return f"{self.prefix}:events:*"
+
+    def queue_channel(self) -> str:
+        """Announced on when a job leaves the queue: every job behind it moved up one place."""
+        return self.events_channel(QUEUE_MOVED)
 
     def _finished_key(self) -> str:
         return f"{self.prefix}:stats:finished"
@@ -292,6 +298,8 @@ class JobStore:
             pipe.zadd(self._queue_key(), {after.id: time.time()})
         else:
             pipe.zrem(self._queue_key(), after.id)
+            if before.status == JobStatus.QUEUED:
+                pipe.publish(self.queue_channel(), after.id)
         for status in (JobStatus.QUEUED, JobStatus.RUNNING):
             if after.status == status:
                 pipe.sadd(self._status_key(status), after.id)

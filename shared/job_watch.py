@@ -6,6 +6,10 @@ thread and wakes the waiters of that job, so an open event stream or a ``Prefer:
 request costs an Event, not a Redis connection or a thread; under gevent the thread and the
 events are greenlets. After a lost subscription every waiter is woken, so none sleeps through
 a change: callers always re-read the record, the source of truth, after waking.
+
+A queued job's place changes without the job changing: when any job ahead of it leaves the
+queue. The store announces that on its queue channel; waiters on queued jobs ask to be woken by
+it too (``queue=True``), so a stream or a long poll sees the new position at once.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import threading
 from collections.abc import Iterator
 
 import redis
+
+from shared.job_store import QUEUE_MOVED
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +37,31 @@ class JobWatcher:
         self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
-    def watching(self, job_id: str) -> Iterator[threading.Event]:
-        """An Event set when the job changes; register before reading the record (no lost wake)."""
+    def watching(self, job_id: str, queue: bool = False) -> Iterator[threading.Event]:
+        """An Event set when the job changes (and, with ``queue``, when any job leaves the
+        queue); register before reading the record, so no change is missed."""
         changed = threading.Event()
+        names = (job_id, QUEUE_MOVED) if queue else (job_id,)
         with self._lock:
-            self._waiters.setdefault(job_id, set()).add(changed)
+            for name in names:
+                self._waiters.setdefault(name, set()).add(changed)
             self._start()
         try:
             yield changed
         finally:
             with self._lock:
-                waiting = self._waiters.get(job_id, set())
-                waiting.discard(changed)
-                if not waiting:
-                    self._waiters.pop(job_id, None)
+                for name in names:
+                    waiting = self._waiters.get(name, set())
+                    waiting.discard(changed)
+                    if not waiting:
+                        self._waiters.pop(name, None)
 
     def waiting(self) -> int:
         """How many waiters there are now (open streams and long polls)."""
         with self._lock:
-            return sum(len(events) for events in self._waiters.values())
+            return sum(
+                len(events) for name, events in self._waiters.items() if name != QUEUE_MOVED
+            )
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
