@@ -65,6 +65,13 @@ up() {
       >>"$RUN/worker.log" 2>&1 & echo $! >"$RUN/worker.pid"
     echo "started worker (log: $RUN/worker.log)"
   fi
+  # Webhooks (README "Webhooks") need a secret and their own consumer: started with the secret.
+  if [ -n "${NST_WEBHOOK_SECRET:-}" ] && ! alive webhooks; then
+    nohup "$PY" -m celery -A worker.webhook_main:app worker --queues "${NST_WEBHOOK_QUEUE:-nst-webhooks}" \
+      --concurrency 4 --pool prefork --hostname "webhooks@%h" --without-gossip --without-mingle \
+      --loglevel INFO >>"$RUN/webhooks.log" 2>&1 & echo $! >"$RUN/webhooks.pid"
+    echo "started the webhook consumer (log: $RUN/webhooks.log)"
+  fi
   wait_until 60 "the api at :$NST_API_PORT (see $RUN/api.log)" api_ready
   wait_until 180 "the worker (see $RUN/worker.log)" worker_ready
 }
@@ -74,7 +81,7 @@ down() {
     echo "nothing to stop: no process ids in $RUN (did \`make up\` run with another NST_RUN_DIR?)" >&2
     return 0
   fi
-  for name in worker api redis; do
+  for name in webhooks worker api redis; do
     if alive "$name"; then
       kill "$(cat "$RUN/$name.pid")" && echo "stopped $name"
       local pid; pid=$(cat "$RUN/$name.pid")

@@ -19,7 +19,7 @@ import requests
 
 from tests.fixtures.live import Env
 from tests.fixtures.services import REPO
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 
 SCRIPT = REPO / "deploy" / "local" / "services.sh"
 
@@ -124,3 +124,18 @@ def test_up_fails_with_the_workers_reason_when_it_cannot_start(
     assert f"the worker stopped: cannot start: NST_VGG19_WEIGHTS: no file at {absent}" in up.stderr
     assert "timed out" not in up.stderr
     assert "worker" not in _pids(Path(local_env["NST_RUN_DIR"]))
+
+
+def test_up_with_a_webhook_secret_starts_the_webhook_consumer_and_down_stops_it(
+    local_env: dict[str, str],
+) -> None:
+    """Webhooks on one machine needed a consumer that `make up` did not start."""
+    env = {**local_env, "NST_WEBHOOK_SECRET": "a-webhook-secret-of-more-than-32-characters"}
+    run = Path(env["NST_RUN_DIR"])
+    up = _services("up", env)
+    assert up.returncode == 0, up.stderr
+    assert "started the webhook consumer" in up.stdout
+    consumer = _pids(run)["webhooks"]
+    wait_for(lambda: "ready." in (run / "webhooks.log").read_text(), 120, "the webhook consumer")
+    down = _services("down", env)
+    assert "stopped webhooks" in down.stdout and _gone(consumer)
