@@ -329,18 +329,25 @@ def delete(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
               help="At most this many jobs.")  # fmt: skip
 @click.option("--cursor", default=None, metavar="CURSOR",
               help="Start after the previous page (the command it prints says which).")  # fmt: skip
+@click.option("--page", type=int, default=None, hidden=True)  # gone: says what replaced it
 def jobs(
     api_url: str, api_key: str | None, as_json: bool, status_filter: str | None, limit: int,
-    cursor: str | None,
+    cursor: str | None, page: int | None,
 ) -> None:  # fmt: skip
     """List your jobs as a table, newest first, with local times.
 
     When there are more, the command for the next page is printed on stderr; jobs submitted
     meanwhile never repeat one. ``--json`` prints the list alone.
     """
+    if page is not None:
+        raise click.UsageError(
+            "--page is gone: jobs created between pages made pages repeat jobs; each page now "
+            "ends with the command for the next one (--cursor)"
+        )
     found = Client(api_url, api_key).jobs(status_filter, limit, cursor)
     if as_json:
         _echo_json([job.data for job in found])
+        _next_page_hint(found.next_cursor, status_filter, limit)
         return
     if not found:
         which = f"{status_filter} " if status_filter else ""
@@ -351,11 +358,15 @@ def jobs(
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    if found.next_cursor is not None:
-        status_flag = f" --status {status_filter}" if status_filter else ""
-        click.echo(
-            f"more: nst jobs{status_flag} --limit {limit} --cursor {found.next_cursor}", err=True
-        )
+    _next_page_hint(found.next_cursor, status_filter, limit)
+
+
+def _next_page_hint(cursor: str | None, status_filter: str | None, limit: int) -> None:
+    """On stderr, the whole command for the next page (same filter and limit), if there is one."""
+    if cursor is None:
+        return
+    status_flag = f" --status {status_filter}" if status_filter else ""
+    click.echo(f"more: nst jobs{status_flag} --limit {limit} --cursor {cursor}", err=True)
 
 
 def _local_time(job: Job) -> str:

@@ -133,3 +133,9 @@ def test_a_job_id_that_is_a_path_is_refused_before_any_request() -> None:
     result = run_nst("status", "../../healthz", "--api", "http://127.0.0.1:9")
     assert result.returncode == 2  # not 3: no request was sent to the unreachable URL
     assert result.stderr == "nst: error: not a job id: '../../healthz' (expected a UUID)\n"
+
+
+def test_the_old_page_flag_says_what_replaced_it() -> None:
+    result = run_nst("jobs", "--page", "2", "--api", "http://127.0.0.1:9")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("nst: error: --page is gone") and "--cursor" in result.stderr

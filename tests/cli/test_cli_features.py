@@ -84,6 +84,8 @@ def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: P
     queued = nst(live_api, "jobs", "--status", "queued", "--limit", "1")
     assert [row.split()[0] for row in queued.stdout.splitlines()[1:]] == [newer]
     assert "nst jobs --status queued --limit 1 --cursor " in queued.stderr
+    as_json = nst(live_api, "jobs", "--limit", "1", "--json")  # a script can page too
+    assert len(json.loads(as_json.stdout)) == 1 and "--cursor " in as_json.stderr
     none = nst(live_api, "jobs", "--status", "running")
     assert (none.returncode, none.stdout) == (0, "No running jobs.\n")
     record = json.loads(nst(live_api, "status", ids[2], "--json").stdout)
