@@ -157,7 +157,7 @@ def prefer_wait(header: str | None) -> float | None:
     for preference in (header or "").split(","):
         name, _, value = preference.strip().partition("=")
         if name.strip().lower() == "wait":
-            seconds = ascii_int(value.strip().strip('"'))
+            seconds = ascii_int(value.partition(";")[0].strip().strip('"'))
             return None if seconds is None else min(float(seconds), MAX_WAIT_SECONDS)
     return None
 

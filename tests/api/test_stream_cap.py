@@ -1,0 +1,117 @@
+"""One key cannot hold every connection with event streams or long polls.
+
+Found from outside (issue 21, failure 3): 2100 open event streams, or 2100 ``Prefer: wait``
+polls, from one key took every connection of 2 gunicorn workers x 1000, and ``/healthz`` and
+every other key timed out. Each stream and long poll now holds one of its key's
+NST_MAX_STREAMS_PER_KEY slots, counted in Redis across processes; past it the key gets 429
+``too_many_streams`` with Retry-After, and everyone else is served. A small cap here.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from api.app import create_app
+from api.services import Services
+from tests.api.conftest import AUTH, post_job
+from tests.api.streams import FILES, next_event, open_stream, read_events
+from tests.fixtures.live import API_KEY, OTHER_API_KEY, Env
+from tests.helpers import wait_for
+
+CAP = 3
+OTHER = {"Authorization": f"Bearer {OTHER_API_KEY}"}
+
+
+@pytest.fixture
+def app(service_env: Env) -> Flask:
+    env = Env({**service_env.values, "NST_MAX_STREAMS_PER_KEY": str(CAP),
+               "NST_EVENTS_HEARTBEAT_SECONDS": "0.5"})  # fmt: skip
+    return create_app(env.settings(), test_config={"TESTING": True})
+
+
+@pytest.fixture
+def job_id(client: FlaskClient) -> str:
+    response = post_job(client, FILES, size=32, iterations=2)
+    assert response.status_code == 202, response.get_json()
+    return str(response.get_json()["id"])
+
+
+@pytest.fixture
+def open_streams(client: FlaskClient, job_id: str) -> Iterator[list[TestResponse]]:
+    """CAP streams of the first key, each past its first event (so really open)."""
+    streams = [open_stream(client, job_id) for _ in range(CAP)]
+    for stream in streams:
+        assert stream.status_code == 200
+        assert next_event(read_events(stream))[1] == "status"
+    yield streams
+    for stream in reversed(streams):  # each holds a pushed request context: close last first
+        stream.close()
+
+
+def assert_too_many(response: TestResponse) -> None:
+    assert response.status_code == 429, response.get_data(as_text=True)[:300]
+    assert response.get_json()["error"]["code"] == "too_many_streams"
+    assert response.headers["Retry-After"].isdigit()
+
+
+def test_a_key_past_its_cap_gets_429_for_streams_and_long_polls(
+    client: FlaskClient, job_id: str, open_streams: list[TestResponse]
+) -> None:
+    assert_too_many(open_stream(client, job_id))
+    assert_too_many(client.get(f"/v1/jobs/{job_id}", headers={**AUTH, "Prefer": "wait=5"}))
+    assert client.get(f"/v1/jobs/{job_id}", headers=AUTH).status_code == 200  # a plain poll
+
+
+def test_other_keys_and_health_checks_get_through_while_one_key_is_at_its_cap(
+    client: FlaskClient, job_id: str, open_streams: list[TestResponse]
+) -> None:
+    own = post_job_as_other(client)
+    stream = client.get(f"/v1/jobs/{own}/events", headers=OTHER, buffered=False)
+    try:
+        assert stream.status_code == 200
+    finally:
+        stream.close()
+    assert client.get("/healthz").status_code == 200
+
+
+def post_job_as_other(client: FlaskClient) -> str:
+    data = {"size": "32", "iterations": "2"}
+    files = {name: (io.BytesIO(content), filename) for name, (content, filename) in FILES}
+    response = client.post("/v1/jobs", data={**data, **files}, headers=OTHER,
+                           content_type="multipart/form-data")  # fmt: skip
+    assert response.status_code == 202, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def test_a_closed_stream_gives_its_slot_back(
+    client: FlaskClient, job_id: str, open_streams: list[TestResponse]
+) -> None:
+    open_streams.pop().close()
+    again = open_stream(client, job_id)
+    try:
+        assert again.status_code == 200
+    finally:
+        again.close()
+
+
+def test_slots_of_a_process_that_died_free_when_their_lease_passes(
+    app: Flask, client: FlaskClient, job_id: str
+) -> None:
+    svc: Services = app.extensions["nst"]
+    owner = svc.keys.owner_for(f"Bearer {API_KEY}")
+    for _ in range(CAP):
+        svc.slots.take(owner, lease_seconds=0.5)  # never released: their holder "died"
+    assert_too_many(open_stream(client, job_id))
+
+    def opens() -> bool:
+        response = open_stream(client, job_id)
+        response.close()
+        return response.status_code == 200
+
+    wait_for(opens, 10, "a stream to open once the dead slots' leases passed", every=0.1)
