@@ -42,7 +42,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.procs import answers, free_port, process, wait_until  # noqa: E402
+from benchmarks.procs import HTTP_TIMEOUT, answers, free_port, process, wait_until  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
 from shared.jobs import Job, JobStatus  # noqa: E402
 
@@ -203,18 +203,21 @@ class Client:
             "style": ("s.jpg", style, "image/jpeg"),
         }
         started = time.perf_counter()
-        response = self.session(key).post(f"{self.url}/v1/jobs", files=files, data=params)
+        response = self.session(key).post(
+            f"{self.url}/v1/jobs", files=files, data=params, timeout=HTTP_TIMEOUT
+        )
         elapsed = time.perf_counter() - started
         response.raise_for_status()
         return response.json()["id"], elapsed
 
     def poll(self, key: str, job_id: str) -> float:
         started = time.perf_counter()
-        self.session(key).get(f"{self.url}/v1/jobs/{job_id}").raise_for_status()
+        url = f"{self.url}/v1/jobs/{job_id}"
+        self.session(key).get(url, timeout=HTTP_TIMEOUT).raise_for_status()
         return time.perf_counter() - started
 
     def cancel(self, key: str, job_id: str) -> None:
-        self.session(key).delete(f"{self.url}/v1/jobs/{job_id}")
+        self.session(key).post(f"{self.url}/v1/jobs/{job_id}/cancel", timeout=HTTP_TIMEOUT)
 
 
 class AccessLog:

@@ -20,6 +20,10 @@ from pathlib import Path
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
+# Every request a benchmark sends: (connect, read) seconds. Without one, a request the server
+# never answers hangs the whole benchmark (issue 21: scale.py waited 8 minutes on one submit);
+# the read part is above the API's own deadline (NST_API_REQUEST_TIMEOUT_SECONDS, 120 s).
+HTTP_TIMEOUT = (10.0, 150.0)
 
 
 def free_port() -> int:

@@ -58,7 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.load import AWS_ENV, BUCKET, Latency, machine  # noqa: E402
-from benchmarks.procs import answers, free_port, process, wait_until  # noqa: E402
+from benchmarks.procs import HTTP_TIMEOUT, answers, free_port, process, wait_until  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
 from shared.jobs import Job, JobStatus  # noqa: E402
 from shared.queue import make_producer  # noqa: E402
@@ -323,9 +323,14 @@ class Clients:
             "style": ("s.jpg", style, "image/jpeg"),
         }
         headers = {"Idempotency-Key": str(uuid.uuid4())}
-        response = self.session().post(
-            f"{self.url}/v1/jobs", files=files, data=self.params, headers=headers
-        )
+        try:
+            response = self.session().post(
+                f"{self.url}/v1/jobs", files=files, data=self.params, headers=headers,
+                timeout=HTTP_TIMEOUT,
+            )  # fmt: skip
+        except requests.RequestException as exc:  # a hung submit is a result, not a hung run
+            self.errors.append(f"submit: {type(exc).__name__}: {exc}")
+            return
         if response.status_code != 202:
             self.errors.append(f"submit {response.status_code}: {response.text[:200]}")
             return
@@ -334,7 +339,10 @@ class Clients:
 
     def get(self, job_id: str) -> str | None:
         """One status poll: the job's status, or None when the API did not answer 200."""
-        response = self.session().get(f"{self.url}/v1/jobs/{job_id}")
+        try:
+            response = self.session().get(f"{self.url}/v1/jobs/{job_id}", timeout=HTTP_TIMEOUT)
+        except requests.RequestException:
+            return None
         return response.json().get("status") if response.ok else None
 
     def poll_due(self, interval: float, on_final: Callable[[str], None]) -> None:
