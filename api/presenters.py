@@ -9,7 +9,7 @@ from flask import url_for
 
 from api.services import Services
 from shared.jobs import Job, JobStatus
-from shared.storage import JobKeys, ObjectStorage
+from shared.storage import JobKeys
 from shared.webhooks import JobWebhook
 
 
@@ -25,7 +25,6 @@ def iso(timestamp: float | None) -> str | None:
 
 def job_json(job: Job, svc: Services) -> dict[str, Any]:
     """Render a job for clients; URLs are made at request time, never stored."""
-    storage, expires_in = svc.storage, svc.settings.presign_expiry_seconds
     keys = JobKeys(job.id)
     progress = None
     if job.progress is not None:
@@ -43,10 +42,10 @@ def job_json(job: Job, svc: Services) -> dict[str, Any]:
         if job.status == JobStatus.QUEUED
         else None,
         "progress": progress,
-        "preview_url": _url(job, "preview", keys.preview, storage, expires_in)
+        "preview_url": _url(job, "preview", keys.preview, svc)
         if job.has_preview
         else None,
-        "result_url": _url(job, "result", keys.result, storage, expires_in) if has_result else None,
+        "result_url": _url(job, "result", keys.result, svc) if has_result else None,
         "error": job.error.model_dump() if job.error else None,
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
@@ -64,7 +63,7 @@ def job_json(job: Job, svc: Services) -> dict[str, Any]:
         "loss_weights": job.loss_weights.model_dump(mode="json") if job.loss_weights else None,
         "timing": job.timing.model_dump(mode="json") if job.timing else None,
         "webhook": _webhook(job.webhook) if job.webhook else None,
-        "links": {"self": url_for("jobs.get_job", job_id=job.id, _external=True)},
+        "links": {"self": public_url(svc, "jobs.get_job", job_id=job.id)},
     }
 
 
@@ -77,6 +76,18 @@ def _webhook(webhook: JobWebhook) -> dict[str, Any]:
     return {"url": webhook.url, "events": [e.value for e in webhook.events], "attempts": attempts}
 
 
-def _url(job: Job, kind: str, key: str, storage: ObjectStorage, expires_in: int) -> str:
-    presigned = storage.presigned_url(key, expires_in)
-    return presigned or url_for(f"jobs.get_{kind}", job_id=job.id, _external=True)
+def public_url(svc: Services, endpoint: str, **values: Any) -> str:
+    """An absolute link to an API route: under NST_PUBLIC_BASE_URL when it is set.
+
+    Unset, Flask builds it from the request's ``Host``, which the client chose: a request with
+    ``Host: evil.example`` would get links there (issue 21). That is kept for local use only.
+    """
+    base = svc.settings.public_base_url
+    if base is None:
+        return url_for(endpoint, **values, _external=True)
+    return base.rstrip("/") + url_for(endpoint, **values)
+
+
+def _url(job: Job, kind: str, key: str, svc: Services) -> str:
+    presigned = svc.storage.presigned_url(key, svc.settings.presign_expiry_seconds)
+    return presigned or public_url(svc, f"jobs.get_{kind}", job_id=job.id)
