@@ -1,4 +1,4 @@
-"""The OpenAPI 3 document at ``/v1/openapi.json``.
+"""The OpenAPI 3 document at ``/v1/openapi.json`` (public, as is ``/docs``, which renders it).
 
 The job parameters' schema and the submit form's per-field properties are generated from
 ``shared.params.JobParams`` (through ``shared.param_specs``), and the error codes from
@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 
-from api.auth import current_owner
 from api.idempotency import MAX_KEY_CHARS
 from api.jobs import MAX_PAGE
 from api.paging import MAX_CURSOR_CHARS
@@ -207,15 +206,18 @@ PREFER_WAIT = {
     "name": "Prefer",
     "in": "header",
     "required": False,
-    "description": "wait=N (RFC 7240): answer as soon as the job changes, or after N seconds "
-    "(at most 60). With If-None-Match, changes since that ETag.",
+    "description": "wait=N (RFC 7240; N in ASCII digits, else ignored): answer as soon as the "
+    "job changes (a queued job moving up counts), or after N seconds (at most 60, and at most "
+    "half of NST_API_REQUEST_TIMEOUT_SECONDS). With If-None-Match, changes since that ETag. A "
+    "key holding NST_MAX_STREAMS_PER_KEY streams and waits gets 429 too_many_streams.",
     "schema": {"type": "string", "example": "wait=30"},
 }
 IF_NONE_MATCH = {
     "name": "If-None-Match",
     "in": "header",
     "required": False,
-    "description": "An ETag from an earlier answer: 304 when the job has not changed since.",
+    "description": "An ETag from an earlier answer: 304 when the job has not changed since. "
+    "Tags this API did not write match nothing.",
     "schema": {"type": "string"},
 }
 LAST_EVENT_ID = {
@@ -225,7 +227,10 @@ LAST_EVENT_ID = {
     "description": "The id of the last event received: only newer events are sent.",
     "schema": {"type": "string", "pattern": "^[0-9]*$"},
 }
-ETAG = {"ETag": {"description": "The job's version.", "schema": {"type": "string"}}}
+ETAG = {
+    "ETag": {"description": "The job's state tag: W/\"version\", or W/\"version.place\" while "
+             "queued (it changes when the job moves up the queue).", "schema": {"type": "string"}}
+}  # fmt: skip
 PREFERENCE_APPLIED = {
     "Preference-Applied": {"description": "wait=N when Prefer: wait was honoured.",
                            "schema": {"type": "string"}}
@@ -454,7 +459,7 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "responses": {
                     "200": _job_response("The job", {**ETAG, **PREFERENCE_APPLIED}),
                     "304": {"description": "Not changed since the ETag given", "headers": ETAG},
-                    **_error_responses(400, 401, 404),
+                    **_error_responses(400, 401, 404, 429),
                 },
             },
             "delete": {
@@ -517,15 +522,18 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "summary": "Follow a job as server-sent events until it ends",
                 "description": "Events: status, progress, preview, then succeeded, failed or "
                 "cancelled (data: the job), and the stream closes. Each event's id is the "
-                "job's version; send Last-Event-ID on reconnect to get only what is new. "
-                "Comment lines keep an idle stream alive.",
+                "job's state tag (version, and place while queued: a status event comes when a "
+                "queued job moves up); send Last-Event-ID on reconnect to get only what is new "
+                "(an id this job never had gets the whole state). Comment lines keep an idle "
+                "stream alive. Each open stream holds one of its key's NST_MAX_STREAMS_PER_KEY "
+                "slots: past it, 429 too_many_streams with Retry-After.",
                 "parameters": [LAST_EVENT_ID],
                 "responses": {
                     "200": {
                         "description": "An event stream",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
                     },
-                    **_error_responses(400, 401, 404),
+                    **_error_responses(400, 401, 404, 429),
                 },
             },
         },
@@ -599,5 +607,7 @@ def init_app(app: Flask) -> None:
 
     @app.get("/v1/openapi.json")
     def openapi_json() -> Response:
-        current_owner()  # every /v1 route needs a key when auth is on
+        """Public, as ``/docs`` (which renders it) and ``/v1/meta``: it describes the API and
+        holds nothing a key protects, and one document must not be public at one address and
+        private at another (issue 21)."""
         return jsonify(spec)

@@ -98,3 +98,12 @@ def test_operation_answers_as_documented(
         case.call_and_validate(headers=live_api.headers, checks=CHECKS, timeout=30)
 
     answers_as_documented()
+
+
+def test_the_document_is_public_at_both_addresses_and_the_same(live_api: LiveAPI) -> None:
+    """One rule for one document (issue 21): /docs/swagger.json was public while the identical
+    /v1/openapi.json needed a key. Both are public, as /v1/meta is: nothing in it is secret."""
+    api_copy = requests.get(f"{live_api.url}/v1/openapi.json", timeout=10)
+    docs_copy = requests.get(f"{live_api.url}/docs/swagger.json", timeout=10)
+    assert api_copy.status_code == docs_copy.status_code == 200
+    assert api_copy.json() == docs_copy.json()
