@@ -359,7 +359,8 @@ def api_error(response: requests.Response) -> NSTError:
     """Turn an error response into the exception type its code names in shared.errors.
 
     An answer without the service's error body is another server's: a proxy's 5xx is the
-    service being unavailable (try again), any other status means the URL is not this service.
+    service being unavailable (try again), any other status means the URL is not this service;
+    so is the service's own ``not_found`` for a route (a path before ``/v1``).
     """
     try:
         body = response.json()["error"]
@@ -372,7 +373,10 @@ def api_error(response: requests.Response) -> NSTError:
                 "error (a proxy or load balancer?); try again later"
             )
         return not_this_service(response)
-    return error_from_body(body, response.status_code, response.headers.get("Retry-After"))
+    error = error_from_body(body, response.status_code, response.headers.get("Retry-After"))
+    if type(error) is NotFound:  # no such route (not "no such job"): the URL's path is wrong
+        return not_this_service(response)
+    return error
 
 
 def not_this_service(response: requests.Response) -> NotThisService:

@@ -139,3 +139,15 @@ def test_the_old_page_flag_says_what_replaced_it() -> None:
     result = run_nst("jobs", "--page", "2", "--api", "http://127.0.0.1:9")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith("nst: error: --page is gone") and "--cursor" in result.stderr
+
+
+def test_a_path_after_the_service_url_is_named_with_its_own_exit_status(live_api: LiveAPI) -> None:
+    """The service itself, with a path before /v1: its route 404 is not 'the job failed'."""
+    wrong = f"{live_api.url}/api"
+    result = run_nst("status", "3f2b6c1e-0000-4000-8000-000000000000", "--api", wrong,
+                     "--api-key", API_KEY)  # fmt: skip
+    assert result.returncode == EXIT_NOT_SERVICE, result.stderr
+    assert result.stderr.startswith(f"nst: error: {wrong}/v1/jobs/")
+    unknown = run_nst("status", "3f2b6c1e-0000-4000-8000-000000000000", "--api", live_api.url,
+                      "--api-key", API_KEY)  # fmt: skip
+    assert unknown.returncode == 2 and "no job" in unknown.stderr  # a job_not_found stays 2
