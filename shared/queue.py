@@ -60,6 +60,10 @@ def make_producer(settings: Settings) -> Celery:
     """A Celery app that only sends: no tasks, no signals, nothing connected until it sends."""
     app = Celery("nst", set_as_current=False)
     app.conf.update(broker_config(settings))
+    # No result backend: a producer never reads a result. With Redis's, every AsyncResult that
+    # send_task returns takes locks and may write to a pub/sub socket from ``__del__``, run by
+    # the garbage collector in whatever greenlet or native thread allocates at the time.
+    app.conf.result_backend = None
     return app
 
 
