@@ -492,7 +492,8 @@ def _paths(limits: Limits) -> dict[str, Any]:
             "get": {
                 "summary": "What a client needs to build its form (public)",
                 "description": "Whether keys are needed, the limits, every job parameter with "
-                "its range and default, the statuses, image types and error headlines.",
+                "its range and default, the statuses, image types, error headlines, and the "
+                "workers' measured speed for a time estimate (speed; null before a job ran).",
                 "security": [],
                 "responses": {"200": _object_response("The service's description")},
             }
@@ -501,7 +502,9 @@ def _paths(limits: Limits) -> dict[str, Any]:
             "get": {
                 "summary": "Built-in styles, picked with style_preset (public)",
                 "security": [],
-                "responses": {"200": _object_response("The presets: id, title, thumbnail_url")},
+                "responses": {
+                    "200": _object_response("The presets: id, title, artist, thumbnail_url")
+                },
             }
         },
         "/v1/presets/{preset_id}/thumbnail": {
