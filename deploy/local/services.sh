@@ -11,7 +11,10 @@ export NST_REDIS_URL="${NST_REDIS_URL:-redis://127.0.0.1:6379/0}"
 export NST_API_PORT="${NST_API_PORT:-8000}"
 
 redis_answers() { "$PY" -c "import redis,sys; redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()" "$NST_REDIS_URL" 2>/dev/null; }
-alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# A recorded process that still runs. Not `kill -0`: a process killed a moment ago that nobody has
+# reaped yet (a zombie) still answers it, and `up` would then start nothing in its place.
+running() { local state; state=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $state != Z* && $state != X* ]]; }
+alive() { [ -f "$RUN/$1.pid" ] && running "$(cat "$RUN/$1.pid")"; }
 wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...
   local deadline=$((SECONDS + $1)) what=$2; shift 2
   until "$@"; do
@@ -42,7 +45,21 @@ worker_ready() {
   exit 1
 }
 
-api_ready() { "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "http://127.0.0.1:$NST_API_PORT/readyz" 2>/dev/null; }
+# Whether another process holds the API port: then gunicorn would fail ("Address already in use")
+# while that process answered /readyz, and `up` would report a server that is not ours.
+port_free() { "$PY" -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" "$NST_API_PORT" 2>/dev/null; }
+api_log() { tail -n "+$((${API_LOG_START:-0} + 1))" "$RUN/api.log" 2>/dev/null; }
+# Ready: the gunicorn this `up` started listens (its log says so) and /readyz answers. Gone: fail
+# with its reason (the port was taken between the check and its bind, a bad setting, ...).
+api_ready() {
+  if [ -n "${API_LOG_START:-}" ] && ! api_log | grep -q "Listening at"; then
+    alive api && return 1
+    echo "the api stopped: $(api_log | grep -m1 -o 'Connection in use.*\|Error: .*' || api_log | tail -n1)" >&2
+    rm -f "$RUN/api.pid"
+    exit 1
+  fi
+  "$PY" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "http://127.0.0.1:$NST_API_PORT/readyz" 2>/dev/null
+}
 
 up() {
   export NST_AUTH="${NST_AUTH:-off}" NST_STORAGE_URL="${NST_STORAGE_URL:-file://$RUN/storage}"
@@ -54,6 +71,8 @@ up() {
   export NST_PRESETS_DIR="${NST_PRESETS_DIR:-$PWD/examples}" NST_PRESETS="${NST_PRESETS-starry_night,the_scream}"
   ensure_redis
   if ! alive api; then
+    port_free || { echo "cannot start the api: port $NST_API_PORT is already in use by a process \`make up\` did not start; stop it or set NST_API_PORT" >&2; exit 1; }
+    API_LOG_START=$( (wc -l <"$RUN/api.log") 2>/dev/null || echo 0)
     NST_API_HOST=127.0.0.1 nohup "$(dirname "$PY")/gunicorn" -c python:api.gunicorn_conf 'api.app:create_app()' \
       >>"$RUN/api.log" 2>&1 & echo $! >"$RUN/api.pid"
     echo "started api on http://127.0.0.1:$NST_API_PORT"
@@ -85,7 +104,7 @@ down() {
     if alive "$name"; then
       kill "$(cat "$RUN/$name.pid")" && echo "stopped $name"
       local pid; pid=$(cat "$RUN/$name.pid")
-      wait_until 90 "$name to stop" bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null || true
+      wait_until 90 "$name to stop" eval "! running $pid" || kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$RUN/$name.pid"
   done

@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -22,7 +25,6 @@ from tests.fixtures.services import REPO
 from tests.helpers import free_port, wait_for
 
 SCRIPT = REPO / "deploy" / "local" / "services.sh"
-
 
 
 def _services(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -124,6 +126,48 @@ def test_up_fails_with_the_workers_reason_when_it_cannot_start(
     assert f"the worker stopped: cannot start: NST_VGG19_WEIGHTS: no file at {absent}" in up.stderr
     assert "timed out" not in up.stderr
     assert "worker" not in _pids(Path(local_env["NST_RUN_DIR"]))
+
+
+def test_up_fails_with_the_reason_when_another_server_holds_the_api_port(
+    local_env: dict[str, str],
+) -> None:
+    """Another server answering /readyz on the port made `up` say "started api" and exit 0,
+    while gunicorn had failed with "Address already in use": jobs went to the other server."""
+
+    class Impostor(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = int(local_env["NST_API_PORT"])
+    with ThreadingHTTPServer(("127.0.0.1", port), Impostor) as impostor:
+        threading.Thread(target=impostor.serve_forever, args=(0.05,), daemon=True).start()
+        up = _services("up", local_env)
+        impostor.shutdown()
+    assert up.returncode != 0
+    assert f"port {port} is already in use" in up.stderr, up.stderr
+    assert "started api" not in up.stdout
+    assert "api" not in _pids(Path(local_env["NST_RUN_DIR"]))
+
+
+def test_up_right_after_the_worker_was_killed_starts_a_new_worker(
+    local_env: dict[str, str],
+) -> None:
+    """Run at once after a SIGKILL, `up` took the dying worker (a zombie not yet reaped, whose
+    id still answers kill -0) for a live one and started none."""
+    run = Path(local_env["NST_RUN_DIR"])
+    assert _services("up", local_env).returncode == 0
+    killed = _pids(run)["worker"]
+    os.kill(killed, signal.SIGKILL)
+    again = _services("up", local_env)
+    assert again.returncode == 0, again.stderr
+    assert "started worker" in again.stdout and "started api" not in again.stdout
+    assert _pids(run)["worker"] != killed
+    assert _gone(killed)
 
 
 def test_up_with_a_webhook_secret_starts_the_webhook_consumer_and_down_stops_it(
