@@ -11,8 +11,6 @@ would otherwise hold the request for a minute or more.
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.api.servers import LoggedGunicorn
 from tests.fixtures.live import API_KEY, Env
-from tests.fixtures.services import REPO
-from tests.helpers import free_port, wait_for
 from tests.images import content_bytes, style_bytes
 
 DEADLINE_SECONDS = 3
@@ -50,38 +47,6 @@ class SilentServer:
         self.sock.close()
         for conn in self.accepted:
             conn.close()
-
-
-class LoggedGunicorn:
-    """``gunicorn -c python:api.gunicorn_conf`` (one gevent worker) with its log kept."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        env = {**env, "NST_API_HOST": "127.0.0.1", "NST_API_PORT": str(self.port),
-               "NST_API_WORKERS": "1"}  # fmt: skip
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        with open(log, "wb") as out:
-            self.proc = subprocess.Popen(
-                [gunicorn, "-c", "python:api.gunicorn_conf", "api.app:create_app()"],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        wait_for(self._answers, 60, "gunicorn to answer")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _answers(self) -> bool:
-        assert self.proc.poll() is None, self.log.read_text()[-2000:]
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 @pytest.fixture

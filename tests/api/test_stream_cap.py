@@ -10,9 +10,12 @@ NST_MAX_STREAMS_PER_KEY slots, counted in Redis across processes; past it the ke
 from __future__ import annotations
 
 import io
+import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -20,6 +23,7 @@ from werkzeug.test import TestResponse
 from api.app import create_app
 from api.services import Services
 from tests.api.conftest import AUTH, post_job
+from tests.api.servers import LoggedGunicorn
 from tests.api.streams import FILES, next_event, open_stream, read_events
 from tests.fixtures.live import API_KEY, OTHER_API_KEY, Env
 from tests.helpers import wait_for
@@ -115,3 +119,40 @@ def test_slots_of_a_process_that_died_free_when_their_lease_passes(
         return response.status_code == 200
 
     wait_for(opens, 10, "a stream to open once the dead slots' leases passed", every=0.1)
+
+
+def test_against_gunicorn_many_connections_of_one_key_leave_others_served(
+    service_env: Env, tmp_path: Path
+) -> None:
+    """The attack as it came: raw connections of one key, over real sockets, on gevent."""
+    env = {**service_env.process_env(), "HOME": str(tmp_path), "NST_MAX_STREAMS_PER_KEY": "5",
+           "NST_EVENTS_HEARTBEAT_SECONDS": "1"}  # fmt: skip
+    server = LoggedGunicorn(env, tmp_path / "api.log")
+    try:
+        files = [("content", ("c.jpg", FILES[0][1][0], "image/jpeg")),
+                 ("style", ("s.jpg", FILES[1][1][0], "image/jpeg"))]  # fmt: skip
+        ids = [requests.post(f"{server.url}/v1/jobs", files=files, data={"size": "32"},
+                             headers=headers, timeout=30).json()["id"]
+               for headers in (AUTH, OTHER)]  # fmt: skip
+        sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                   for _ in range(40)]  # fmt: skip
+        for sock in sockets:
+            sock.sendall(f"GET /v1/jobs/{ids[0]}/events HTTP/1.1\r\nHost: x\r\n"
+                         f"Authorization: {AUTH['Authorization']}\r\n\r\n".encode())  # fmt: skip
+        statuses = sorted(sock.recv(64).split(b" ")[1].decode() for sock in sockets)
+        assert statuses == ["200"] * 5 + ["429"] * 35
+        assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+        with requests.get(f"{server.url}/v1/jobs/{ids[1]}/events", headers=OTHER, stream=True,
+                          timeout=10) as other:  # fmt: skip
+            assert other.status_code == 200
+        for sock in sockets:
+            sock.close()
+
+        def streams_again() -> bool:  # the server notices closed streams at their heartbeat
+            with requests.get(f"{server.url}/v1/jobs/{ids[0]}/events", headers=AUTH,
+                              stream=True, timeout=10) as again:  # fmt: skip
+                return again.status_code == 200
+
+        wait_for(streams_again, 30, "the closed streams' slots to come back", every=0.2)
+    finally:
+        server.stop()
