@@ -167,7 +167,7 @@ class _ProgressBar:
             # Until the first progress there is nothing to count: the state and the time
             # waited, not tqdm's "0it [00:05, ?it/s]".
             self.bar = tqdm(total=None, unit="it", file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{desc} [{elapsed}]")  # fmt: skip
+                            desc=_state_text(job), bar_format="{desc} [{elapsed}]")  # fmt: skip
         self.bar.set_description_str(_state_text(job))  # set_description would add ": "
         progress = job.progress
         if progress is None:
