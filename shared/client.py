@@ -32,6 +32,7 @@ from shared.errors import (
     NSTError,
     ServiceUnreachable,
     StorageUnavailable,
+    TooManyStreams,
     error_from_body,
 )
 from shared.event_stream import ServerEvent, follow
@@ -109,9 +110,10 @@ class Job:
         if stream and not self.is_final:
             try:
                 return self._follow_events(progress, deadline)
-            except (NotFound, NotThisService, ServiceUnreachable, requests.RequestException,
-                    ValueError):  # fmt: skip
-                pass  # no stream here (an older server, a buffering proxy): poll instead
+            except (NotFound, NotThisService, ServiceUnreachable, TooManyStreams,
+                    requests.RequestException, ValueError):  # fmt: skip
+                pass  # no stream here (an older server, a buffering proxy, the key's stream
+                # cap NST_MAX_STREAMS_PER_KEY reached): poll instead
         return self._poll(progress, poll_interval, deadline)
 
     def _follow_events(self, progress: Callable[[Job], None] | None, deadline: float | None) -> Job:

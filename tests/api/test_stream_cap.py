@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +21,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from api.app import create_app
 from api.services import Services
+from shared.client import Client
 from tests.api.conftest import AUTH, post_job
 from tests.api.servers import LoggedGunicorn
 from tests.api.streams import FILES, next_event, open_stream, read_events
-from tests.fixtures.live import API_KEY, OTHER_API_KEY, Env
+from tests.fixtures.live import API_KEY, OTHER_API_KEY, Env, LiveAPI
 from tests.helpers import wait_for
 
 CAP = 3
@@ -33,10 +34,9 @@ OTHER = {"Authorization": f"Bearer {OTHER_API_KEY}"}
 
 
 @pytest.fixture
-def app(service_env: Env) -> Flask:
-    env = Env({**service_env.values, "NST_MAX_STREAMS_PER_KEY": str(CAP),
-               "NST_EVENTS_HEARTBEAT_SECONDS": "0.5"})  # fmt: skip
-    return create_app(env.settings(), test_config={"TESTING": True})
+def service_env(service_env: Env) -> Env:
+    return Env({**service_env.values, "NST_MAX_STREAMS_PER_KEY": str(CAP),
+                "NST_EVENTS_HEARTBEAT_SECONDS": "0.5"})  # fmt: skip
 
 
 @pytest.fixture
@@ -84,10 +84,10 @@ def test_other_keys_and_health_checks_get_through_while_one_key_is_at_its_cap(
     assert client.get("/healthz").status_code == 200
 
 
-def post_job_as_other(client: FlaskClient) -> str:
+def post_job_as_other(client: FlaskClient, headers: dict[str, str] = OTHER) -> str:
     data = {"size": "32", "iterations": "2"}
     files = {name: (io.BytesIO(content), filename) for name, (content, filename) in FILES}
-    response = client.post("/v1/jobs", data={**data, **files}, headers=OTHER,
+    response = client.post("/v1/jobs", data={**data, **files}, headers=headers,
                            content_type="multipart/form-data")  # fmt: skip
     assert response.status_code == 202, response.get_json()
     return str(response.get_json()["id"])
@@ -156,3 +156,14 @@ def test_against_gunicorn_many_connections_of_one_key_leave_others_served(
         wait_for(streams_again, 30, "the closed streams' slots to come back", every=0.2)
     finally:
         server.stop()
+
+
+def test_a_client_at_the_cap_waits_by_polling_instead(
+    live_api: LiveAPI, client: FlaskClient, open_streams: list[TestResponse]
+) -> None:
+    """The client library and the CLI follow a job's stream; at the cap they poll instead of
+    failing with too_many_streams."""
+    job = Client(live_api.url, API_KEY).job(post_job_as_other(client, AUTH))
+    assert_too_many(open_stream(client, job.id))
+    threading.Timer(0.5, lambda: client.post(f"/v1/jobs/{job.id}/cancel", headers=AUTH)).start()
+    assert job.wait(poll_interval=0.1, timeout=30).status == "cancelled"
