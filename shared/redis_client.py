@@ -55,7 +55,7 @@ class SentinelURL:
             raise ConfigError("NST_REDIS_URL: every ';'-separated entry must be sentinel://host:port")
         first = parts[0]
         db = first.path.strip("/") or "0"
-        if not db.isdigit():
+        if not (db.isascii() and db.isdigit()):  # isdigit() alone takes "²", which int() refuses
             raise ConfigError(f"NST_REDIS_URL: database {db!r} is not a number")
         return cls(
             tuple((str(p.hostname), p.port or SENTINEL_PORT) for p in parts), int(db),
