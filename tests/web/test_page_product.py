@@ -76,6 +76,20 @@ def test_dropped_photo_and_paintings_show_as_thumbnails_with_the_presets(
     screenshot(page, "dropped")
 
 
+def test_a_pasted_image_becomes_the_photo_then_a_painting(desktop: Page, live_api: LiveAPI) -> None:
+    page = desktop
+    open_page(page, live_api)
+    for name, data in (("pasted.jpg", content_bytes(64)), ("painting.jpg", style_bytes(64))):
+        transfer = dropped(page, {name: data})
+        page.evaluate(
+            "t => document.body.dispatchEvent(new ClipboardEvent('paste', "
+            "{ clipboardData: t, bubbles: true }))",
+            transfer,
+        )
+    expect(page.locator("#content-previews")).to_contain_text("pasted.jpg")
+    expect(page.get_by_role("button", name="Remove painting.jpg")).to_be_visible()
+
+
 def test_presets_show_their_title_and_artist(desktop: Page, live_api: LiveAPI) -> None:
     open_page(desktop, live_api)
     starry = desktop.locator(".preset", has_text="The Starry Night")
@@ -156,6 +170,7 @@ def test_a_finished_picture_fills_its_frame_on_desktop_and_phone(
     fill_job(page, 8)
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#job-status")).to_have_text("Done.", timeout=120_000)
+    expect(page).to_have_title("(done) Neural style transfer")  # for a look from another tab
     result = page.locator("#result")
     expect(result).to_be_visible()
     box = result.bounding_box()

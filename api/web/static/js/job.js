@@ -78,6 +78,7 @@ function forget() {
   followed = null;
   remember(null);
   $("job").hidden = true;
+  document.title = document.title.replace(/^\(.*?\) /, "");
 }
 
 async function stream(state) {
@@ -125,6 +126,7 @@ async function render(job, state) {
   $("cancel").hidden = FINAL.has(job.status) || cancelling;
   if (statusChanged) onStatusChange(job);
   onJobChange(job);
+  showInTitle(job);
   const iteration = job.progress ? job.progress.iteration : -1;
   if (job.preview_url && job.status !== "succeeded" && iteration !== state.previewIteration) {
     state.previewIteration = iteration;
@@ -135,6 +137,16 @@ async function render(job, state) {
     state.done = true;
     await showResult(job);
   }
+}
+
+/** The tab's title says how the picture is coming along, for whoever is in another tab. */
+function showInTitle(job) {
+  const name = document.title.replace(/^\(.*?\) /, "");
+  const progress = job.progress;
+  let state = job.status;
+  if (job.status === "running" && progress) state = `${Math.round(progress.percent)}%`;
+  if (job.status === "succeeded") state = "done";
+  document.title = `(${state}) ${name}`;
 }
 
 /** One line for where the job is: its place in the queue, or its iterations; never both. */

@@ -17,6 +17,17 @@ export function setUpPicks(changed) {
   $("style").addEventListener("change", () => choose("style", [...$("style").files]));
   // A file dropped beside a zone must not replace the page (and the work on it) with the file.
   for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
+  window.addEventListener("paste", pasted);
+}
+
+/** An image pasted (Ctrl+V) anywhere but a text field: the photo first, then paintings. */
+function pasted(event) {
+  if (event.target.closest && event.target.closest("input:not([type=file]), textarea, select")) return;
+  const images = [...event.clipboardData.files].filter((file) => file.type.startsWith("image/"));
+  if (!images.length) return;
+  event.preventDefault();
+  if (!$("content").files.length) choose("content", images.slice(0, 1));
+  else choose("style", [...$("style").files, ...images]);
 }
 
 function setUpDropZone(zone) {
