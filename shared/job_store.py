@@ -362,10 +362,11 @@ class JobStore:
         died), is taken over. A job whose cancel was asked is ended ``cancelled`` here
         (its worker died before it could stop at a checkpoint) and None is returned.
 
-        A job whose runs died ``max_takeovers`` (NST_MAX_REDELIVERIES) times already is not
-        taken over again but ends ``failed`` with ``worker_lost``, and None is returned: a job
-        that kills its process each time (say, out of memory) must not be retried for ever.
-        The count is the sweeper's: claims, less the hand-backs of a storage outage.
+        Each takeover counts a lost run (``lost_runs``, as the sweeper's requeues do; hand-backs
+        by a draining worker or a storage outage do not). Past ``max_takeovers``
+        (NST_MAX_REDELIVERIES) the job is not taken over again but ends ``failed`` with
+        ``worker_lost``, and None is returned: a job that kills its process each time (say, out
+        of memory) must not be retried for ever.
         """
 
         def claim(job: Job) -> Job | None:
@@ -377,10 +378,10 @@ class JobStore:
             alive = job.heartbeat_at is not None and now - job.heartbeat_at < stale_after
             if job.status == JobStatus.RUNNING and job.worker != worker and alive:
                 return None
-            died = job.attempts - job.outage_retries
-            takeover = job.status == JobStatus.RUNNING and max_takeovers is not None
-            if takeover and died > (max_takeovers or 0):  # its runs all died: start no other
-                return _worker_lost(job, now, died)
+            if job.status == JobStatus.RUNNING:  # its last run died: a takeover
+                job.lost_runs += 1
+                if max_takeovers is not None and job.lost_runs > max_takeovers:
+                    return _worker_lost(job, now, job.lost_runs)
             job.status = JobStatus.RUNNING
             job.started_at = job.started_at or now
             job.heartbeat_at = now
@@ -448,12 +449,14 @@ class JobStore:
 
         return self.update(job_id, end)
 
-    def requeue(self, job_id: str, expected_worker: str | None) -> Job | None:
-        """Give a running job back to the queue (warm shutdown, sweeper)."""
+    def requeue(self, job_id: str, expected_worker: str | None, lost: bool = False) -> Job | None:
+        """Give a running job back to the queue (warm shutdown; the sweeper, ``lost``: its
+        worker died, which counts towards NST_MAX_REDELIVERIES)."""
 
         def back(job: Job) -> Job | None:
             if job.status != JobStatus.RUNNING or job.worker != expected_worker:
                 return None
+            job.lost_runs += lost
             job.status = JobStatus.QUEUED
             job.worker = None
             job.heartbeat_at = None

@@ -140,6 +140,7 @@ class Job(BaseModel):
     error: JobFailure | None = None
     attempts: int = 0
     outage_retries: int = 0  # times it went back to the queue because storage was down
+    lost_runs: int = 0  # runs whose worker died, then taken over or swept back; capped
     resumed_from_iteration: int | None = None
     cancel_requested: bool = False
     heartbeat_at: float | None = None

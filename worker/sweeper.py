@@ -31,14 +31,15 @@ def sweep_once(store: JobStore, settings: Settings, enqueue: Callable[[str], Non
         if job.cancel_requested:  # its owner wanted it stopped; nobody will stop it now
             store.finish(job.id, JobStatus.CANCELLED)
             continue
-        if job.attempts - job.outage_retries > settings.max_redeliveries:
+        lost = job.lost_runs + 1  # this run too
+        if lost > settings.max_redeliveries:
             failure = JobFailure(
                 code=WorkerLost.code,
-                message=f"the job's worker stopped responding {job.attempts} times; giving up",
+                message=f"the job's worker stopped responding {lost} times; giving up",
             )
             store.finish(job.id, JobStatus.FAILED, failure)
             continue
-        if store.requeue(job.id, job.worker) is not None:
+        if store.requeue(job.id, job.worker, lost=True) is not None:
             enqueue(job.id)
             requeued.append(job.id)
             log.warning("requeued job %s: no heartbeat from %s", job.id, job.worker)

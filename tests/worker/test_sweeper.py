@@ -76,3 +76,29 @@ def test_redelivered_job_whose_cancel_was_asked_ends_cancelled(
     assert store.mark_running(job.id, "gone@host", stale_after=60) is None  # never runs again
     assert store.get(job.id).status == JobStatus.CANCELLED
     assert store.active_count("o") == 0
+
+
+def test_takeovers_after_deaths_stop_at_the_limit_with_worker_lost(
+    redis_url: str, key_prefix: str
+) -> None:
+    """A pool process that dies is replaced and its job redelivered to the same worker: the
+    claim, not the sweeper, sees it, and took such a job over for ever (issue 21)."""
+    store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
+    job = store.create(Job(id=new_job_id(), owner="o", params=JobParams(size=32), style_count=1))
+    claims = [store.mark_running(job.id, "w@host", 60, max_takeovers=2) for _ in range(4)]
+    assert [claim is not None for claim in claims] == [True, True, True, False]
+    failed = store.get(job.id)
+    assert failed.status == JobStatus.FAILED and failed.attempts == 3
+    assert failed.error is not None and failed.error.code == "worker_lost"
+    assert "3 times" in failed.error.message
+
+
+def test_hand_backs_of_a_draining_worker_are_not_lost_runs(redis_url: str, key_prefix: str) -> None:
+    store = JobStore(redis.Redis.from_url(redis_url), key_prefix)
+    job = store.create(Job(id=new_job_id(), owner="o", params=JobParams(size=32), style_count=1))
+    for _ in range(5):  # five rolling restarts, each handing the job back at a checkpoint
+        assert store.mark_running(job.id, "w@host", 60, max_takeovers=1) is not None
+        assert store.requeue(job.id, "w@host") is not None
+    assert store.mark_running(job.id, "w@host", 60, max_takeovers=1) is not None
+    assert store.mark_running(job.id, "w@host", 60, max_takeovers=1) is not None  # one death
+    assert store.get(job.id).status == JobStatus.RUNNING
