@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+import requests
 from playwright.sync_api import JSHandle, Page, expect
 
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess
@@ -152,6 +153,8 @@ def test_a_reload_shows_the_job_that_was_followed(desktop: Page, live_api: LiveA
     page.reload()
     expect(page.locator("#job-status")).to_have_text("Waiting for a free worker…")
     expect(page.locator("#job-iteration")).to_have_text("Not started yet. Number 1 in the queue.")
+    expect(page.get_by_label("Size (long side, px)")).to_have_value("48")  # the settings kept
+    expect(page.get_by_label("Iterations")).to_have_value("4")
     page.goto(live_api.url + "/")  # no job in the URL: this browser remembers it
     expect(page.locator("#job")).to_be_visible()
     assert page.url.endswith(f"#job={job_id}")
@@ -167,6 +170,10 @@ def test_a_finished_picture_fills_its_frame_on_desktop_and_phone(
     expect(page.locator("#estimate")).to_have_text(
         "No time estimate yet: no picture has been made on this service."
     )
+    # A first visit with no measured pace: the smallest first settings, not 512 px / 300.
+    max_size = requests.get(live_api.url + "/v1/meta", timeout=10).json()["limits"]["max_size"]
+    expect(page.get_by_label("Size (long side, px)")).to_have_value(str(min(256, max_size)))
+    expect(page.get_by_label("Iterations")).to_have_value("100")
     fill_job(page, 8)
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#job-status")).to_have_text("Done.", timeout=120_000)

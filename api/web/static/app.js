@@ -3,7 +3,7 @@
 "use strict";
 
 import { ApiError, META, api, loadMeta, saveKey, savedKey } from "./js/api.js";
-import { clearFieldErrors, jobForm, setUpForm, showEstimate, showFieldError, showStrength } from "./js/form.js";
+import { clearFieldErrors, jobForm, keepSettings, setUpForm, showEstimate, showFieldError, showStrength } from "./js/form.js";
 import { refreshList, turnPage, updateCard } from "./js/gallery.js";
 import { cancelJob, follow, followedId, rememberedJob, showBefore, showError, showFullSize, whenJobChanges } from "./js/job.js";
 import { loadPresets, setUpPicks } from "./js/picks.js";
@@ -23,6 +23,7 @@ async function submitJob(event) {
   submit.disabled = true;
   try {
     const job = await api("/v1/jobs", { method: "POST", body: form });
+    keepSettings();
     refreshList();
     follow(job.id, { focus: true });
   } catch (failure) {

@@ -33,10 +33,38 @@ export function setUpForm() {
   const [size, iterations] = firstSettings();
   $("size").value = String(size);
   $("iterations").value = String(iterations);
+  restoreSettings();
   const accept = META.image_types.join(",");
   $("content").accept = accept;
   $("style").accept = accept;
   showEstimate();
+}
+
+// The settings of the last picture started in this browser: a returning user keeps them.
+const SETTINGS_STORAGE = "nst.lastSettings";
+const KEPT = ["size", "iterations", "strength", "preserve_color"];
+
+export function keepSettings() {
+  localStorage.setItem(SETTINGS_STORAGE, JSON.stringify(Object.fromEntries(KEPT.map((id) => [id, $(id).value]))));
+}
+
+function restoreSettings() {
+  let kept;
+  try {
+    kept = JSON.parse(localStorage.getItem(SETTINGS_STORAGE) || "{}") || {};
+  } catch {
+    return;
+  }
+  for (const id of KEPT) {
+    const input = $(id);
+    if (typeof kept[id] !== "string" || kept[id] === "") continue;
+    if (input.tagName === "SELECT") {
+      if ([...input.options].some((option) => option.value === kept[id])) input.value = kept[id];
+    } else if (Number.isFinite(Number(kept[id]))) {
+      input.value = String(bounded(input, Number(kept[id]))); // limits may have changed since
+    }
+  }
+  showStrength();
 }
 
 function bounded(input, value) {
