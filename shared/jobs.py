@@ -86,6 +86,7 @@ class JobTiming(BaseModel):
     optimize_seconds: float  # the engine's run, this attempt
     checkpoint_seconds: float  # uploading state and previews, in the background
     total_seconds: float  # submitted until it ended
+    precision: str | None = None  # what VGG19's convolutions ran in: float32 or bfloat16
 
 
 class Progress(BaseModel):

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # XLA for the TensorFlow step: 10 % faster on one 2-core CPU, 2-5 % slower on another
     # (benchmarks/README.md), so it is the operator's measured choice, off unless asked for.
     xla: Literal["on", "off"] = "off"
+    # What VGG19's convolutions run in (worker/nst/precision.py): "auto" times float32 and
+    # bfloat16 at start and takes bfloat16 only if it is clearly faster. Never changes a job's
+    # parameters; each job records the precision that made it (timing.precision). float32 by
+    # default: no start-up measurement, and the same precision on every machine.
+    precision: Literal["auto", "float32", "bfloat16"] = "float32"
 
     auth: Literal["on", "off"] = "on"
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()

@@ -42,10 +42,12 @@ class CheckpointView(Protocol):
 
 
 class ResultView(Protocol):
-    """The finished image, H x W x 3 uint8 RGB."""
+    """The finished image, H x W x 3 uint8 RGB, and the precision it was made in."""
 
     @property
     def image(self) -> np.ndarray: ...
+    @property
+    def precision(self) -> str: ...  # what the convolutions ran in: float32 or bfloat16
 
 
 class Engine(Protocol):

@@ -92,6 +92,12 @@ class WorkerLifecycle:
         """Build the engine in the pool child, once, before its first job; serve its metrics."""
         self.engine = self._build_engine()
         self.metrics = start_exporter(self.settings.worker_metrics_port)
+        choice = getattr(self.engine, "precision_choice", None)  # the simulated engine has none
+        if choice is not None:
+            self.metrics.precision_chosen(
+                choice.precision, choice.setting,
+                {"float32": choice.float32_seconds, "bfloat16": choice.bfloat16_seconds},
+            )  # fmt: skip
 
     def _build_engine(self) -> Engine:
         """VGG19, or the simulated engine (no GPU, no TensorFlow import) when NST_ENGINE says so."""
@@ -107,6 +113,7 @@ class WorkerLifecycle:
         engine = StyleTransfer(
             settings.vgg19_weights, jit_compile=settings.xla == "on",
             max_compiled_steps=settings.compiled_steps, shape_bucket=settings.shape_bucket,
+            precision=settings.precision,
         )  # fmt: skip
         for size in settings.warmup_sizes:
             width, _, height = size.partition("x")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 FAST = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -56,6 +56,28 @@ class WorkerMetrics:
             registry=self.registry,
             buckets=FAST,
         )
+
+        self.precision = Gauge(
+            "nst_worker_precision",
+            "1 for the precision VGG19's convolutions run in, with the NST_PRECISION setting.",
+            ["precision", "setting"],
+            registry=self.registry,
+        )
+        self.precision_seconds = Gauge(
+            "nst_worker_precision_evaluation_seconds",
+            "NST_PRECISION=auto: seconds per loss-and-gradient evaluation measured at start.",
+            ["precision"],
+            registry=self.registry,
+        )
+
+    def precision_chosen(
+        self, precision: str, setting: str, measured: dict[str, float | None]
+    ) -> None:
+        """Show what the engine runs in, and what ``auto`` measured to choose it."""
+        self.precision.labels(precision, setting).set(1)
+        for name, seconds in measured.items():
+            if seconds is not None:
+                self.precision_seconds.labels(name).set(seconds)
 
     def job_ended(self, outcome: str, seconds: float) -> None:
         self.jobs.labels(outcome).inc()

@@ -149,11 +149,13 @@ def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
     ctx.storage.put(keys.result, encode_png(result.image), "image/png")
     ctx.metrics.compile_seconds.observe(writer.compile_seconds)
     return functools.partial(_timing, optimize=optimize, compile_=writer.compile_seconds,
-                             uploads=uploader.seconds)  # fmt: skip
+                             uploads=uploader.seconds, precision=result.precision)  # fmt: skip
 
 
-def _timing(job: Job, optimize: float, compile_: float, uploads: float) -> JobTiming:
-    """Where the job's time went, from its record as it ends."""
+def _timing(
+    job: Job, optimize: float, compile_: float, uploads: float, precision: str
+) -> JobTiming:
+    """Where the job's time went, from its record as it ends, and the precision that made it."""
     end = time.time()
     return JobTiming(
         queued_seconds=round((job.started_at or end) - job.created_at, 3),
@@ -161,6 +163,7 @@ def _timing(job: Job, optimize: float, compile_: float, uploads: float) -> JobTi
         optimize_seconds=round(optimize, 3),
         checkpoint_seconds=round(uploads, 3),
         total_seconds=round(end - job.created_at, 3),
+        precision=precision,
     )
 
 

@@ -88,6 +88,7 @@ class SimulatedResult:
     evaluations: int = 0
     iterations_saved: int = 0
     compile_seconds: float = 0.0
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ iterations run on the device, many per compiled call (``loops.py``).
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -22,17 +23,19 @@ from shared.params import JobParams
 from worker.nst import images as img
 from worker.nst.balance import loss_weights
 from worker.nst.cadence import Cadence
-from worker.nst.gradients import LossAndGrads, compile_loss_and_grads
+from worker.nst.gradients import LossAndGrads, compile_loss_and_grads, run_ops_one_at_a_time
 from worker.nst.inputs import feature_targets, loss_targets, pass_images, scale_plan
 from worker.nst.loops import HostSteps, LoopStarter, compile_device_loop, host_objective
 from worker.nst.losses import loss_terms
 from worker.nst.memory import check_fits, share_gpus
 from worker.nst.model import FeatureExtractors
 from worker.nst.passes import Job, output_image, run_pass
+from worker.nst.precision import Precision, PrecisionChoice, PrecisionSetting, choose_precision
 from worker.nst.results import Checkpoint, Losses, TransferResult
 from worker.nst.state import RunState, load_state
 
 __all__ = ["Checkpoint", "Losses", "StyleTransfer", "TransferResult"]
+log = logging.getLogger(__name__)
 
 
 class StyleTransfer:
@@ -40,7 +43,7 @@ class StyleTransfer:
 
     def __init__(
         self, weights: str, *, jit_compile: bool = False, max_compiled_steps: int = 8,
-        shape_bucket: int = 0, on_device: bool = True,
+        shape_bucket: int = 0, on_device: bool = True, precision: PrecisionSetting = "float32",
     ) -> None:  # fmt: skip
         """Load VGG19 now ("imagenet" or a .weights.h5 path); WeightsUnavailable if unusable.
 
@@ -52,9 +55,18 @@ class StyleTransfer:
         of that many pixels so that nearby shapes share them (``inputs.pad_to_bucket``); 0
         optimizes the exact shape. ``on_device`` False runs the optimizers in numpy on the
         host (``loops.HostLoop``), the reference the device loops are tested against.
+        ``precision`` is what the convolutions run in (NST_PRECISION, ``precision.py``);
+        "auto" times both now and keeps the faster by a clear margin.
         """
+        self.reproducible = run_ops_one_at_a_time()
         share_gpus()
+        if not self.reproducible:
+            log.warning(
+                "TensorFlow started before the engine: its ops may overlap, and two runs "
+                "of one L-BFGS job may differ slightly (gradients.run_ops_one_at_a_time)"
+            )
         self._extractors = FeatureExtractors(weights)
+        self.precision_choice: PrecisionChoice = choose_precision(precision, self._extractors)
         self._jit_compile = jit_compile
         self._compiled: OrderedDict[tuple[object, ...], Any] = OrderedDict()
         self._max_compiled = max(1, max_compiled_steps)
@@ -89,7 +101,7 @@ class StyleTransfer:
         if resume_from:
             state = load_state(resume_from, params, len(styles), self._bucket)
         layers = params.content_layers + params.style_layers
-        extractor = self._extractors.get(params.pooling, layers)
+        extractor = self._extractors.get(params.pooling, layers, self.precision)
         full = pass_images(content, styles, params, params.size, self._bucket)
         height, width = full.content_target.shape[:2]
         largest_style = max(style.shape[0] * style.shape[1] for style in full.styles)
@@ -112,7 +124,7 @@ class StyleTransfer:
         return TransferResult(
             image, state.iteration, job.elapsed(), losses, _size(image), job.weights,
             job.evaluations[0], iterations_saved=job.total - state.iteration,
-            compile_seconds=job.compile_seconds[0],
+            compile_seconds=job.compile_seconds[0], precision=self.precision,
         )  # fmt: skip
 
     def score(
@@ -125,7 +137,7 @@ class StyleTransfer:
         """Return this job's loss for an H x W x 3 uint8 image of the output size (compare runs)."""
         images = pass_images(content, styles, params, params.size)
         extractor = self._extractors.get(
-            params.pooling, params.content_layers + params.style_layers
+            params.pooling, params.content_layers + params.style_layers, self.precision
         )
         targets = feature_targets(extractor, images, params)
         weights = loss_weights(params, targets, img.preprocess_image(images.content_target))
@@ -168,7 +180,7 @@ class StyleTransfer:
         """
         kind, params, shape = what
         key = (kind, params.pooling, params.content_layers, params.style_layers,
-               self._jit_compile, tuple(shape))  # fmt: skip
+               self._jit_compile, self.precision, tuple(shape))  # fmt: skip
         compiled = self._compiled.pop(key, None)
         fresh = compiled is None
         if compiled is None:
@@ -190,6 +202,11 @@ class StyleTransfer:
         params = JobParams.model_validate({"size": max(width, height), "iterations": 1})
         self.run(picture, [picture], params)
         return time.monotonic() - started
+
+    @property
+    def precision(self) -> Precision:
+        """What the convolutions run in: the setting, or what ``auto`` chose at start."""
+        return self.precision_choice.precision
 
     @property
     def compiled_steps(self) -> int:

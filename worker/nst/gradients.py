@@ -31,6 +31,31 @@ def _backend() -> str:
     return str(backend)
 
 
+def run_ops_one_at_a_time() -> bool:
+    """Make TensorFlow run one op at a time (each op still uses every core); True if it does.
+
+    With TensorFlow's default inter-op parallelism two runs of the same L-BFGS device loop
+    at 256 px gave different pictures (6-8 levels of 255 apart after 150 iterations): which
+    ops overlap depends on thread timing, and the kernels' float32 sums then come out in
+    another order (oneDNN runs a kernel on fewer threads when it starts it from a busy pool
+    thread). The host step and the Adam loop were reproducible already; with one op at a
+    time the L-BFGS loop is too, bit for bit (``tests/engine/test_precision.py``). The
+    network is a chain of convolutions, each using every core, so little overlap is lost.
+    Only possible before TensorFlow starts its runtime; JAX's XLA programs need nothing.
+    """
+    if _backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    if tf.config.threading.get_inter_op_parallelism_threads() == 1:
+        return True
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime started already (another model in this process)
+        return False
+    return True
+
+
 def compile_loss_and_grads(loss_fn: LossFn, jit_compile: bool) -> LossAndGrads:
     """Wrap ``loss_fn(image, *args) -> (total, terms)`` as a compiled loss-and-gradient call."""
     step = compile_traced(traced_loss_and_grads(loss_fn), jit_compile)

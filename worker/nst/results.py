@@ -52,6 +52,7 @@ class TransferResult:
     evaluations: int = 0
     iterations_saved: int = 0  # left undone because the loss plateaued (params.early_stop)
     compile_seconds: float = 0.0  # first calls of steps compiled for this run's shapes
+    precision: str = "float32"  # what the convolutions ran in (NST_PRECISION, precision.py)
 
     @property
     def stopped_early(self) -> bool:

@@ -1,0 +1,65 @@
+"""Run one L-BFGS job twice in a fresh process, per precision; print the pictures' digests.
+
+``test_precision.py`` runs this in a subprocess: whether TensorFlow may overlap its ops is
+fixed when its runtime starts, so the engine must be the first thing in the process to start
+it, as in a worker or ``nst run``. ``--overlap`` starts TensorFlow first, as a process that
+used it before building the engine would: the engine then cannot turn the overlap off (this
+is how the test was seen to fail before the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+
+import numpy as np
+from PIL import Image
+
+from tests.engine.backend_probe import IMAGES
+
+
+def pair_at(long_side: int) -> tuple[Image.Image, Image.Image]:
+    """Tübingen and The Starry Night at the job's size."""
+    pair = []
+    for name in ("tubingen.jpg", "starry_night.jpg"):
+        image = Image.open(IMAGES / name).convert("RGB")
+        image.thumbnail((long_side, long_side))
+        pair.append(image)
+    return pair[0], pair[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("weights")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--iterations", type=int, default=6)
+    parser.add_argument("--precisions", default="float32,bfloat16")
+    parser.add_argument("--overlap", action="store_true")
+    args = parser.parse_args()
+    if args.overlap:
+        import keras
+
+        keras.ops.convert_to_numpy(keras.ops.ones(1) + 1)  # starts TensorFlow's runtime
+    from shared.params import parse_params
+    from worker.nst import StyleTransfer
+
+    content, style = pair_at(args.size)
+    params = parse_params({"size": args.size, "iterations": args.iterations, "seed": 1,
+                           "optimizer": "lbfgs", "early_stop": 0})  # fmt: skip
+    report: dict[str, object] = {}
+    for precision in args.precisions.split(","):
+        engine = StyleTransfer(args.weights, precision=precision)  # type: ignore[arg-type]
+        results = [engine.run(content, [style], params) for _ in range(2)]
+        runs = [result.image for result in results]
+        report[precision] = {
+            "digests": [hashlib.sha256(image.tobytes()).hexdigest()[:16] for image in runs],
+            "losses": [result.losses.total for result in results],
+            "mean_difference": float(np.abs(runs[0].astype(int) - runs[1]).mean()),
+            "reproducible": engine.reproducible,
+        }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
