@@ -91,6 +91,24 @@ def test_a_pasted_image_becomes_the_photo_then_a_painting(desktop: Page, live_ap
     expect(page.get_by_role("button", name="Remove painting.jpg")).to_be_visible()
 
 
+def test_the_drop_zones_are_reached_and_ringed_from_the_keyboard(
+    desktop: Page, live_api: LiveAPI
+) -> None:
+    """The file inputs are hidden inside their zones: the zone shows where focus is."""
+    page = desktop
+    open_page(page, live_api)
+    page.locator("#api-key").focus()
+    seen = []
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("() => document.activeElement.id"))
+        if seen[-1] == "content":
+            break
+    assert seen[-1] == "content", seen
+    ring = page.eval_on_selector("#content-drop", "zone => getComputedStyle(zone).outlineStyle")
+    assert ring == "solid"
+
+
 def test_presets_show_their_title_and_artist(desktop: Page, live_api: LiveAPI) -> None:
     open_page(desktop, live_api)
     starry = desktop.locator(".preset", has_text="The Starry Night")
