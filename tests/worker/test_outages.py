@@ -23,7 +23,6 @@ from tests.helpers import free_port, poller, submit, submit_running, wait_for, w
 Start = Callable[..., WorkerProcess]
 
 
-
 @dataclass
 class RedisServer:
     """A redis-server of the test's own, with the append-only persistence docker-compose ships."""
@@ -51,6 +50,25 @@ class RedisServer:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=20)
+
+
+@contextmanager
+def outage(
+    seconds: float, stop: Callable[[], object], start: Callable[[], object]
+) -> Iterator[None]:
+    """Take a service away for exactly ``seconds`` from the moment it stops, then bring it back.
+
+    The block waits for what must happen meanwhile (conditions, with timeouts); the service comes
+    back ``seconds`` after it went, or when the block is done if that is later. The only wait
+    for time is the outage's own length, which is what the test is about.
+    """
+    stop()
+    back_at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        time.sleep(max(0.0, back_at - time.monotonic()))
+        start()
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -105,11 +123,9 @@ def test_60_second_redis_outage_stops_the_running_job_and_it_resumes_once_redis_
     with api_for(env) as api:
         worker = start_worker(env=env)
         _, poll = submit_running(api, iterations=400, past=4)
-        own_redis.stop()
-        wait_for(lambda: "the job store is unreachable" in worker.output(), 90,
-                 "the worker to give the job up")  # fmt: skip
-        time.sleep(max(0.0, 60 - 30))  # the rest of a 60-second outage: the outage under test
-        own_redis.start()
+        with outage(60, own_redis.stop, own_redis.start):
+            wait_for(lambda: "the job store is unreachable" in worker.output(), 90,
+                     "the worker to give the job up")  # fmt: skip
         final = wait_status(poll, {"succeeded", "failed", "cancelled"}, 400)
         assert final["status"] == "succeeded", final
         assert final["attempts"] >= 2 and final["resumed_from_iteration"] >= 4, final
@@ -161,7 +177,8 @@ def test_api_answers_503_json_when_storage_is_down_and_names_no_address(
         assert response.json()["error"]["code"] == "storage_unavailable"
         ready = requests.get(f"{api.url}/readyz", timeout=30)
         assert ready.status_code == 503 and ready.json()["checks"] == {
-            "redis": "ok", "storage": "unreachable"
+            "redis": "ok",
+            "storage": "unreachable",
         }
         endpoint = urlsplit(env.values["NST_S3_ENDPOINT_URL"])
         for body in (response.text, ready.text):
@@ -188,10 +205,8 @@ def test_3_second_storage_outage_is_ridden_out_with_the_default_settings(
         start_worker(env=env)
         _, poll = submit_running(api, iterations=40, past=2)
         queued = submit(api, iterations=4, size=32)  # waits behind the running job
-        flaky_s3(False)
-        seen = poll()["progress"]["iteration"]
-        time.sleep(3)  # the outage itself: long enough for checkpoint writes to fail
-        flaky_s3(True)
+        with outage(3, lambda: flaky_s3(False), lambda: flaky_s3(True)):
+            seen = poll()["progress"]["iteration"]  # long enough for checkpoint writes to fail
         final = wait_status(poll, {"succeeded", "failed"}, 240)
         assert final["status"] == "succeeded", final
         assert seen < 40 and final["attempts"] == 1  # ridden out in place, never handed back
@@ -208,11 +223,9 @@ def test_60_second_storage_outage_sends_jobs_back_to_the_queue_and_they_resume(
         start_worker(env=env)
         job, poll = submit_running(api, iterations=60, past=4)
         queued = submit(api, iterations=4, size=32)
-        flaky_s3(False)
-        wait_for(lambda: env.store().get(job["id"]).outage_retries >= 1, 90,
-                 "the running job to go back to the queue")  # fmt: skip
-        time.sleep(max(0.0, 60 - 30 - 5))  # the rest of a 60-second outage
-        flaky_s3(True)
+        with outage(60, lambda: flaky_s3(False), lambda: flaky_s3(True)):
+            wait_for(lambda: env.store().get(job["id"]).outage_retries >= 1, 90,
+                     "the running job to go back to the queue")  # fmt: skip
         final = wait_status(poll, {"succeeded", "failed"}, 300)
         assert final["status"] == "succeeded", final
         assert final["attempts"] >= 2 and final["resumed_from_iteration"] >= 4
