@@ -29,6 +29,7 @@ from shared.webhooks import JobWebhook, WebhookEvent, owner_secret
 from tests.fixtures.live import Env as ServiceEnv
 from tests.fixtures.live import LiveAPI, WorkerProcess, serve
 from tests.helpers import poller, submit, wait_for, wait_status
+from worker.webhook_slots import OwnerSlots
 from worker.webhooks import signed_headers
 
 SERVER_SECRET = "webhook-server-secret-for-tests-0123456789"
@@ -503,3 +504,15 @@ def test_one_keys_slow_receiver_does_not_hold_another_keys_delivery(
         assert slow.most_open == 1
     finally:
         consumer.stop()
+
+
+def test_a_slot_held_by_a_consumer_that_died_lapses_by_itself(
+    redis_url: str, key_prefix: str
+) -> None:
+    """A consumer killed mid-attempt never gives its slot back: it lapses once the attempt
+    could no longer be running (its hard time limit), and other keys never wait on it."""
+    slots = OwnerSlots(redis.Redis.from_url(redis_url), key_prefix, per_owner=1, hold_seconds=0.5)
+    assert slots.take("owner-1") is not None  # and its holder dies
+    assert slots.take("owner-1") is None
+    assert slots.take("owner-2") is not None
+    wait_for(lambda: slots.take("owner-1") is not None, 10, "the dead holder's slot to lapse")
