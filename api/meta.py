@@ -3,8 +3,9 @@
 Public (no key), because the web page asks before it has a key: whether keys are needed, the
 deployment's limits, every job parameter with its range and default (``shared.param_specs``),
 the job statuses, the accepted image formats, each error code's headline (``shared.errors``),
-and the workers' measured speed (``shared.speed``; null before a job has run), from which a
-client estimates a job's time before it is submitted. Nothing in it is secret or internal.
+and the workers' measured speed (``shared.speed``; null before a job has run) with the number
+of jobs waiting, from which a client estimates a job's time before it is submitted. Nothing in
+it is secret or internal.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def meta_document() -> dict[str, Any]:
         "image_types": [MEDIA_TYPES[name] for name in ALLOWED_FORMATS],
         "errors": {code: kind.headline for code, kind in sorted(errors.registered().items())},
         "speed": speed.as_json() if speed else None,
+        # How many jobs wait for a worker now: what "once a worker takes it" depends on.
+        "queue": {"queued": svc.store.count(JobStatus.QUEUED)},
     }
 
 

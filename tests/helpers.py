@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from shared.jobs import Job, JobStatus, JobTiming, Progress, new_job_id
+from shared.params import JobParams
 from tests.images import content_bytes, style_bytes
 
 if TYPE_CHECKING:
-    from tests.fixtures.live import LiveAPI
+    from tests.fixtures.live import Env, LiveAPI
 
 Poll = Callable[[], dict[str, Any]]
 
@@ -94,3 +96,23 @@ def wait_status(poll: Poll, statuses: set[str], timeout: float = 180) -> dict[st
 
     wait_for(reached, timeout, f"status in {statuses}", every=0.1)
     return seen
+
+
+def record_finished_job(
+    env: Env, size: int, iterations: int, optimize: float, compile_: float = 0.0
+) -> Job:
+    """Record in the job store, as a worker does, a job that succeeded after ``iterations`` at
+    ``size``, optimizing for ``optimize`` s (``compile_`` of them compiling); queued 1 s, 2 s of
+    start. What ``/v1/meta``'s ``speed`` is measured from, without running the engine."""
+    worker = "w@host"
+    store = env.store()
+    params = JobParams(size=size, iterations=iterations)
+    job = store.create(Job(id=new_job_id(), owner="someone", params=params, style_count=1))
+    store.mark_running(job.id, worker, stale_after=60)
+    progress = Progress(iteration=iterations, total=iterations, elapsed_seconds=optimize)
+    store.record_progress(job.id, worker, progress, has_preview=False)
+    timing = JobTiming(queued_seconds=1.0, compile_seconds=compile_, optimize_seconds=optimize,
+                       checkpoint_seconds=0.0, total_seconds=1.0 + optimize + 2.0)  # fmt: skip
+    finished = store.finish(job.id, JobStatus.SUCCEEDED, timing=lambda _: timing)
+    assert finished is not None
+    return finished

@@ -8,26 +8,10 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from shared.jobs import Job, JobStatus, JobTiming, Progress, new_job_id
+from shared.jobs import Job, new_job_id
 from shared.params import JobParams
 from tests.fixtures.live import Env
-
-WORKER = "w@host"
-
-
-def ran(env: Env, size: int, iterations: int, optimize: float, compile_: float = 0.0) -> Job:
-    """A job that succeeded after ``iterations`` at ``size``, optimizing for ``optimize`` s."""
-    store = env.store()
-    params = JobParams(size=size, iterations=iterations)
-    job = store.create(Job(id=new_job_id(), owner="someone", params=params, style_count=1))
-    store.mark_running(job.id, WORKER, stale_after=60)
-    progress = Progress(iteration=iterations, total=iterations, elapsed_seconds=optimize)
-    store.record_progress(job.id, WORKER, progress, has_preview=False)
-    timing = JobTiming(queued_seconds=1.0, compile_seconds=compile_, optimize_seconds=optimize,
-                       checkpoint_seconds=0.0, total_seconds=1.0 + optimize + 2.0)  # fmt: skip
-    finished = store.finish(job.id, JobStatus.SUCCEEDED, timing=lambda _: timing)
-    assert finished is not None
-    return finished
+from tests.helpers import record_finished_job
 
 
 def test_speed_is_null_until_a_job_has_run(client: FlaskClient) -> None:
@@ -38,9 +22,9 @@ def test_speed_is_the_median_pace_per_megapixel_iteration_and_the_start(
     client: FlaskClient, service_env: Env
 ) -> None:
     # 500 px = 0.25 Mpx: 10 iterations in 5 s of optimizing (1 of it compiling) = 1.6 s/Mpx-it
-    ran(service_env, 500, 10, optimize=5.0, compile_=1.0)
-    ran(service_env, 500, 10, optimize=9.0, compile_=1.0)  # 3.2 s/Mpx-it
-    ran(service_env, 1000, 20, optimize=100.0)  # 5.0 s/Mpx-it
+    record_finished_job(service_env, 500, 10, optimize=5.0, compile_=1.0)
+    record_finished_job(service_env, 500, 10, optimize=9.0, compile_=1.0)  # 3.2 s/Mpx-it
+    record_finished_job(service_env, 1000, 20, optimize=100.0)  # 5.0 s/Mpx-it
     speed = client.get("/v1/meta").json["speed"]
     assert speed["seconds_per_megapixel_iteration"] == 3.2
     # the start: total - queued - optimizing without compiling = 2 + compile
@@ -49,5 +33,13 @@ def test_speed_is_the_median_pace_per_megapixel_iteration_and_the_start(
 
 
 def test_a_job_too_short_to_measure_is_left_out(client: FlaskClient, service_env: Env) -> None:
-    ran(service_env, 500, 2, optimize=100.0)  # two iterations: mostly its start
+    record_finished_job(service_env, 500, 2, optimize=100.0)  # two iterations: mostly its start
     assert client.get("/v1/meta").json["speed"] is None
+
+
+def test_meta_says_how_many_jobs_wait_for_a_worker(client: FlaskClient, service_env: Env) -> None:
+    store = service_env.store()
+    assert client.get("/v1/meta").json["queue"] == {"queued": 0}
+    for _ in range(2):
+        store.create(Job(id=new_job_id(), owner="someone", params=JobParams(), style_count=1))
+    assert client.get("/v1/meta").json["queue"] == {"queued": 2}

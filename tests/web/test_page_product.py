@@ -16,6 +16,7 @@ import requests
 from playwright.sync_api import JSHandle, Page, expect
 
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess
+from tests.helpers import record_finished_job
 from tests.images import SHARED_IMAGES, content_bytes, style_bytes
 from tests.web.conftest import screenshot
 from tests.web.test_page import fill_job, open_page
@@ -224,6 +225,29 @@ def test_a_finished_picture_fills_its_frame_on_desktop_and_phone(
     assert shown and shown["x"] >= 0 and shown["x"] + shown["width"] <= 390, shown
     assert phone.evaluate(NO_SIDEWAYS_SCROLL)
     screenshot(phone, "finished-phone")
+
+
+def test_the_estimate_goes_by_the_measured_pace_and_says_who_waits(
+    desktop: Page, live_api: LiveAPI, service_env: Env
+) -> None:
+    # A job recorded as a worker records it: 500 px (0.25 Mpx), 10 iterations, 4 s optimizing
+    # without compiling = 1.6 s per Mpx-iteration; 3 s of start.
+    record_finished_job(service_env, 500, 10, optimize=5.0, compile_=1.0)
+    files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
+             ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
+    requests.post(f"{live_api.url}/v1/jobs", files=files, headers=live_api.headers, timeout=30)
+    open_page(desktop, live_api)
+    # The first settings: the largest that fit two minutes at this pace is 512 px and 200
+    # iterations (87 s; 300 would take 129 s), within this service's 128 px.
+    expect(desktop.get_by_label("Iterations")).to_have_value("200")
+    expect(desktop.get_by_label("Size (long side, px)")).to_have_value("128")
+    # 3 s + 200 x 128^2/1e6 Mpx x 1.6 s = 8.2 s
+    expect(desktop.locator("#estimate")).to_have_text(
+        "About 8 s once a worker takes it, at the pace of the last picture here; less if it "
+        "settles early. 1 picture is waiting for a worker now."
+    )
+    desktop.get_by_label("Size (long side, px)").fill("64")  # a quarter of the pixels
+    expect(desktop.locator("#estimate")).to_have_text(re.compile(r"^About 4 s once"))
 
 
 def test_the_phone_page_never_scrolls_sideways(phone: Page, live_api: LiveAPI) -> None:

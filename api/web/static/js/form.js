@@ -105,9 +105,11 @@ export function showEstimate() {
   }
   const seconds = estimateSeconds(size, iterations, photoAspect());
   const jobs = META.speed.jobs_measured;
+  const waiting = META.queue ? META.queue.queued : 0;
   note.textContent =
     `About ${duration(seconds)} once a worker takes it, at the pace of the last ` +
-    `${jobs === 1 ? "picture" : `${jobs} pictures`} here; less if it settles early.`;
+    `${jobs === 1 ? "picture" : `${jobs} pictures`} here; less if it settles early.` +
+    (waiting ? ` ${waiting === 1 ? "1 picture is" : `${waiting} pictures are`} waiting for a worker now.` : "");
 }
 
 function strengthValue() {
