@@ -493,7 +493,8 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "summary": "What a client needs to build its form (public)",
                 "description": "Whether keys are needed, the limits, every job parameter with "
                 "its range and default, the statuses, image types, error headlines, and the "
-                "workers' measured speed for a time estimate (speed; null before a job ran).",
+                "workers' measured speed (speed; null before a job ran) and the jobs waiting "
+                "(queue), for a time estimate.",
                 "security": [],
                 "responses": {"200": _object_response("The service's description")},
             }
