@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 SERVICES := deploy/local/services.sh
 
-.PHONY: env demo-env up down demo test lint prerequisites shell clean
+.PHONY: env demo-env up down demo test lint prerequisites shell clean \
+	images compose-up compose-down compose-test
 
 # Everything, for development and tests (about 3 GB: TensorFlow, JAX, Playwright, moto, ...).
 env: $(STAMP)
@@ -59,6 +60,27 @@ PYTEST_ARGS ?= -n 3 --dist loadfile
 test: prerequisites env lint
 	$(SERVICES) ensure_redis
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Containers on a machine with no image registry and no GPU (deploy/README.md, "Offline"):
+# Docker and Compose installed or started when missing, every image built locally (cached),
+# the stack up with local stand-ins for Redis, MinIO and Flower and a CPU worker.
+COMPOSE := docker compose -f docker-compose.yml -f docker-compose.standins.yml
+
+images:
+	deploy/offline/docker.sh
+	python3 deploy/offline/images.py
+
+compose-up: images
+	$(COMPOSE) up -d --wait
+	@echo "http://localhost:$${NST_API_PORT:-8000}"
+
+compose-down:
+	deploy/offline/docker.sh >/dev/null
+	$(COMPOSE) down
+
+# The stack in containers, driven from this host through its published ports only.
+compose-test: env images
+	$(PY) deploy/compose_test.py
 
 clean:
 	rm -rf $(VENV) .run out test-artifacts .import_linter_cache
