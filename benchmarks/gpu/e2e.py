@@ -10,6 +10,8 @@ per run goes to ``--out``. Run from the repository root:
 
     python benchmarks/gpu/e2e.py --out benchmarks/results/e2e-h100.jsonl \\
         --jobs 512:12:500,1024:4:300 --concurrency 1,2          # the GPU run (issue 10)
+    python benchmarks/gpu/e2e.py --precision bfloat16 --out benchmarks/results/e2e-h100-bf16.jsonl \
+        --jobs 512:12:500,1024:4:300 --concurrency 1,2          # the same in bfloat16 (issue 20)
     .venv/bin/python benchmarks/gpu/e2e.py --jobs 64:4:20,96:2:10 --concurrency 1 \\
         --out /tmp/e2e-cpu.jsonl                                # a quick check on a CPU
 
@@ -184,7 +186,7 @@ def job_row(job: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
         "size": job["params"]["size"], "iterations": job["params"]["iterations"],
         "status": end["status"], "submit_to_end_seconds": round(end["ended"] - job["submitted"], 2),
         **{k: timing.get(k) for k in ("queued_seconds", "compile_seconds", "optimize_seconds",
-                                      "checkpoint_seconds")},
+                                      "checkpoint_seconds", "precision")},
     }  # fmt: skip
 
 
@@ -198,7 +200,11 @@ def main() -> None:
                         help="submit each job after the previous one ended")  # fmt: skip
     parser.add_argument("--against-nst-run", action="store_true",
                         help="also run every job under `nst run` and compare")  # fmt: skip
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=None,
+                        help="NST_PRECISION of the worker and nst run")  # fmt: skip
     args = parser.parse_args()
+    if args.precision:
+        os.environ["NST_PRECISION"] = args.precision  # the worker and nst run inherit it
     for concurrency in (int(c) for c in args.concurrency.split(",")):
         with tempfile.TemporaryDirectory(prefix="nst-e2e-") as folder:
             result = run(args, concurrency, Path(folder))
@@ -209,7 +215,9 @@ def main() -> None:
                 result["service_over_nst_run"] = round(
                     service / sum(r["process_seconds"] for r in direct), 3
                 )
-        line = json.dumps({"command": " ".join(sys.argv), "device": device(), **result})
+        line = json.dumps({"command": " ".join(sys.argv), "device": device(),
+                           "precision_setting": os.environ.get("NST_PRECISION", "float32"),
+                           **result})  # fmt: skip
         with args.out.open("a") as out:
             out.write(line + "\n")
         print(json.dumps({k: v for k, v in result.items() if k != "jobs"}), flush=True)

@@ -8,9 +8,12 @@
 #   - vgg19_f16.weights.h5: python benchmarks/gpu/cast_weights.py \
 #       ../shared/weights/vgg19_notop.weights.h5 .gpu/vgg19_f16.weights.h5 float16
 # then run this script there with .gpu carried along. Results land in $OUT (or ./gpu-results).
+# One argument, the precision (NST_PRECISION: float32, the default, bfloat16 or auto), e.g.
+#   bash benchmarks/gpu/run.sh float32 && bash benchmarks/gpu/run.sh bfloat16
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-gpu-results}
+OUT=${OUT:-gpu-results}/${1:-float32}
+export NST_PRECISION=${1:-float32}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
