@@ -3,9 +3,9 @@
 **A deadline, not a read timeout.** A socket timeout bounds each read, so a receiver that sends
 its answer one byte every few seconds never trips it and could hold a consumer for as long as it
 likes. Each attempt here has one deadline (NST_WEBHOOK_TIMEOUT_SECONDS from its start): a timer
-shuts the attempt's sockets down when it passes, which ends whatever read or write is blocked,
-and the attempt counts as "no answer in time". The Celery soft time limit (``celery_app``) is
-the backstop for what a socket shutdown cannot end (a resolver that hangs).
+shuts the attempt's sockets down when it passes, which ends whatever read, write or TLS
+handshake is blocked, and the attempt counts as "no answer in time". The Celery soft time limit
+(``celery_app``) is the backstop for what a socket shutdown cannot end (a resolver that hangs).
 
 **Only public addresses (SSRF guard).** The address check runs inside the connection, on the
 very addresses the socket is opened to, right before it connects: checking a name at submit and
@@ -58,7 +58,10 @@ class Deadline:
     """Shut down every socket of one attempt ``seconds`` after it started.
 
     ``shutdown`` (not ``close``) from the timer's thread is safe while another thread is blocked
-    reading the socket: the read returns at once, and the socket is closed by its owner.
+    reading the socket: the read returns at once, and the socket is closed by its owner. The
+    deadline holds a duplicate of each socket's descriptor: the connection is then reachable
+    whatever wraps it (TLS takes the original over, even mid-handshake), and its number cannot
+    be reused by another socket before the attempt is over.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -76,13 +79,15 @@ class Deadline:
 
     def watch(self, sock: socket.socket) -> None:
         with self._lock:
-            self._sockets.append(sock)
+            self._sockets.append(sock.dup())
             if self.expired:
-                _shut(sock)
+                _shut(self._sockets[-1])
 
     def cancel(self) -> None:
         with self._lock:
             self._timer.cancel()
+            for sock in self._sockets:
+                sock.close()
             self._sockets.clear()
 
     def _expire(self) -> None:
@@ -93,7 +98,7 @@ class Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # closed, or handed to its TLS wrapper (watched too)
+    with contextlib.suppress(OSError):  # the peer or our side closed it already
         sock.shutdown(socket.SHUT_RDWR)
 
 
@@ -201,11 +206,6 @@ class _HTTPSConnection(_Guarded, HTTPSConnection):
 
     def _new_conn(self) -> socket.socket:
         return self._open(self)  # TLS is then set up with the URL's host name (SNI, cert)
-
-    def connect(self) -> None:
-        super().connect()
-        if self.sock is not None:  # the TLS socket took the plain one's descriptor over
-            self.deadline.watch(self.sock)
 
 
 class _HTTPPool(HTTPConnectionPool):

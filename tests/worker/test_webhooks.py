@@ -9,6 +9,7 @@ import itertools
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ from shared.webhooks import JobWebhook, WebhookEvent, owner_secret
 from tests.fixtures.live import Env as ServiceEnv
 from tests.fixtures.live import LiveAPI, WorkerProcess, serve
 from tests.helpers import poller, submit, wait_for, wait_status
+from worker.webhook_http import Answer, post
 from worker.webhook_slots import OwnerSlots
 from worker.webhooks import signed_headers
 
@@ -516,3 +518,29 @@ def test_a_slot_held_by_a_consumer_that_died_lapses_by_itself(
     assert slots.take("owner-1") is None
     assert slots.take("owner-2") is not None
     wait_for(lambda: slots.take("owner-1") is not None, 10, "the dead holder's slot to lapse")
+
+
+def test_a_tls_handshake_trickled_byte_by_byte_is_cut_off_at_the_deadline() -> None:
+    """The TLS layer takes the socket over, so the deadline must still reach it mid-handshake:
+    a receiver that announces a 16 KiB handshake record and sends it a byte every 0.3 s."""
+    cut = threading.Event()
+
+    def trickle(server: socket.socket) -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)  # the ClientHello
+            conn.sendall(b"\x16\x03\x03\x40\x00")
+            for _ in range(2000):
+                try:
+                    conn.sendall(b"\x02")
+                except OSError:
+                    cut.set()
+                    return
+                time.sleep(0.3)
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        threading.Thread(target=trickle, args=(server,), daemon=True).start()
+        url = f"https://localhost:{server.getsockname()[1]}/hooks"
+        answer = post(url, "{}", {}, timeout=2, public_only=False)
+        assert answer == Answer(error="no answer in time")
+        assert cut.wait(30), "the receiver was never hung up on"
