@@ -13,7 +13,7 @@ from api.keys import key_digest
 from shared.jobs import JobStatus
 from shared.queue import enqueue_job, make_producer
 from shared.storage import JobKeys
-from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
+from tests.fixtures.live import API_KEY, Env, LiveAPI, WorkerProcess
 from tests.helpers import poller, submit, submit_running, wait_for, wait_status
 
 Start = Callable[..., WorkerProcess]
@@ -104,3 +104,31 @@ def test_duplicate_delivery_runs_once_and_ends_in_one_state(
     assert again.status == JobStatus.SUCCEEDED and again.attempts == 1
     assert env.storage().get(JobKeys(job["id"]).result) == result
     assert env.store().finished_counts() == {("succeeded", "succeeded"): 1}
+
+
+def test_a_job_whose_worker_process_dies_every_time_ends_failed_worker_lost(
+    live_api: LiveAPI, start_worker: Start
+) -> None:
+    """mark_running took over after every death, uncapped: six kills gave seven attempts.
+
+    The sweeper is kept out of it (stale after 10 min): a dead pool process's job comes back to
+    the same worker at once, and only the claim can count the deaths.
+    """
+    env = Env({**live_api.env.values, "NST_MAX_REDELIVERIES": "1",
+               "NST_STALE_AFTER_SECONDS": "600"})  # fmt: skip
+    worker = start_worker(env=env)
+    _, poll = submit_running(live_api, 2000, 2, checkpoint_every=2)
+    [child] = worker.child_pids()
+    os.kill(child, signal.SIGKILL)
+
+    def taken_over() -> bool:
+        seen = poll()
+        return seen["attempts"] == 2 and seen["status"] == "running"
+
+    wait_for(taken_over, 180, "the one allowed takeover")
+    [child] = worker.child_pids()
+    os.kill(child, signal.SIGKILL)
+    final = wait_status(poll, {"succeeded", "failed", "cancelled"}, timeout=180)
+    assert (final["status"], final["error"]["code"]) == ("failed", "worker_lost"), final
+    assert final["attempts"] == 2
+    assert live_api.env.store().active_count(key_digest(API_KEY)[:16]) == 0
