@@ -9,7 +9,7 @@ with the total, and a failed step names what it waited for, then the stack is ta
     .venv/bin/python deploy/compose_test.py            # after `make images`
     .venv/bin/python deploy/compose_test.py --keep     # leave the stack up afterwards
 
-Jobs are tiny (48 px, Adam, 20 to 60 iterations) so the CPU worker finishes them in seconds
+Jobs are tiny (48 px, Adam, 10 to 40 iterations) so the CPU worker finishes them in seconds
 to minutes; the VGG19 weights are the real ones, mounted read-only (NST_WEIGHTS_FILE, default
 ../shared/weights/vgg19_notop.weights.h5 beside the repository).
 """
@@ -340,7 +340,7 @@ class Steps:
         self.stack.compose("up", "--detach", "--wait", "--scale", "worker=2")
         workers = self.stack.containers("worker")
         assert len(workers) == 2, workers
-        ids = [self.stack.submit(20) for _ in range(4)]
+        ids = [self.stack.submit(10) for _ in range(4)]
         for job_id in ids:
             assert self.stack.wait_final(job_id)["status"] == "succeeded", job_id
         took = {
@@ -351,7 +351,7 @@ class Steps:
         return "2 workers, 4 jobs succeeded, both workers took work"
 
     def kill_worker(self) -> str:
-        job_id = self.stack.submit(60)
+        job_id = self.stack.submit(40)
         before = self.stack.wait_running(job_id, 2 * CHECKPOINT_EVERY)["progress"]["iteration"]
         victim = self.stack.worker_of(job_id)
         docker("kill", victim, capture=True)
@@ -364,7 +364,7 @@ class Steps:
         return f"killed its worker at iteration {before}: resumed from {resumed}, succeeded"
 
     def restart_redis(self) -> str:
-        ids = [self.stack.submit(30) for _ in range(3)]  # two running, one queued
+        ids = [self.stack.submit(20) for _ in range(3)]  # two running, one queued
         self.stack.wait_running(ids[0], CHECKPOINT_EVERY)
         self.stack.compose("restart", "redis", capture=True)
         for job_id in ids:
@@ -378,7 +378,7 @@ class Steps:
 
     def stop_worker(self) -> str:
         self.stack.compose("up", "--detach", "--wait", "--scale", "worker=1")
-        job_id = self.stack.submit(60)
+        job_id = self.stack.submit(40)
         self.stack.wait_running(job_id, 2 * CHECKPOINT_EVERY)
         started = time.monotonic()
         self.stack.compose("stop", "worker", capture=True)

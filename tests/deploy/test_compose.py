@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+import yaml
 
 from tests.deploy.deployfiles import (
     COMPOSE_FILE,
     MIN_STOP_GRACE_SECONDS,
     NON_SETTINGS_ENV,
     REPO,
+    WORKER_DOCKERFILE,
     assert_target_defined,
     compose_environment,
+    dockerfile_env,
+    final_stage,
     load_compose,
     option_value,
     parse_duration,
@@ -182,3 +188,65 @@ def test_sentinel_profile_is_a_replica_and_three_sentinels_watching_redis(
         assert "sentinel monitor nst redis 6379 2" in script, "quorum 2 of 3, on the primary"
         assert any(v.endswith(":/data") for v in services[name]["volumes"]), "keeps its state"
         assert services[name]["healthcheck"]["test"]
+
+
+STANDINS_FILE = REPO / "docker-compose.standins.yml"
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's `!reset` tag (the value it resets to is kept as written)."""
+
+
+def _reset(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+ComposeLoader.add_constructor("!reset", _reset)
+
+
+def load_standins() -> dict[str, Any]:
+    services: dict[str, Any] = yaml.load(STANDINS_FILE.read_text(), ComposeLoader)["services"]
+    return services
+
+
+def test_standins_file_matches_the_compose_specification(tmp_path: Path) -> None:
+    # As JSON: the schema checker's YAML reader does not know Compose's `!reset` tag.
+    as_json = tmp_path / "docker-compose.standins.json"
+    as_json.write_text(json.dumps(yaml.load(STANDINS_FILE.read_text(), ComposeLoader)))
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+         str(as_json)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_standins_replace_every_registry_image_with_one_built_here(
+    services: dict[str, Any],
+) -> None:
+    """`make images` builds what the stand-in file names; nothing may be left to pull."""
+    standins = load_standins()
+    for name, service in services.items():
+        override = standins.get(name, {})
+        if "build" not in service:
+            assert "image" in override, f"{name}: {service['image']} would be pulled"
+        image = override.get("image", service.get("image", ""))
+        assert "/" not in image.split(":")[0], f"{name}: {image} names a registry"
+        built = {**service.get("build", {}), **override.get("build", {})}
+        user_image = name == "createbucket" and image.startswith("nst-api:")
+        assert built or user_image, f"{name}: {image} is not built by make images"
+        if built:
+            assert (REPO / built["context"] / built["dockerfile"]).is_file(), name
+
+
+def test_standin_workers_need_no_gpu_and_mount_the_weights_read_only() -> None:
+    worker = load_standins()["worker"]
+    assert worker["build"]["args"]["DEVICE"] == "cpu"
+    assert worker["build"]["args"]["VGG19_WEIGHTS_SOURCE"] == "mounted"
+    assert worker["deploy"] == {}, "no GPU reservation"
+    weights = dockerfile_env(final_stage(WORKER_DOCKERFILE))["NST_VGG19_WEIGHTS"]
+    assert any(v.endswith(f":{weights}:ro") for v in worker["volumes"])
