@@ -5,6 +5,8 @@ a request's headers on gevent workers; each API gets its own control socket or n
 23+ defaults every process on a machine to ``~/.gunicorn/gunicorn.ctl``).
 """
 
+from typing import Any
+
 from shared.settings import load_settings
 
 _settings = load_settings()
@@ -17,3 +19,8 @@ keepalive = _settings.api_header_timeout_seconds
 timeout = 30
 graceful_timeout = 30
 control_socket_disable = True
+
+
+def post_worker_init(worker: Any) -> None:
+    """A client that stalls one read or write of its connection this long is cut off."""
+    worker.stall_seconds = _settings.api_body_timeout_seconds

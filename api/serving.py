@@ -7,6 +7,12 @@ must arrive within the keep-alive time (gunicorn's gevent worker reads them unde
 timeout); a body must arrive within ``NST_API_BODY_TIMEOUT_SECONDS`` (``api/deadlines.py``).
 gunicorn answers malformed requests itself (an over-long URL is its 414): ``JsonErrorWorker``
 makes those pages the same JSON as every other error.
+
+A client that stops reading the answer (a download, an event stream) would hold its connection
+for ever: gunicorn's gevent worker makes client sockets blocking without a timeout. Here each
+single read or write on a client socket may wait at most ``stall_seconds``
+(NST_API_BODY_TIMEOUT_SECONDS, set by ``api/gunicorn_conf.py``); idle waits between requests or
+between events are no socket operation and are not cut.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from gunicorn.http.errors import LimitRequestHeaders, LimitRequestLine
 from gunicorn.util import write_nonblock
+from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
 from shared import errors
@@ -23,6 +30,24 @@ from shared import errors
 
 class JsonErrorWorker(GeventWorker):
     """gunicorn's gevent worker, answering the requests it refuses itself in the API's JSON."""
+
+    stall_seconds: float = 60.0
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        """Serve one connection whose every socket read and write is bounded in time."""
+        client.settimeout(self.stall_seconds)
+        AsyncWorker.handle(self, listener, client, addr)  # GeventWorker's would unset it
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        """One line, not a traceback, for a client cut off for stalling (there may be many)."""
+        try:
+            return bool(super().handle_request(listener_name, req, sock, addr))
+        except TimeoutError:
+            self.log.warning(
+                "cut off %s: one read or write stalled over %gs", (addr or ("",))[0],
+                self.stall_seconds,
+            )  # fmt: skip
+            raise StopIteration from None  # gunicorn's way to close the connection quietly
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         kind = _error_for(exc)

@@ -20,12 +20,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
+from shared.jobs import Job, JobStatus
+from shared.storage import JobKeys
+from tests.api.servers import LoggedGunicorn
 from tests.fixtures.live import API_KEY, Env
 from tests.fixtures.services import REPO
 from tests.helpers import free_port, wait_for
+from tests.images import content_bytes, style_bytes
 
 SLOW_CLIENTS = 300
 HEADER_SECONDS = 3
@@ -171,3 +176,62 @@ def test_each_api_has_no_shared_control_socket(api: Gunicorn) -> None:
     assert healthz_seconds(api) < 5
     assert not (api.home / ".gunicorn").exists()
     assert not os.path.exists(api.home / ".gunicorn" / "gunicorn.ctl")
+
+
+
+def test_a_client_that_stops_reading_its_answer_is_cut_off(
+    service_env: Env, tmp_path: Path
+) -> None:
+    """Found while attacking issue 21's fixes: a client that never read a 50 MB result (file
+    storage streams it) held its connection, and a greenlet, for as long as it liked; each
+    socket write now waits at most NST_API_BODY_TIMEOUT_SECONDS."""
+    files_dir = tmp_path / "files"
+    env = {**service_env.process_env(), "HOME": str(tmp_path),
+           "NST_STORAGE_URL": f"file://{files_dir}",
+           "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS)}  # fmt: skip
+    server = LoggedGunicorn(env, tmp_path / "api.log")
+    sock = socket.socket()
+    try:
+        job_id = finished_job_with_a_large_result(server, service_env, files_dir)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(f"GET /v1/jobs/{job_id}/result HTTP/1.1\r\nHost: x\r\n"
+                     f"Authorization: Bearer {API_KEY}\r\n\r\n".encode())  # fmt: skip
+        started = time.monotonic()
+        assert sock.recv(12).startswith(b"HTTP/1.1 200")
+        client_port = sock.getsockname()[1]
+        workers = psutil.Process(server.proc.pid).children()
+
+        def cut_off() -> bool:  # the server closed its side of this connection
+            return not any(
+                conn.raddr and conn.raddr.port == client_port
+                for worker in workers for conn in worker.net_connections(kind="tcp")
+            )  # fmt: skip
+
+        wait_for(cut_off, 30, "the server to cut off a client that stopped reading", every=0.2)
+        assert time.monotonic() - started >= BODY_SECONDS - 0.5
+        assert "one read or write stalled" in server.log.read_text()
+    finally:
+        sock.close()
+        server.stop()
+
+
+def finished_job_with_a_large_result(server: LoggedGunicorn, env: Env, files_dir: Path) -> str:
+    """A job marked succeeded whose stored result is 50 MB (more than any socket buffers)."""
+    files = [("content", ("c.jpg", content_bytes(48), "image/jpeg")),
+             ("style", ("s.jpg", style_bytes(48), "image/jpeg"))]  # fmt: skip
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    response = requests.post(f"{server.url}/v1/jobs", files=files, data={"size": "32"},
+                             headers=auth, timeout=30)  # fmt: skip
+    job_id = str(response.json()["id"])
+
+    def succeeded(job: Job) -> Job:
+        job.status, job.finished_at = JobStatus.SUCCEEDED, time.time()
+        return job
+
+    env.store().update(job_id, succeeded)
+    result = files_dir / JobKeys(job_id).result
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_bytes(os.urandom(50 * 2**20))
+    return job_id
