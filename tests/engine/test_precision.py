@@ -112,17 +112,18 @@ def test_two_runs_of_one_lbfgs_job_at_256_px_give_the_same_picture(weights_path,
 
 def test_jax_runs_bfloat16_too_reproducibly_and_close_to_float32(engine, weights_path):
     """JAX (the GPU backend): the same bfloat16 network, two runs alike, float32's loss within
-    a few percent (JAX's float32 is TensorFlow's within 1e-3, test_backends.py)."""
+    a few percent (JAX's float32 is TensorFlow's within 1e-3, test_backends.py). Adam: its loop
+    compiles in a fraction of L-BFGS's time under XLA."""
     out = subprocess.run(
         [sys.executable, "-m", "tests.engine.repeat_probe", weights_path, "--size", "64",
-         "--iterations", "4", "--precisions", "bfloat16"],
+         "--iterations", "4", "--precisions", "bfloat16", "--optimizer", "adam"],
         cwd=REPO, env={**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"},
         capture_output=True, text=True, timeout=240, check=True,
     )  # fmt: skip
     report = json.loads(out.stdout.strip().splitlines()[-1])["bfloat16"]
     assert report["digests"][0] == report["digests"][1]
     content, style = pair_at(64)
-    params = parse_params({"size": 64, "iterations": 4, "seed": 1, "optimizer": "lbfgs",
+    params = parse_params({"size": 64, "iterations": 4, "seed": 1, "optimizer": "adam",
                            "early_stop": 0})  # fmt: skip
     float32 = engine.run(content, [style], params).losses.total
     assert report["losses"][0] == pytest.approx(float32, rel=0.03)
