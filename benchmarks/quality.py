@@ -320,13 +320,16 @@ def run_all(args: argparse.Namespace, jobs: list[Job], cache: dict[str, dict[str
     todo = list(pending(jobs, cache, args.fresh))
     if not todo:
         return
-    stick = Yardstick(args.weights)
     holder: dict[str, EngineRunner] = {}
 
     def engine(precision: str) -> EngineRunner:
         if precision not in holder:
             holder[precision] = EngineRunner(args.weights, precision)
         return holder[precision]
+
+    for precision in {job.precision for job in todo if job.method == "engine"}:
+        engine(precision)  # before the yardstick starts TensorFlow: runs are reproducible
+    stick = Yardstick(args.weights)
 
     for index, job in enumerate(todo, 1):
         pixels, info = produce(job, args, engine)
