@@ -51,7 +51,8 @@ def test_first_progress_comes_within_2_seconds_of_the_start_and_then_by_time(
     timing = requests.get(f"{live_api.url}/v1/jobs/{job['id']}", headers=live_api.headers,
                           timeout=10).json()["timing"]  # fmt: skip
     assert set(timing) == {"queued_seconds", "compile_seconds", "optimize_seconds",
-                           "checkpoint_seconds", "total_seconds"}  # fmt: skip
+                           "checkpoint_seconds", "total_seconds", "precision"}  # fmt: skip
+    assert timing["precision"] in {"float32", "bfloat16"}  # which precision made this result
     assert 0 < timing["compile_seconds"] < timing["optimize_seconds"] < timing["total_seconds"]
 
 
