@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ class LoggedGunicorn:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.port = free_port()
         self.log = log
-        env = {**env, "NST_API_HOST": "127.0.0.1", "NST_API_PORT": str(self.port),
+        self.env = env = {**env, "NST_API_HOST": "127.0.0.1", "NST_API_PORT": str(self.port),
                "NST_API_WORKERS": "1"}  # fmt: skip
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
         with open(log, "wb") as out:
@@ -38,6 +39,10 @@ class LoggedGunicorn:
             return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
             return False
+
+    def connect(self) -> socket.socket:
+        """A raw connection, for clients that misbehave below HTTP."""
+        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
     def stop(self) -> None:
         self.proc.terminate()

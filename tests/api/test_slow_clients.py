@@ -13,8 +13,6 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,8 +26,7 @@ from shared.jobs import Job, JobStatus
 from shared.storage import JobKeys
 from tests.api.servers import LoggedGunicorn
 from tests.fixtures.live import API_KEY, Env
-from tests.fixtures.services import REPO
-from tests.helpers import free_port, wait_for
+from tests.helpers import wait_for
 from tests.images import content_bytes, style_bytes
 
 SLOW_CLIENTS = 300
@@ -37,47 +34,17 @@ HEADER_SECONDS = 3
 BODY_SECONDS = 3
 
 
-class Gunicorn:
-    """The API as deployed: ``gunicorn -c python:api.gunicorn_conf``, one gevent worker."""
-
-    def __init__(self, env: Env, home: Path) -> None:
-        self.port = free_port()
-        self.home = home
-        settings = {
-            **env.process_env(), "HOME": str(home), "NST_API_HOST": "127.0.0.1",
-            "NST_API_PORT": str(self.port), "NST_API_WORKERS": "1",
-            "NST_API_HEADER_TIMEOUT_SECONDS": str(HEADER_SECONDS),
-            "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS),
-        }  # fmt: skip
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        self.proc = subprocess.Popen(
-            [gunicorn, "-c", "python:api.gunicorn_conf", "api.app:create_app()"],
-            cwd=REPO, env=settings, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_for(self._answers, 60, "gunicorn to answer")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _answers(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
 @pytest.fixture
-def api(service_env: Env, tmp_path: Path) -> Iterator[Gunicorn]:
-    (tmp_path / "home").mkdir()
-    server = Gunicorn(service_env, tmp_path / "home")
+def api(service_env: Env, tmp_path: Path) -> Iterator[LoggedGunicorn]:
+    """One gevent worker with short header and body timeouts, and its own HOME."""
+    home = tmp_path / "home"
+    home.mkdir()
+    settings = {
+        **service_env.process_env(), "HOME": str(home),
+        "NST_API_HEADER_TIMEOUT_SECONDS": str(HEADER_SECONDS),
+        "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS),
+    }  # fmt: skip
+    server = LoggedGunicorn(settings, tmp_path / "api.log")
     yield server
     server.stop()
 
@@ -106,7 +73,7 @@ class Trickle:
             sock.close()
 
 
-def healthz_seconds(api: Gunicorn) -> float:
+def healthz_seconds(api: LoggedGunicorn) -> float:
     started = time.monotonic()
     assert requests.get(f"{api.url}/healthz", timeout=5).status_code == 200
     return time.monotonic() - started
@@ -124,7 +91,9 @@ def answer_before_close(sock: socket.socket) -> bytes:
         return b""
 
 
-def test_300_clients_sending_headers_a_byte_a_second_leave_healthz_answering(api: Gunicorn) -> None:
+def test_300_clients_sending_headers_a_byte_a_second_leave_healthz_answering(
+    api: LoggedGunicorn,
+) -> None:
     slow = [api.connect() for _ in range(SLOW_CLIENTS)]
     trickle = Trickle(slow, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60)
     try:
@@ -134,7 +103,7 @@ def test_300_clients_sending_headers_a_byte_a_second_leave_healthz_answering(api
         trickle.close()
 
 
-def test_headers_that_do_not_arrive_in_time_are_cut_off(api: Gunicorn) -> None:
+def test_headers_that_do_not_arrive_in_time_are_cut_off(api: LoggedGunicorn) -> None:
     sock = api.connect()
     trickle = Trickle([sock], b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60)
     try:
@@ -145,7 +114,7 @@ def test_headers_that_do_not_arrive_in_time_are_cut_off(api: Gunicorn) -> None:
         trickle.close()
 
 
-def test_a_body_that_does_not_arrive_in_time_gets_a_json_408(api: Gunicorn) -> None:
+def test_a_body_that_does_not_arrive_in_time_gets_a_json_408(api: LoggedGunicorn) -> None:
     sock = api.connect()
     head = (
         "POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
@@ -165,17 +134,17 @@ def test_a_body_that_does_not_arrive_in_time_gets_a_json_408(api: Gunicorn) -> N
     assert json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
 
 
-def test_an_over_long_url_gets_the_apis_json_414(api: Gunicorn) -> None:
+def test_an_over_long_url_gets_the_apis_json_414(api: LoggedGunicorn) -> None:
     response = requests.get(f"{api.url}/v1/jobs/{'x' * 20000}", timeout=10)
     assert response.status_code == 414
     assert response.headers["Content-Type"] == "application/json"
     assert response.json()["error"]["code"] == "uri_too_long"
 
 
-def test_each_api_has_no_shared_control_socket(api: Gunicorn) -> None:
+def test_each_api_has_no_shared_control_socket(api: LoggedGunicorn) -> None:
     assert healthz_seconds(api) < 5
-    assert not (api.home / ".gunicorn").exists()
-    assert not os.path.exists(api.home / ".gunicorn" / "gunicorn.ctl")
+    assert not (Path(api.env["HOME"]) / ".gunicorn").exists()
+    assert not os.path.exists(Path(api.env["HOME"]) / ".gunicorn" / "gunicorn.ctl")
 
 
 
