@@ -138,7 +138,11 @@ class JobParams(BaseModel):
     )
     scales: int = Field(1, ge=1, le=4, description="Coarse-to-fine passes (1 = single scale).")
     seed: int = Field(
-        0, ge=0, le=2**31 - 1, description="Same inputs and seed give the same output."
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="Same inputs and seed give the same output on one worker machine "
+        "(same backend, precision and core count; README, 'Reproducibility').",
     )
     checkpoint_every: int | None = Field(
         None,
