@@ -11,6 +11,7 @@ import requests
 
 from shared.jobs import Job, JobStatus, JobTiming, Progress, new_job_id
 from shared.params import JobParams
+from shared.storage import JobKeys
 from tests.images import content_bytes, style_bytes
 
 if TYPE_CHECKING:
@@ -77,12 +78,17 @@ def submit_running(
 ) -> tuple[dict[str, Any], Poll]:
     """Submit a 32 px job and wait until a worker has checkpointed at ``past`` iterations or more.
 
-    Fault tests start here: they break something while the job is known to be running.
+    Fault tests start here: they break something while the job is known to be running and
+    resumable. Progress is recorded at once but its state is uploaded in the background, so
+    the state is awaited in storage too: a loaded machine killed a worker between the two, and
+    the job restarted from scratch.
     """
     job = submit(api, iterations=iterations, checkpoint_every=checkpoint_every, size=32)
     poll = poller(api, job["id"])
     wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 120,
              f"a checkpoint at iteration {past}")  # fmt: skip
+    storage, state = api.env.storage(), JobKeys(job["id"]).state
+    wait_for(lambda: storage.exists(state), 60, "the checkpoint's state in storage")
     return job, poll
 
 
