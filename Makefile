@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 SERVICES := deploy/local/services.sh
 
 .PHONY: env demo-env up down demo test lint prerequisites shell clean \
-	images compose-up compose-down compose-test
+	images compose-up compose-down compose-test k8s-smoke
 
 # Everything, for development and tests (about 3 GB: TensorFlow, JAX, Playwright, moto, ...).
 env: $(STAMP)
@@ -81,6 +81,10 @@ compose-down:
 # The stack in containers, driven from this host through its published ports only.
 compose-test: env images
 	$(PY) deploy/compose_test.py
+
+# deploy/k8s's pods run by `podman kube play` (no cluster here): one job end to end.
+k8s-smoke: env images
+	$(PY) deploy/k8s/podman_smoke.py
 
 clean:
 	rm -rf $(VENV) .run out test-artifacts .import_linter_cache
