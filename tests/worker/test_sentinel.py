@@ -342,6 +342,7 @@ class Partition:
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = []
         self.lock = threading.Lock()
+        self.is_cut = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -352,6 +353,10 @@ class Partition:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             with self.lock:
+                if self.is_cut:  # accepted just before the cut: it must not outlive it
+                    client.close()
+                    upstream.close()
+                    return
                 self.sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=_relay, args=(source, sink), daemon=True).start()
@@ -360,6 +365,7 @@ class Partition:
         """Refuse new connections and reset the open ones: the broker is gone for this side."""
         self.listener.close()
         with self.lock:
+            self.is_cut = True
             for sock in self.sockets:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
