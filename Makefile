@@ -44,8 +44,8 @@ shell: demo-env
 	@source $(VENV)/bin/activate && exec "$${SHELL:-bash}" -i
 
 lint: env
-	$(VENV)/bin/ruff check api worker shared cli tests benchmarks
-	$(VENV)/bin/mypy api worker shared cli
+	$(VENV)/bin/ruff check api worker shared contract client cli tests benchmarks
+	$(VENV)/bin/mypy api worker shared contract client cli
 	$(VENV)/bin/lint-imports
 
 # The system packages the suite needs (Redis, Sentinel, Chromium, an ICC profile): installed

@@ -6,11 +6,23 @@ from typing import Any
 
 from flask import Flask
 
-from api import docs, errors, events, health, jobs, meta, metrics, openapi, presets, web, webhooks
+from api import (
+    docs,
+    errors,
+    events,
+    health,
+    jobs,
+    meta,
+    metrics,
+    openapi,
+    presets,
+    web,
+    webhook_secret,
+)
+from api.container import Services
 from api.deadlines import BodyDeadline, RequestDeadline, gevent_active
 from api.errors import MAX_FORM_PARTS
-from api.services import Services
-from shared.errors import ConfigError
+from contract.errors import ConfigError
 from shared.settings import Settings, load_settings
 
 
@@ -35,7 +47,9 @@ def create_app(
     if test_config:
         app.config.update(test_config)
     app.extensions["nst"] = Services.from_settings(settings)
-    modules = (errors, metrics, health, meta, presets, jobs, events, webhooks, openapi, docs, web)
+    modules = (
+        errors, metrics, health, meta, presets, jobs, events, webhook_secret, openapi, docs, web
+    )
     for module in modules:
         module.init_app(app)
     if gevent_active():

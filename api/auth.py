@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import request
 
-from api.services import services
-from shared.errors import InvalidParams
-from shared.jobs import Job, is_job_id
+from api.container import services
+from contract.errors import InvalidParams
+from contract.jobs import Job, is_job_id
 
 
 def current_owner() -> str:

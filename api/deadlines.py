@@ -20,7 +20,7 @@ from typing import Any
 
 from werkzeug.exceptions import RequestTimeout
 
-from shared.errors import ServerTimeout
+from contract.errors import ServerTimeout
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """One error renderer for the whole API: every failure is ``{"error": {"code", "message"}}``.
 
-Statuses come from the error classes in ``shared/errors.py``; nothing here lists codes. A
+Statuses come from the error classes in ``contract/errors.py``; nothing here lists codes. A
 failure's details (an internal address, a path, a trace) go to the log, never to the client.
 """
 
@@ -13,7 +13,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from kombu.exceptions import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from shared import errors
+from contract import errors
 
 log = logging.getLogger(__name__)
 MAX_FORM_PARTS = 1000  # Werkzeug's default: a parser bound far above what any job sends

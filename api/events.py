@@ -3,7 +3,7 @@
 
 Both wait on the process's ``JobWatcher`` (one Redis subscription, an Event per waiter), so an
 open stream holds a greenlet and a socket, not a thread or a Redis connection (the API runs on
-gevent workers, ``api/serving.py``). Events: ``status`` (queued/running, queue position, a
+gevent workers, ``api/gunicorn_app.py``). Events: ``status`` (queued/running, queue position, a
 pending cancel), ``progress`` (iteration, total, losses, ETA), ``preview`` (a new checkpoint
 image), then one of ``succeeded``, ``failed`` or ``cancelled`` with the whole job, and the
 stream closes. A comment line every NST_EVENTS_HEARTBEAT_SECONDS keeps proxies from closing an
@@ -31,10 +31,10 @@ from flask import Blueprint, Flask, Response, jsonify, request, stream_with_cont
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api.auth import owned_job
+from api.container import Services, services
 from api.parsing import ascii_int
 from api.presenters import job_json
-from api.services import Services, services
-from shared.jobs import Job, JobStatus
+from contract.jobs import Job, JobStatus
 
 bp = Blueprint("events", __name__)
 MAX_STREAM_SECONDS = 3600.0  # then the client reconnects with Last-Event-ID

@@ -13,7 +13,7 @@ _settings = load_settings()
 
 bind = f"{_settings.api_host}:{_settings.api_port}"
 workers = _settings.api_workers
-worker_class = "api.serving.JsonErrorWorker"
+worker_class = "api.gunicorn_app.JsonErrorWorker"
 worker_connections = _settings.api_worker_connections
 keepalive = _settings.api_header_timeout_seconds
 timeout = 30

@@ -6,8 +6,8 @@ import logging
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from api.services import services
-from shared.errors import NotReady, StorageUnavailable
+from api.container import services
+from contract.errors import NotReady, StorageUnavailable
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)

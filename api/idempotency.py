@@ -7,7 +7,7 @@ characters hold any UUID, ULID or hash a client would use (the OpenAPI document 
 
 from __future__ import annotations
 
-from shared.errors import InvalidIdempotencyKey
+from contract.errors import InvalidIdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255

@@ -12,22 +12,22 @@ from flask import Blueprint, Flask, Response, jsonify, redirect, request, url_fo
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api.auth import current_owner, owned_job
+from api.container import Services, services
 from api.events import job_response
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import idempotency_key as checked_idempotency_key
 from api.paging import decode_cursor, encode_cursor
 from api.parsing import query_int
 from api.presenters import job_json
-from api.services import Services, services
 from api.submission import Submission, parse_submission, parse_webhook_fields, request_digest
-from shared.errors import (
+from contract.errors import (
     IdempotencyKeyReused,
     InvalidParams,
     JobNotFound,
     StorageUnavailable,
     TooManyActiveJobs,
 )
-from shared.jobs import Job, JobStatus, new_job_id
+from contract.jobs import Job, JobStatus, new_job_id
 from shared.queue import enqueue_job
 from shared.storage import JobKeys
 

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from shared.errors import ConfigError, Unauthorized
+from contract.errors import ConfigError, Unauthorized
 from shared.settings import Settings
 
 ANONYMOUS = "anonymous"

@@ -1,8 +1,8 @@
 """``GET /v1/meta``: what a client needs to build its form, read from the one schema.
 
 Public (no key), because the web page asks before it has a key: whether keys are needed, the
-deployment's limits, every job parameter with its range and default (``shared.param_specs``),
-the job statuses, the accepted image formats, each error code's headline (``shared.errors``),
+deployment's limits, every job parameter with its range and default (``contract.param_specs``),
+the job statuses, the accepted image formats, each error code's headline (``contract.errors``),
 and the workers' measured speed (``shared.speed``; null before a job has run) with the number
 of jobs waiting, from which a client estimates a job's time before it is submitted. Nothing in
 it is secret or internal.
@@ -14,11 +14,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from api.services import services
-from shared import errors
+from api.container import services
+from contract import errors
+from contract.jobs import JobStatus
+from contract.param_specs import param_specs
 from shared.images import ALLOWED_FORMATS
-from shared.jobs import JobStatus
-from shared.param_specs import param_specs
 from shared.speed import measured_speed
 
 bp = Blueprint("meta", __name__)

@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.services import Services
-from shared.jobs import JobStatus
+from api.container import Services
+from contract.jobs import JobStatus
 from shared.queue import queue_length
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -1,8 +1,8 @@
 """The OpenAPI 3 document at ``/v1/openapi.json`` (public, as is ``/docs``, which renders it).
 
 The job parameters' schema and the submit form's per-field properties are generated from
-``shared.params.JobParams`` (through ``shared.param_specs``), and the error codes from
-``shared.errors``, so the document cannot drift from what the API validates; the rest is
+``contract.params.JobParams`` (through ``contract.param_specs``), and the error codes from
+``contract.errors``, so the document cannot drift from what the API validates; the rest is
 written here.
 """
 
@@ -15,11 +15,11 @@ from flask import Flask, Response, jsonify
 from api.idempotency import MAX_KEY_CHARS
 from api.jobs import MAX_PAGE
 from api.paging import MAX_CURSOR_CHARS
-from shared import errors
-from shared.jobs import JobStatus, JobTiming, LossWeights
-from shared.param_specs import ParamSpec, param_specs
-from shared.params import JobParams, Limits
-from shared.webhooks import EVENTS_FIELD, MAX_URL_LENGTH, URL_FIELD, WebhookEvent
+from contract import errors
+from contract.jobs import JobStatus, JobTiming, LossWeights
+from contract.param_specs import ParamSpec, param_specs
+from contract.params import JobParams, Limits
+from contract.webhooks import EVENTS_FIELD, MAX_URL_LENGTH, URL_FIELD, WebhookEvent
 
 STATUSES = [status.value for status in JobStatus]
 WEBHOOK_EVENTS = [event.value for event in WebhookEvent]

@@ -13,8 +13,8 @@ import binascii
 import json
 import math
 
-from shared.errors import InvalidParams
-from shared.jobs import Job, is_job_id
+from contract.errors import InvalidParams
+from contract.jobs import Job, is_job_id
 
 MAX_CURSOR_CHARS = 128
 

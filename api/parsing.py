@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import request
 
-from shared.errors import InvalidParams
+from contract.errors import InvalidParams
 
 MAX_DIGITS = 18  # below 2**63: no count, version or number of seconds the API reads is longer
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from flask import url_for
 
-from api.services import Services
-from shared.jobs import Job, JobStatus
+from api.container import Services
+from contract.jobs import Job, JobStatus
+from contract.webhooks import JobWebhook
 from shared.storage import JobKeys
-from shared.webhooks import JobWebhook
 
 
 def iso(timestamp: float | None) -> str | None:

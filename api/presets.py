@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify, url_for
 
-from api.services import services
-from shared.errors import NotFound
+from api.container import services
+from contract.errors import NotFound
 from shared.presets import shown_id
 
 bp = Blueprint("presets", __name__, url_prefix="/v1/presets")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from shared.errors import TooManyStreams
+from contract.errors import TooManyStreams
 
 # KEYS[1]: the key's slots. ARGV: lease seconds, the limit, this slot's token. Server time, so
 # API processes on machines whose clocks differ agree on which leases have passed.

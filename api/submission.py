@@ -19,12 +19,12 @@ from typing import Any
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
-from shared.errors import ImageError, InvalidParams, TooManyFiles
+from contract.errors import ImageError, InvalidParams, TooManyFiles
+from contract.params import JobParams, Limits, parse_params
+from contract.webhooks import WEBHOOK_FIELDS, JobWebhook, check_target, parse_webhook
 from shared.images import check_working_sizes, decode_image, encode_input
-from shared.params import JobParams, Limits, parse_params
 from shared.presets import Preset, PresetCatalog
 from shared.settings import Settings
-from shared.webhooks import WEBHOOK_FIELDS, JobWebhook, check_target, parse_webhook
 
 FILE_FIELDS = ("content", "style")
 PRESET_FIELD = "style_preset"

@@ -118,7 +118,7 @@ def peak_device_mib() -> float | None:
 
 def child(args: argparse.Namespace) -> None:
     """Measure one size in this process and print one JSON line per optimizer."""
-    from shared.params import Limits, parse_params
+    from contract.params import Limits, parse_params
     from shared.settings import Settings
     from worker.nst import StyleTransfer
 

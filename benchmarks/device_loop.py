@@ -56,7 +56,7 @@ def first_job(
     optimizer: str, listen: bool,
 ) -> dict[str, float]:  # fmt: skip
     """Wall and compile seconds of a 2-iteration job on a fresh engine (compiles its shape)."""
-    from shared.params import parse_params
+    from contract.params import parse_params
     from worker.nst import StyleTransfer
 
     engine = StyleTransfer(args.weights, jit_compile=args.xla, on_device=where == "device")
@@ -71,7 +71,7 @@ def main() -> None:
     args = parse_args()
     import keras
 
-    from shared.params import parse_params
+    from contract.params import parse_params
     from worker.nst import StyleTransfer
 
     images = (Image.open(SHARED / "images" / "tubingen.jpg").convert("RGB"),

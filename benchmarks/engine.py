@@ -125,7 +125,7 @@ def timed(call: Callable[[], Any], count: int) -> list[float]:
 
 def engine_params(size: int, **overrides: Any) -> Any:
     """Engine defaults at ``size`` with the tutorial's layers (which are also our defaults)."""
-    from shared.params import parse_params
+    from contract.params import parse_params
 
     fields = {"size": size, "content_layers": CONTENT_LAYERS, "style_layers": STYLE_LAYERS}
     return parse_params({**fields, **overrides})

@@ -43,8 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.procs import HTTP_TIMEOUT, answers, free_port, process, wait_until  # noqa: E402
+from contract.jobs import Job, JobStatus  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
-from shared.jobs import Job, JobStatus  # noqa: E402
 
 PY = sys.executable
 BUCKET = "nst-bench"

@@ -22,7 +22,7 @@ if "--overlap" in sys.argv:
     keras.ops.convert_to_numpy(keras.ops.ones(1) + 1)  # starts TensorFlow's runtime first
 from PIL import Image  # noqa: E402
 
-from shared.params import parse_params  # noqa: E402
+from contract.params import parse_params  # noqa: E402
 from worker.nst import StyleTransfer  # noqa: E402
 
 eng = StyleTransfer(str(REPO.parent / "shared" / "weights" / "vgg19_notop.weights.h5"))

@@ -62,7 +62,7 @@ def cpu() -> dict[str, Any]:
 def conv_flops(height: int, width: int) -> float:
     """FLOPs of one evaluation's convolutions: VGG19 to block5_conv2, forward plus the gradient
     with respect to each layer's input (as much again; no weight gradients are taken)."""
-    from shared.params import VGG19_CONV_LAYERS
+    from contract.params import VGG19_CONV_LAYERS
 
     channels = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
     total, previous = 0.0, 3
@@ -99,7 +99,7 @@ def conv_throughput(precision: str, repeats: int = 5) -> float:
 
 def iteration_seconds(engine: Any, images: tuple[Any, Any], size: int, iterations: int) -> dict:
     """Per-iteration gaps of one run (a progress report after each iteration, no state)."""
-    from shared.params import parse_params
+    from contract.params import parse_params
 
     stamps: list[float] = []
     params = parse_params({"size": size, "iterations": iterations + 1, "early_stop": 0})
@@ -112,7 +112,7 @@ def iteration_seconds(engine: Any, images: tuple[Any, Any], size: int, iteration
 
 def speed(engines: dict[str, Any], images: tuple[Any, Any], args: argparse.Namespace) -> dict:
     """Seconds per iteration per size and precision, rounds interleaved."""
-    from shared.params import parse_params
+    from contract.params import parse_params
 
     table: dict[int, dict[str, Any]] = {}
     for size in args.sizes:

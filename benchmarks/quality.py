@@ -246,7 +246,7 @@ class EngineRunner:
         """One engine job with the sweep's params; wall time of the ``run`` call."""
         from yardstick import open_rgb
 
-        from shared.params import parse_params
+        from contract.params import parse_params
 
         content, style = (open_rgb(image_file(n)) for n in (job.content, job.style))
         # Equal iterations: early stop off unless it is what the sweep varies.

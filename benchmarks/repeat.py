@@ -18,7 +18,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.params import parse_params  # noqa: E402
+from contract.params import parse_params  # noqa: E402
 from worker.nst import StyleTransfer  # noqa: E402
 
 W = str(REPO.parent / "shared" / "weights" / "vgg19_notop.weights.h5")

@@ -59,8 +59,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.load import AWS_ENV, BUCKET, Latency, machine  # noqa: E402
 from benchmarks.procs import HTTP_TIMEOUT, answers, free_port, process, wait_until  # noqa: E402
+from contract.jobs import Job, JobStatus  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
-from shared.jobs import Job, JobStatus  # noqa: E402
 from shared.queue import make_producer  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.storage import JobKeys, ObjectStorage, open_storage  # noqa: E402

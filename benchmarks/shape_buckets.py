@@ -76,7 +76,7 @@ def time_padding(
     """Seconds per Adam iteration at long_side x short, exact and padded to the bucket."""
     import time
 
-    from shared.params import JobParams
+    from contract.params import JobParams
     from worker.nst.engine import StyleTransfer
 
     rng = np.random.default_rng(0)

@@ -31,7 +31,7 @@ SHARED = REPO.parent / "shared"
 def measure(engine: object, images: tuple[Image.Image, Image.Image], size: int,
             optimizer: str, iterations: int) -> dict[str, object]:  # fmt: skip
     """One job; the bytes of its last state, raw and compressed, and its largest arrays."""
-    from shared.params import parse_params
+    from contract.params import parse_params
 
     states: list[bytes] = []
     params = parse_params({"size": size, "iterations": iterations, "optimizer": optimizer,

@@ -1,6 +1,6 @@
 """``nst submit | watch | status | cancel | jobs | download``: the job service from a terminal.
 
-Built on ``shared.client``. Job ids go to stdout (so ``ID=$(nst submit ...)`` works); progress
+Built on ``client.api_client``. Job ids go to stdout (so ``ID=$(nst submit ...)`` works); progress
 and messages go to stderr; ``--json`` prints the job (or jobs) as JSON on stdout instead. Exit
 codes come from the error classes (``cli/errors.py``).
 """
@@ -18,9 +18,9 @@ import click
 
 from cli.errors import exit_status_help, reports_errors
 from cli.options import given, param_options
-from shared.client import Client, Job
-from shared.errors import EXIT_INTERRUPTED, ImageError, JobActive, JobConflict, JobFinished
-from shared.files import write_atomically
+from client.api_client import Client, Job
+from contract.errors import EXIT_INTERRUPTED, ImageError, JobActive, JobConflict, JobFinished
+from contract.files import write_atomically
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 

@@ -1,6 +1,6 @@
 """The one place where errors become exit codes and a one-line message on stderr.
 
-Exit statuses are read from the error classes in ``shared/errors.py`` (``exit_code``); the
+Exit statuses are read from the error classes in ``contract/errors.py`` (``exit_code``); the
 table every ``--help`` shows (``EXIT_STATUSES``) is made from the same constants.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from shared.errors import (
+from contract.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
     EXIT_NOT_SERVICE,

@@ -1,7 +1,7 @@
 """Command-line flags generated from the job schema, for ``nst run`` and ``nst submit``.
 
 One flag per ``JobParams`` field, with its type, choices, default and range in ``--help``
-(``shared/param_specs.py``). Flags default to "not given", so ``nst submit`` sends only what
+(``contract/param_specs.py``). Flags default to "not given", so ``nst submit`` sends only what
 the user set and the service's own defaults apply; ``parse_params`` checks what was given.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from shared.param_specs import ParamSpec, param_specs
+from contract.param_specs import ParamSpec, param_specs
 
 PARAM_NAMES = tuple(spec.name for spec in param_specs())
 

@@ -1,6 +1,6 @@
 """``nst run``: stylize local files with the engine in this process, no service needed.
 
-Parameters go through ``shared.params.parse_params`` (the same schema and limits as the API),
+Parameters go through ``contract.params.parse_params`` (the same schema and limits as the API),
 images through ``shared.images.read_image_file`` and the output path is checked, all before
 TensorFlow is imported, so bad input fails fast with one line and exit status 2 and no output
 file is written. The engine, Pillow and the settings are imported inside the command: ``nst``
@@ -21,8 +21,8 @@ import click
 
 from cli.errors import exit_status_help, reports_errors
 from cli.options import given, param_options
-from shared.errors import ConfigError, ImageError, InvalidParams
-from shared.files import write_atomically
+from contract.errors import ConfigError, ImageError, InvalidParams
+from contract.files import write_atomically
 
 if TYPE_CHECKING:
     from worker.nst import Checkpoint, StyleTransfer, TransferResult
@@ -63,8 +63,8 @@ def run(
 ) -> None:
     """Stylize CONTENT with one or more STYLE images and write OUTPUT as PNG."""
     try:
+        from contract.params import parse_params
         from shared.images import check_working_sizes, encode_png, read_image_file
-        from shared.params import parse_params
         from shared.settings import load_settings
     except ImportError:
         raise ConfigError(ENGINE_MISSING) from None

@@ -40,7 +40,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.event_stream import follow  # noqa: E402  (the repository is not installed here)
+from client.event_stream import follow  # noqa: E402  (the repository is not installed here)
 
 PROJECT = "nst-compose-test"
 API_KEY = "compose-test-key-0123456789"

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from shared.errors import ImageError, ImageTooLarge, UnsupportedAspectRatio
-from shared.params import MIN_SIDE, JobParams
+from contract.errors import ImageError, ImageTooLarge, UnsupportedAspectRatio
+from contract.params import MIN_SIDE, JobParams
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))

@@ -17,9 +17,9 @@ from typing import cast
 
 import redis
 
-from shared.errors import JobActive, JobFinished, JobNotFound, TooManyActiveJobs, WorkerLost
-from shared.jobs import Job, JobFailure, JobStatus, JobTiming, LossWeights, Progress
-from shared.webhooks import WebhookAttempt
+from contract.errors import JobActive, JobFinished, JobNotFound, TooManyActiveJobs, WorkerLost
+from contract.jobs import Job, JobFailure, JobStatus, JobTiming, LossWeights, Progress
+from contract.webhooks import WebhookAttempt
 
 Mutation = Callable[[Job], Job | None]
 # The events channel's last part when a job leaves the queue (job ids are UUIDs: no clash).
@@ -41,7 +41,7 @@ class JobStore:
 
         Only the winner of the compare-and-set calls it, so it runs once per job whichever
         path ended it (worker, sweeper, a cancel while queued); it must not raise (the webhook
-        notifier, ``shared/webhook_events.py``, logs its own failures).
+        notifier, ``shared/webhook_outbox.py``, logs its own failures).
         """
         self.redis = client
         self.prefix = prefix

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from shared.errors import ConfigError, InvalidParams
+from contract.errors import ConfigError, InvalidParams
 from shared.images import decode_image, encode_input, encode_jpeg
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")

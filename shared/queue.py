@@ -16,7 +16,7 @@ from celery import Celery
 from shared.settings import Settings
 
 RUN_JOB_TASK = "nst.run_job"
-DELIVER_WEBHOOK_TASK = "nst.deliver_webhook"  # worker/webhooks.py, on its own queue
+DELIVER_WEBHOOK_TASK = "nst.deliver_webhook"  # worker/webhooks/delivery.py, on its own queue
 
 
 def broker_config(settings: Settings) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from shared.errors import ConfigError
+from contract.errors import ConfigError
 from shared.settings import Settings
 
 RETRIED = [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]

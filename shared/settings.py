@@ -13,8 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.errors import ConfigError
-from shared.params import JobParams, Limits
+from contract.errors import ConfigError
+from contract.params import JobParams, Limits
 
 ENV_PREFIX = "NST_"
 
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
 
     # -- Webhooks (README "Webhooks"). Per-key signing secrets are derived from webhook_secret;
     # unset, webhooks are off. Deliveries are Celery tasks on their own queue, consumed by a
-    # cheap CPU worker (worker.webhook_main), so a GPU worker never waits on a receiver.
+    # cheap CPU worker (worker.webhooks.consumer), so a GPU worker never waits on a receiver.
     webhook_secret: SecretStr | None = Field(default=None, min_length=32)
     webhook_queue: str = Field(default="nst-webhooks", pattern=r"^[A-Za-z0-9_.-]+$")
     # Attempts per completed event (progress events get one: the next checkpoint supersedes it).

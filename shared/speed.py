@@ -14,9 +14,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from shared.errors import JobNotFound
+from contract.errors import JobNotFound
+from contract.jobs import Job, JobStatus
 from shared.job_store import JobStore
-from shared.jobs import Job, JobStatus
 
 SAMPLE = 20  # the latest jobs measured: recent enough to be today's workers
 MIN_ITERATIONS = 3  # fewer say more about the start than about the pace

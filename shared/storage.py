@@ -27,9 +27,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-from shared.errors import ConfigError, ObjectNotFound, StorageUnavailable
-from shared.files import write_atomically
-from shared.jobs import Job
+from contract.errors import ConfigError, ObjectNotFound, StorageUnavailable
+from contract.files import write_atomically
+from contract.jobs import Job
 from shared.presets import preset_key
 from shared.settings import Settings
 
@@ -79,7 +79,7 @@ def style_keys(job: Job) -> list[str]:
 
 
 class ObjectStorage(Protocol):
-    """What the API and the worker need from a store; every failure is a shared.errors type."""
+    """What the API and the worker need from a store; every failure is a contract.errors type."""
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store bytes under key, replacing any previous object (never visible half-written)."""

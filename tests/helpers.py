@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from shared.jobs import Job, JobStatus, JobTiming, Progress, new_job_id
-from shared.params import JobParams
+from contract.jobs import Job, JobStatus, JobTiming, Progress, new_job_id
+from contract.params import JobParams
 from shared.storage import JobKeys
 from tests.images import content_bytes, style_bytes
 

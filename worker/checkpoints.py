@@ -13,15 +13,15 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from shared.errors import JobCancelled
+from contract.errors import JobCancelled
+from contract.jobs import Progress
 from shared.images import encode_jpeg
-from shared.jobs import Progress
 from shared.storage import JobKeys
 from worker.uploads import Uploader
 
 if TYPE_CHECKING:
     from worker.context import WorkerContext
-    from worker.engines import CheckpointView
+    from worker.engine_protocols import CheckpointView
 
 log = logging.getLogger(__name__)
 

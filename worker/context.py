@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from shared.job_store import JobStore
 from shared.settings import Settings
 from shared.storage import ObjectStorage
-from shared.webhook_events import WebhookNotifier
+from shared.webhook_outbox import WebhookNotifier
 from worker.metrics import WorkerMetrics
 
 if TYPE_CHECKING:
-    from worker.engines import Engine
+    from worker.engine_protocols import Engine
 
 
 @dataclass

@@ -18,20 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 
-from shared.errors import WeightsUnavailable
+from contract.errors import WeightsUnavailable
 from shared.job_store import JobStore
 from shared.queue import enqueue_job
 from shared.redis_client import client_for
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
-from shared.webhook_events import WebhookNotifier
+from shared.webhook_outbox import WebhookNotifier
 from worker.context import WorkerContext
 from worker.metrics import WorkerMetrics, start_exporter
 from worker.retention import purge_expired
 from worker.sweeper import sweep_forever
 
 if TYPE_CHECKING:
-    from worker.engines import Engine
+    from worker.engine_protocols import Engine
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import redis
 from PIL import Image
 
-from shared.errors import InternalError, JobCancelled, NSTError, StorageUnavailable
+from contract.errors import InternalError, JobCancelled, NSTError, StorageUnavailable
+from contract.jobs import Job, JobFailure, JobStatus, JobTiming, Progress
 from shared.images import decode_image, encode_png
-from shared.jobs import Job, JobFailure, JobStatus, JobTiming, Progress
 from shared.storage import JobKeys, style_keys
 from worker.checkpoints import CheckpointWriter, ClaimLost, WorkerDraining
 from worker.context import WorkerContext

@@ -27,11 +27,11 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
-from shared.errors import EngineFailure
+from contract.errors import EngineFailure
+from contract.jobs import Losses, LossWeights
+from contract.params import JobParams
 from shared.images import working_size
-from shared.jobs import Losses, LossWeights
-from shared.params import JobParams
-from worker.engines import CheckpointView
+from worker.engine_protocols import CheckpointView
 
 # Seconds per iteration on one H100 (benchmarks/README.md, "Backends and GPU", float32 dots):
 # (pixels, seconds) at 512 x 384 and at 1024 x 768, per optimizer.
@@ -109,7 +109,7 @@ class _Run:
 
 
 class SimulatedEngine:
-    """The engine interface (``worker.engines.Engine``) with sleeps where the GPU would work."""
+    """The engine interface (``worker.engine_protocols.Engine``), sleeping for the GPU's work."""
 
     def __init__(self, state_bytes: int | None = None) -> None:
         """``state_bytes`` fixes the checkpoint state's size; None models the real engine's."""

@@ -16,9 +16,9 @@ import socket
 import threading
 from collections.abc import Callable
 
-from shared.errors import WorkerLost
+from contract.errors import WorkerLost
+from contract.jobs import JobFailure, JobStatus
 from shared.job_store import JobStore
-from shared.jobs import JobFailure, JobStatus
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

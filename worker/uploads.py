@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from shared.errors import StorageUnavailable
+from contract.errors import StorageUnavailable
 from shared.storage import ObjectStorage
 
 

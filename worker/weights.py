@@ -18,8 +18,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from shared.errors import WeightsUnavailable
-from shared.files import atomic_writer
+from contract.errors import WeightsUnavailable
+from contract.files import atomic_writer
 
 VGG19_CONV_COUNT = 16
 # What keras.applications.vgg19 downloads for include_top=False, and the MD5 it checks.

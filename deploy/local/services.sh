@@ -86,7 +86,7 @@ up() {
   fi
   # Webhooks (README "Webhooks") need a secret and their own consumer: started with the secret.
   if [ -n "${NST_WEBHOOK_SECRET:-}" ] && ! alive webhooks; then
-    nohup "$PY" -m celery -A worker.webhook_main:app worker --queues "${NST_WEBHOOK_QUEUE:-nst-webhooks}" \
+    nohup "$PY" -m celery -A worker.webhooks.consumer:app worker --queues "${NST_WEBHOOK_QUEUE:-nst-webhooks}" \
       --concurrency 4 --pool prefork --hostname "webhooks@%h" --without-gossip --without-mingle \
       --loglevel INFO >>"$RUN/webhooks.log" 2>&1 & echo $! >"$RUN/webhooks.pid"
     echo "started the webhook consumer (log: $RUN/webhooks.log)"

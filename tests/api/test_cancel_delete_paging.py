@@ -11,9 +11,9 @@ import threading
 from flask.testing import FlaskClient
 
 from api.keys import key_digest
+from contract.jobs import Job, JobStatus, new_job_id
+from contract.params import JobParams
 from shared.job_store import JobStore
-from shared.jobs import Job, JobStatus, new_job_id
-from shared.params import JobParams
 from shared.storage import JobKeys
 from tests.api.conftest import AUTH, post_job
 from tests.fixtures.live import API_KEY, OTHER_API_KEY, Env

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from tests.fixtures.services import REPO
 
-FOLDERS = ("api", "shared", "cli", "worker", "benchmarks", "examples", "deploy", "tests")
+FOLDERS = (
+    "api", "shared", "contract", "client", "cli", "worker", "benchmarks", "examples", "deploy",
+    "tests",
+)
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request"}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from shared.jobs import JobStatus
+from contract.jobs import JobStatus
 from shared.settings import Settings
 from tests.fixtures.live import OTHER_API_KEY, LiveAPI
 from tests.images import SHARED_IMAGES, content_bytes, image_size, style_bytes
@@ -170,7 +170,7 @@ def test_metrics_report_queue_and_finished_jobs(live_api: LiveAPI) -> None:
 @pytest.mark.parametrize("auth", ["off"])
 def test_open_mode_must_be_explicit(auth: str, live_api: LiveAPI) -> None:
     from api.app import create_app
-    from shared.errors import ConfigError
+    from contract.errors import ConfigError
     from shared.settings import Settings
 
     with pytest.raises(ConfigError, match="NST_API_KEYS"):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from shared.jobs import Job, new_job_id
-from shared.params import JobParams
+from contract.jobs import Job, new_job_id
+from contract.params import JobParams
 from tests.fixtures.live import Env
 from tests.helpers import record_finished_job
 

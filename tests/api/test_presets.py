@@ -10,7 +10,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from shared.errors import ConfigError
+from contract.errors import ConfigError
 from shared.presets import PresetCatalog
 from tests.api.conftest import AUTH, post_job
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess

@@ -15,8 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
-from api.services import Services
-from shared.jobs import Job, JobStatus
+from api.container import Services
+from contract.jobs import Job, JobStatus
 from tests.api.conftest import AUTH, post_job
 from tests.api.streams import FILES
 from tests.fixtures.live import Env

@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
-from api.services import Services
+from api.container import Services
 from tests.api.conftest import AUTH, post_job
 from tests.api.streams import FILES, next_event, open_stream, read_events
 from tests.fixtures.live import Env

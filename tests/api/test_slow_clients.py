@@ -22,7 +22,7 @@ import psutil
 import pytest
 import requests
 
-from shared.jobs import Job, JobStatus
+from contract.jobs import Job, JobStatus
 from shared.storage import JobKeys
 from tests.api.servers import LoggedGunicorn
 from tests.fixtures.live import API_KEY, Env

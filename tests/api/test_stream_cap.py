@@ -21,8 +21,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from api.services import Services
-from shared.client import Client
+from api.container import Services
+from client.api_client import Client
 from tests.api.conftest import AUTH, post_job
 from tests.api.servers import LoggedGunicorn
 from tests.api.streams import FILES, next_event, open_stream, read_events

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
-from shared.jobs import JobStatus
+from contract.jobs import JobStatus
 from tests.api.conftest import AUTH, post_job
 from tests.fixtures.live import Env
 from tests.images import content_bytes, style_bytes

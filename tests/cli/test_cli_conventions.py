@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from cli import main
-from shared.errors import EXIT_NOT_SERVICE, EXIT_UNAVAILABLE
-from shared.jobs import JobStatus, Progress
+from contract.errors import EXIT_NOT_SERVICE, EXIT_UNAVAILABLE
+from contract.jobs import JobStatus, Progress
 from shared.storage import JobKeys
 from tests.cli.test_cli_features import submit_id
 from tests.cli.test_service_commands import NST, nst_env

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from shared.jobs import JobStatus
+from contract.jobs import JobStatus
 from tests.cli.test_service_commands import NST, SMALL_JOB, images, nst, nst_env
 from tests.fixtures.live import LiveAPI, WorkerProcess
 from tests.images import image_size

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cli import main
 from cli.errors import exit_code
-from shared.errors import ConfigError, EngineFailure, ImageError, InvalidParams, JobCancelled
+from contract.errors import ConfigError, EngineFailure, ImageError, InvalidParams, JobCancelled
 from tests.cli.test_service_commands import NST
 from tests.helpers import free_port
 

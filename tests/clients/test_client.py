@@ -1,4 +1,4 @@
-"""``shared.client`` against the live API and a real worker: typed results and typed errors."""
+"""``client.api_client`` against the live API and a real worker: typed results and typed errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.client import Client, Job
-from shared.errors import ImageError, InvalidParams, JobNotFound, ServiceUnreachable, Unauthorized
+from client.api_client import Client, Job
+from contract.errors import ImageError, InvalidParams, JobNotFound, ServiceUnreachable, Unauthorized
 from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
 from tests.images import content_bytes, image_size, style_bytes
 

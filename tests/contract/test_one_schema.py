@@ -1,7 +1,7 @@
 """One job schema, one error registry: every copy is generated from them, and checked here.
 
-``JobParams`` (shared/params.py) makes the flags of ``nst run`` and ``nst submit``, the OpenAPI
-form fields, the web form's ranges (``/v1/meta``) and the client's checks; ``shared/errors.py``
+``JobParams`` (contract/params.py) makes the flags of ``nst run`` and ``nst submit``, the OpenAPI
+form fields, the web form's ranges (``/v1/meta``) and the client's checks; ``contract/errors.py``
 makes the API's statuses, the client's exceptions, the CLI's exit codes and the page's
 messages. A field or code added in one place shows up everywhere, or one of these fails.
 """
@@ -20,9 +20,9 @@ from api.errors import render
 from api.openapi import document
 from cli import main
 from cli.errors import exit_code
-from shared import errors
-from shared.errors import error_from_body
-from shared.params import JobParams
+from contract import errors
+from contract.errors import error_from_body
+from contract.params import JobParams
 
 FIELDS = list(JobParams.model_fields)
 STATIC = Path(__file__).resolve().parents[2] / "api" / "web" / "static"

@@ -16,7 +16,7 @@ from tests.deploy.deployfiles import (
     settings_env_names,
 )
 
-APP = "worker.webhook_main:app"
+APP = "worker.webhooks.consumer:app"
 
 
 def compose_service(name: str) -> dict[str, Any]:

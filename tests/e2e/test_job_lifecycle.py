@@ -8,9 +8,9 @@ from pathlib import Path
 import requests
 
 from api.app import create_app
+from contract.jobs import Job, JobStatus, new_job_id
+from contract.params import JobParams
 from shared.images import encode_png
-from shared.jobs import Job, JobStatus, new_job_id
-from shared.params import JobParams
 from shared.queue import enqueue_job, make_producer
 from shared.storage import JobKeys
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve

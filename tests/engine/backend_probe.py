@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from shared.params import JobParams, parse_params
+from contract.params import JobParams, parse_params
 from worker.nst import StyleTransfer
 
 IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "images"

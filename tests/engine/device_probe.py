@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from shared.params import EARLY_STOP_WINDOW, parse_params
+from contract.params import EARLY_STOP_WINDOW, parse_params
 from tests.engine.backend_probe import probe_images
 from worker.nst import Checkpoint, StyleTransfer
 from worker.nst.loops import compile_device_loop

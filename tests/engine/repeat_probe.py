@@ -45,7 +45,7 @@ def main() -> None:
         import keras
 
         keras.ops.convert_to_numpy(keras.ops.ones(1) + 1)  # starts TensorFlow's runtime
-    from shared.params import parse_params
+    from contract.params import parse_params
     from worker.nst import StyleTransfer
 
     content, style = pair_at(args.size)

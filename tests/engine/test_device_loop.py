@@ -14,8 +14,8 @@ import pytest
 from keras import ops
 from PIL import Image
 
-from shared.errors import EngineFailure
-from shared.params import EARLY_STOP_WINDOW, JobParams, parse_params
+from contract.errors import EngineFailure
+from contract.params import EARLY_STOP_WINDOW, JobParams, parse_params
 from tests.engine.device_probe import quadratic, traces_of_a_pass
 from worker.nst import Checkpoint, StyleTransfer, TransferResult
 from worker.nst.loops import compile_device_loop

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.errors import EngineFailure, JobCancelled
-from shared.params import JobParams, parse_params
+from contract.errors import EngineFailure, JobCancelled
+from contract.params import JobParams, parse_params
 from worker.nst import Checkpoint, StyleTransfer, TransferResult
 from worker.nst import images as img
 from worker.nst.inputs import scale_plan

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from shared.errors import InsufficientMemory
-from shared.params import parse_params
+from contract.errors import InsufficientMemory
+from contract.params import parse_params
 from worker.nst import Checkpoint, StyleTransfer
 from worker.nst.memory import STYLE_MIB_PER_PIXEL, needed_mib
 

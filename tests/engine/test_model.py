@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from shared.errors import WeightsUnavailable
+from contract.errors import WeightsUnavailable
 from worker.nst import StyleTransfer
 from worker.nst.model import FeatureExtractors
 

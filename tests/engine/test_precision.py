@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.run import run as run_command
-from shared.params import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, parse_params
+from contract.params import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, parse_params
 from tests.engine.repeat_probe import pair_at
 from worker.nst import StyleTransfer
 from worker.nst.precision import AUTO_MARGIN, choose_precision

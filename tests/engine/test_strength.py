@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from benchmarks.yardstick import Scores, Yardstick
-from shared.params import parse_params
+from contract.params import parse_params
 from tests.images import SHARED_IMAGES
 from worker.nst import StyleTransfer
 

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from shared.errors import UnsupportedAspectRatio
+from contract.errors import UnsupportedAspectRatio
+from contract.params import MIN_SIDE
 from shared.images import to_srgb, working_size
-from shared.params import MIN_SIDE
 
 RAMP16 = np.tile(np.linspace(0, 65535, 32), (8, 1))
 

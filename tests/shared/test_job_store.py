@@ -7,10 +7,10 @@ import threading
 import pytest
 import redis
 
-from shared.errors import JobNotFound, TooManyActiveJobs
+from contract.errors import JobNotFound, TooManyActiveJobs
+from contract.jobs import Job, JobFailure, JobStatus, Progress, new_job_id
+from contract.params import JobParams
 from shared.job_store import JobStore
-from shared.jobs import Job, JobFailure, JobStatus, Progress, new_job_id
-from shared.params import JobParams
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import redis
 
-from shared.errors import JobActive, JobFinished
+from contract.errors import JobActive, JobFinished
+from contract.jobs import Job, JobStatus, new_job_id
+from contract.params import JobParams
 from shared.job_store import JobStore
-from shared.jobs import Job, JobStatus, new_job_id
-from shared.params import JobParams
 
 
 @pytest.fixture

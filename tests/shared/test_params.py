@@ -1,4 +1,4 @@
-"""shared.params.parse_params: every field refuses values below/above its range and wrong types."""
+"""parse_params: every field refuses values below/above its range and wrong types."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import InvalidParams
-from shared.params import JobParams, Limits, parse_params
+from contract.errors import InvalidParams
+from contract.params import JobParams, Limits, parse_params
 
 LIMITS = Limits(max_size=1024, max_iterations=2000, max_style_images=2)
 

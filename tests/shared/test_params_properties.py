@@ -9,8 +9,8 @@ import annotated_types as at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.errors import InvalidParams
-from shared.params import VGG19_CONV_LAYERS, JobParams, Limits, parse_params
+from contract.errors import InvalidParams
+from contract.params import VGG19_CONV_LAYERS, JobParams, Limits, parse_params
 
 LIMITS = Limits(max_size=1024, max_iterations=2000, max_style_images=4)
 FIELD_NAMES = tuple(JobParams.model_fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import ConfigError
+from contract.errors import ConfigError
 from shared.settings import load_settings
 
 

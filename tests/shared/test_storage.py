@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.errors import ObjectNotFound, StorageUnavailable
+from contract.errors import ObjectNotFound, StorageUnavailable
 from shared.settings import Settings
 from shared.storage import FileStorage, JobKeys, ObjectStorage, S3Storage, open_storage
 from tests.helpers import free_port

@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 import redis
 
-from shared.errors import InvalidParams
-from shared.job_store import JobStore
-from shared.jobs import Job, JobStatus, new_job_id
-from shared.params import JobParams
-from shared.webhooks import (
+from contract.errors import InvalidParams
+from contract.jobs import Job, JobStatus, new_job_id
+from contract.params import JobParams
+from contract.webhooks import (
     MAX_RECORDED_ATTEMPTS,
     JobWebhook,
     WebhookAttempt,
@@ -26,6 +25,7 @@ from shared.webhooks import (
     parse_webhook,
     public_addresses,
 )
+from shared.job_store import JobStore
 
 SERVER_SECRET = "s" * 40
 

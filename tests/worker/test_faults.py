@@ -10,7 +10,7 @@ from collections.abc import Callable
 import requests
 
 from api.keys import key_digest
-from shared.jobs import JobStatus
+from contract.jobs import JobStatus
 from shared.queue import enqueue_job, make_producer
 from shared.storage import JobKeys
 from tests.fixtures.live import API_KEY, Env, LiveAPI, WorkerProcess

@@ -13,7 +13,7 @@ import requests
 from flask.testing import FlaskClient
 
 from api.app import create_app
-from shared.jobs import JobStatus
+from contract.jobs import JobStatus
 from tests.api.conftest import AUTH, post_job
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve
 from tests.helpers import poller, submit, wait_for, wait_status

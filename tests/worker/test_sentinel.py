@@ -25,7 +25,7 @@ import redis
 import requests
 
 from api.app import create_app
-from shared.errors import ConfigError
+from contract.errors import ConfigError
 from shared.job_store import JobStore
 from shared.redis_client import client_for
 from shared.settings import load_settings
@@ -425,7 +425,7 @@ def test_the_webhook_consumer_reads_jobs_through_the_sentinels(
     ``sentinel://``; it must find the primary the way the API and the GPU workers do."""
     from celery import Celery
 
-    from worker.webhooks import WebhookConsumer
+    from worker.webhooks.delivery import WebhookConsumer
 
     env = sentinel_env(service_env, sentinel_group)
     consumer = WebhookConsumer(Celery("webhooks-under-test"), env.settings())

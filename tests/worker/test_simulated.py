@@ -23,15 +23,15 @@ import pytest
 from PIL import Image
 
 from api.app import create_app
-from shared.errors import ConfigError, EngineFailure
-from shared.params import JobParams
+from contract.errors import ConfigError, EngineFailure
+from contract.params import JobParams
 from shared.settings import Settings
 from shared.storage import JobKeys
 from tests.deploy.deployfiles import API_DOCKERFILE, COMPOSE_FILE, K8S, WORKER_DOCKERFILE
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess
 from tests.fixtures.services import REPO
 from tests.helpers import poller, submit, wait_status
-from worker.engines import CheckpointView
+from worker.engine_protocols import CheckpointView
 from worker.simulated import (
     H100_SECONDS,
     SimulatedCheckpoint,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis
 
+from contract.jobs import Job, JobStatus, new_job_id
+from contract.params import JobParams
 from shared.job_store import JobStore
-from shared.jobs import Job, JobStatus, new_job_id
-from shared.params import JobParams
 from shared.settings import Settings
 from tests.helpers import wait_for
 from worker.sweeper import sweep_once

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import StorageUnavailable
+from contract.errors import StorageUnavailable
 from shared.storage import FileStorage
 from tests.helpers import wait_for
 from worker.uploads import Uploader

@@ -22,17 +22,17 @@ import requests
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.app import create_app
-from shared.jobs import Job, JobStatus, Progress, new_job_id
-from shared.params import JobParams
+from contract.jobs import Job, JobStatus, Progress, new_job_id
+from contract.params import JobParams
+from contract.webhooks import JobWebhook, WebhookEvent, owner_secret
 from shared.queue import make_producer
-from shared.webhook_events import WebhookNotifier
-from shared.webhooks import JobWebhook, WebhookEvent, owner_secret
+from shared.webhook_outbox import WebhookNotifier
 from tests.fixtures.live import Env as ServiceEnv
 from tests.fixtures.live import LiveAPI, WorkerProcess, serve
 from tests.helpers import poller, submit, wait_for, wait_status
-from worker.webhook_http import Answer, post
-from worker.webhook_slots import OwnerSlots
-from worker.webhooks import signed_headers
+from worker.webhooks.delivery import signed_headers
+from worker.webhooks.http_post import Answer, post
+from worker.webhooks.key_slots import OwnerSlots
 
 SERVER_SECRET = "webhook-server-secret-for-tests-0123456789"
 StartWorker = Callable[..., WorkerProcess]
@@ -299,7 +299,8 @@ def test_the_consumer_refuses_to_start_without_a_secret(
     hooks_env: ServiceEnv, tmp_path: Path
 ) -> None:
     env = ServiceEnv({k: v for k, v in hooks_env.values.items() if k != "NST_WEBHOOK_SECRET"})
-    consumer = WorkerProcess(env, "hooks", tmp_path / "hooks.log", app="worker.webhook_main:app",
+    consumer = WorkerProcess(env, "hooks", tmp_path / "hooks.log",
+                             app="worker.webhooks.consumer:app",
                              queue=env.values["NST_WEBHOOK_QUEUE"])  # fmt: skip
     assert consumer.proc.wait(timeout=60) == 2
     assert "cannot start: NST_WEBHOOK_SECRET is not set" in consumer.output()
@@ -491,7 +492,7 @@ def test_one_keys_slow_receiver_does_not_hold_another_keys_delivery(
     })  # fmt: skip
     queue = env.values["NST_WEBHOOK_QUEUE"]
     consumer = WorkerProcess(env, "hooks", tmp_path / "hooks.log", ("--concurrency", "2"),
-                             app="worker.webhook_main:app", queue=queue)  # fmt: skip
+                             app="worker.webhooks.consumer:app", queue=queue)  # fmt: skip
     try:
         consumer.wait_ready()
         slow, fast = slow_receiver(trickle=False), receiver()

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.jobs import LossWeights
-from shared.params import JobParams
+from contract.jobs import LossWeights
+from contract.params import JobParams
 from worker.nst.inputs import FeatureTargets, layer_weights
 
 STYLE_BALANCE = 5.0  # strength 1 beats pastiche on both distances on all 8 pairs (README)

@@ -10,7 +10,7 @@ the host loop did, so a run stops at the same iteration whatever the calls' leng
 ``count`` is a tensor, never a constant of the compiled function, so calls of any length share
 one compilation; ``MAX_COUNT`` bounds it because the tally's buffers have a fixed shape. The
 plateau window's length is a shape too: every call of a loop must pass the same one
-(``shared.params.EARLY_STOP_WINDOW``), or the function is traced and compiled again.
+(``contract.params.EARLY_STOP_WINDOW``), or the function is traced and compiled again.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from keras import ops
 
-from shared.errors import EngineFailure
+from contract.errors import EngineFailure
 from worker.nst.gradients import compile_traced, traces
 from worker.nst.stopping import Plateau
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from shared.params import JobParams
+from contract.params import JobParams
 from worker.nst import images as img
 from worker.nst.balance import loss_weights
 from worker.nst.cadence import Cadence

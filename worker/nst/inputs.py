@@ -16,8 +16,8 @@ import keras
 import numpy as np
 from PIL import Image
 
-from shared.jobs import LossWeights
-from shared.params import JobParams
+from contract.jobs import LossWeights
+from contract.params import JobParams
 from worker.nst import images as img
 from worker.nst.losses import gram_matrix
 

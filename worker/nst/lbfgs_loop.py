@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from keras import ops
 
-from shared.params import EARLY_STOP_WINDOW
+from contract.params import EARLY_STOP_WINDOW
 from worker.nst.device_loop import (
     MAX_COUNT,
     Advance,

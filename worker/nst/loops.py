@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from shared.errors import EngineFailure
+from contract.errors import EngineFailure
 from worker.nst.adam_loop import CompiledAdam
 from worker.nst.device_loop import Advance
 from worker.nst.gradients import LossAndGrads, LossFn

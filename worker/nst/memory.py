@@ -30,7 +30,7 @@ from __future__ import annotations
 import keras
 import psutil
 
-from shared.errors import InsufficientMemory
+from contract.errors import InsufficientMemory
 from worker.nst.optimize import LBFGS_HISTORY
 
 GPU_BASE_MIB, GPU_MIB_PER_PIXEL = 183.0, 0.00219

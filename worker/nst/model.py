@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from shared.errors import WeightsUnavailable
-from shared.params import VGG19_CONV_LAYERS
+from contract.errors import WeightsUnavailable
+from contract.params import VGG19_CONV_LAYERS
 from worker.nst.precision import Precision
 
 

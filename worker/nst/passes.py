@@ -16,8 +16,8 @@ import keras
 import numpy as np
 from PIL import Image
 
-from shared.jobs import LossWeights
-from shared.params import EARLY_STOP_WINDOW, JobParams
+from contract.jobs import LossWeights
+from contract.params import EARLY_STOP_WINDOW, JobParams
 from worker.nst import images as img
 from worker.nst.cadence import Cadence
 from worker.nst.device_loop import Advance

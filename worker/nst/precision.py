@@ -90,7 +90,7 @@ def time_evaluations(
     takes them), the gradient with respect to the image: what one optimizer evaluation costs.
     Calls alternate between the precisions so that a machine's changing load hits both alike.
     """
-    from shared.params import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+    from contract.params import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 
     layers = DEFAULT_CONTENT_LAYERS + DEFAULT_STYLE_LAYERS
     image = keras.ops.convert_to_tensor(

@@ -1,4 +1,4 @@
-"""What the engine hands back: progress checkpoints and the finished result (losses: shared.jobs).
+"""What the engine hands back: progress checkpoints and the finished result (losses: contract.jobs).
 
 Re-exported by ``worker.nst.engine`` and ``worker.nst``; plain frozen dataclasses so the worker
 can log, store and compare them without knowing anything about TensorFlow.
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.jobs import Losses, LossWeights
+from contract.jobs import Losses, LossWeights
 
 __all__ = ["Checkpoint", "LossWeights", "Losses", "TransferResult"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.errors import EngineFailure
-from shared.params import JobParams
+from contract.errors import EngineFailure
+from contract.params import JobParams
 
 _OPT_PREFIX = "opt_"
 FORMAT_VERSION = 1

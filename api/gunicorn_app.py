@@ -25,7 +25,7 @@ from gunicorn.util import write_nonblock
 from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
-from shared import errors
+from contract import errors
 
 
 class JsonErrorWorker(GeventWorker):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.files import atomic_writer, write_atomically
+from contract.files import atomic_writer, write_atomically
 
 
 def _umask() -> int:

@@ -39,7 +39,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util import connection, parse_url
 
-from shared.webhooks import WebhookTargetRefused, public_addresses
+from contract.webhooks import WebhookTargetRefused, public_addresses
 
 REFUSED = "refused: the URL does not resolve to public addresses only"
 NO_ANSWER_IN_TIME = "no answer in time"

@@ -1,6 +1,6 @@
 """Deliver webhook messages: sign, POST, record the attempt on the job, retry with backoff.
 
-Runs in its own cheap consumer of the webhook queue (``worker/webhook_main.py``: no engine, no
+Runs in its own cheap consumer of the webhook queue (``worker/webhooks/consumer.py``: no engine, no
 GPU), never in a GPU worker. Each attempt is signed afresh as the Standard Webhooks
 specification says (the timestamp is the attempt's), with the specification's own library and
 the job owner's secret, and recorded on the job whatever came of it. An attempt ends within
@@ -13,7 +13,7 @@ recorded (coalescing: a backlog of one job's checkpoints costs one delivery, not
 target refused by the address policy is not retried.
 
 Fairness between keys: ``completed`` events go ahead of ``progress`` ones on the queue
-(``shared.webhook_events.PRIORITY``), and each key has at most a few attempts in flight
+(``shared.webhook_outbox.PRIORITY``), and each key has at most a few attempts in flight
 (``webhook_slots``), so one key's backlog or slow receiver does not hold other keys up.
 """
 
@@ -29,16 +29,16 @@ from functools import cached_property
 from celery import Celery, Task, shared_task, signals
 from standardwebhooks import Webhook
 
-from shared.errors import JobNotFound
+from contract.errors import JobNotFound
+from contract.jobs import Job
+from contract.webhooks import WebhookAttempt, WebhookEvent, owner_secret
 from shared.job_store import JobStore
-from shared.jobs import Job
 from shared.queue import DELIVER_WEBHOOK_TASK
 from shared.redis_client import client_for
 from shared.settings import Settings
-from shared.webhook_events import PRIORITY
-from shared.webhooks import WebhookAttempt, WebhookEvent, owner_secret
-from worker.webhook_http import Answer, post
-from worker.webhook_slots import OwnerSlots
+from shared.webhook_outbox import PRIORITY
+from worker.webhooks.http_post import Answer, post
+from worker.webhooks.key_slots import OwnerSlots
 
 log = logging.getLogger(__name__)
 USER_AGENT = "nst-webhooks/1"

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.errors import InvalidParams
+from contract.errors import InvalidParams
 
 VGG19_CONV_LAYERS: tuple[str, ...] = (
     "block1_conv1", "block1_conv2",

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.params import JobParams
-from shared.webhooks import JobWebhook
+from contract.params import JobParams
+from contract.webhooks import JobWebhook
 
 
 class JobStatus(StrEnum):

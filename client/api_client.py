@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from shared.errors import (
+from client.event_stream import ServerEvent, follow
+from contract.errors import (
     ApiError,
     ImageError,
     InvalidParams,
@@ -35,9 +36,8 @@ from shared.errors import (
     TooManyStreams,
     error_from_body,
 )
-from shared.event_stream import ServerEvent, follow
-from shared.jobs import FINAL_STATUSES, Progress, is_job_id
-from shared.params import JobParams, invalid_params
+from contract.jobs import FINAL_STATUSES, Progress, is_job_id
+from contract.params import JobParams, invalid_params
 
 __all__ = ["ApiError", "Client", "Job", "JobEnded", "JobPage", "ServiceUnreachable"]
 
@@ -358,7 +358,7 @@ def service_url(url: str) -> str:
 
 
 def api_error(response: requests.Response) -> NSTError:
-    """Turn an error response into the exception type its code names in shared.errors.
+    """Turn an error response into the exception type its code names in contract.errors.
 
     An answer without the service's error body is another server's: a proxy's 5xx is the
     service being unavailable (try again), any other status means the URL is not this service;

@@ -14,8 +14,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from shared.jobs import Losses, LossWeights
-from shared.params import JobParams
+from contract.jobs import Losses, LossWeights
+from contract.params import JobParams
 
 
 class CheckpointView(Protocol):

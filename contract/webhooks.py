@@ -1,14 +1,14 @@
 """Webhooks: what a job subscribes to, each key's signing secret, and where a delivery may go.
 
 Deliveries are signed as the Standard Webhooks specification (standardwebhooks.com) says, by
-the worker (``worker/webhooks.py``) with the specification's own library. Each API key gets its
-own ``whsec_`` secret, derived here from the server's ``NST_WEBHOOK_SECRET`` and the key's owner
-id: no key database is needed, and a key's secret changes when the key does.
+the worker (``worker/webhooks/delivery.py``) with the specification's own library. Each API key
+gets its own ``whsec_`` secret, derived here from the server's ``NST_WEBHOOK_SECRET`` and the
+key's owner id: no key database is needed, and a key's secret changes when the key does.
 
 The address policy is here too, so the API (at submit) and the delivery (at connect time, as
 DNS can change between the two) apply the same one: a webhook may only reach globally routable
 addresses, which keeps the service from being used to reach its own network (SSRF). This module
-imports no Celery, Flask or signing library: the job record (``shared.jobs``) holds its models,
+imports no Celery, Flask or signing library: the job record (``contract.jobs``) holds its models,
 and the client-only install reads job records.
 """
 
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from shared.errors import InvalidParams
+from contract.errors import InvalidParams
 
 URL_FIELD, EVENTS_FIELD = "webhook_url", "webhook_events"
 WEBHOOK_FIELDS = (URL_FIELD, EVENTS_FIELD)

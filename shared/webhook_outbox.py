@@ -17,9 +17,9 @@ from typing import Any
 
 from celery import Celery
 
-from shared.jobs import Job
+from contract.jobs import Job
+from contract.webhooks import WebhookEvent
 from shared.queue import enqueue_webhook
-from shared.webhooks import WebhookEvent
 
 log = logging.getLogger(__name__)
 # Queue priority of each event (Redis: 0 is taken first). A job's end goes ahead of any backlog

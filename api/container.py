@@ -9,17 +9,17 @@ from celery import Celery
 from flask import current_app
 
 from api.deadlines import gevent_active
+from api.job_watch import JobWatcher
 from api.keys import KeyRing
 from api.stream_slots import StreamSlots
+from contract.params import Limits
 from shared.job_store import JobStore
-from shared.job_watch import JobWatcher
-from shared.params import Limits
 from shared.presets import PresetCatalog
 from shared.queue import make_producer
 from shared.redis_client import client_for
 from shared.settings import Settings
 from shared.storage import ObjectStorage, open_storage
-from shared.webhook_events import WebhookNotifier
+from shared.webhook_outbox import WebhookNotifier
 
 
 @dataclass(frozen=True)

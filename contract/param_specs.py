@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.params import JobParams, Limits
+from contract.params import JobParams, Limits
 
 Kind = Literal["integer", "number", "string", "list"]
 

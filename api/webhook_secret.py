@@ -1,6 +1,6 @@
 """``GET /v1/webhook-secret``: the caller's own signing secret, so its receiver can verify.
 
-Each API key has its own secret (``shared.webhooks.owner_secret``), shown only to a request
+Each API key has its own secret (``contract.webhooks.owner_secret``), shown only to a request
 made with that key; it is derived on each call, never stored.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from flask import Blueprint, Flask, Response, jsonify
 
 from api.auth import current_owner
-from api.services import services
-from shared.errors import WebhooksDisabled
-from shared.webhooks import WebhookEvent, owner_secret
+from api.container import services
+from contract.errors import WebhooksDisabled
+from contract.webhooks import WebhookEvent, owner_secret
 
 bp = Blueprint("webhooks", __name__)
 

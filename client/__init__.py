@@ -1,0 +1,9 @@
+"""The Python client SDK, the base ``pip install``: submit, follow, download and cancel jobs.
+
+It needs only ``contract`` and the base dependencies (requests, pydantic); import-linter keeps
+every server module out of its reach.
+"""
+
+from client.api_client import ApiError, Client, Job, JobEnded, JobPage, ServiceUnreachable
+
+__all__ = ["ApiError", "Client", "Job", "JobEnded", "JobPage", "ServiceUnreachable"]
