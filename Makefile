@@ -44,7 +44,7 @@ shell: demo-env
 	@source $(VENV)/bin/activate && exec "$${SHELL:-bash}" -i
 
 lint: env
-	$(VENV)/bin/ruff check api worker shared contract client cli tests benchmarks
+	$(VENV)/bin/ruff check api worker shared contract client cli tests benchmarks harness
 	$(VENV)/bin/mypy api worker shared contract client cli
 	$(VENV)/bin/lint-imports
 

@@ -1,9 +1,11 @@
-"""Helpers every test folder shares: free ports, waiting on a condition, submitting a job."""
+"""Helpers every test folder shares: free ports, waiting on a condition, submitting a job.
+
+``free_port`` and ``wait_for`` are the harness's (one definition for tests and benchmarks);
+they are re-exported here because every test folder imports them from this module.
+"""
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,33 +13,18 @@ import requests
 
 from contract.jobs import Job, JobStatus, JobTiming, Progress, new_job_id
 from contract.params import JobParams
+from harness.ports import free_port
+from harness.waits import wait_for
 from shared.storage import JobKeys
 from tests.images import content_bytes, style_bytes
 
 if TYPE_CHECKING:
     from tests.fixtures.live import Env, LiveAPI
 
+__all__ = ["free_port", "poller", "record_finished_job", "submit", "submit_running",
+           "wait_for", "wait_status"]  # fmt: skip
+
 Poll = Callable[[], dict[str, Any]]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(
-    condition: Callable[[], object], timeout: float, what: str, every: float = 0.05
-) -> object:
-    """Poll condition until it returns something truthy; fail with what after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def submit(api: LiveAPI, **params: Any) -> dict[str, Any]:

@@ -1,21 +1,19 @@
 """Losing Redis for real: a Sentinel failover, the append-only file's everysec window, a worker
-cut off from its broker. Real redis-server and redis-sentinel processes, the API over HTTP and
-Celery workers running the simulated engine (``worker/simulated.py``: no TensorFlow, so a
-worker starts in seconds and a job's length is set by its iteration count).
+cut off from its broker. Real redis-server processes (in sentinel mode too), the API over HTTP
+and Celery workers running the simulated engine (``benchmarks/simulated_engine.py``: no
+TensorFlow, so a worker starts in seconds and a job's length is set by its iteration count).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import signal
 import socket
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +22,14 @@ import pytest
 import redis
 import requests
 
-from api.app import create_app
+from benchmarks.simulated_engine import SIMULATED_ENGINE
 from contract.errors import ConfigError
+from harness.redis_server import RedisServer, redis_sentinel, redis_server
 from shared.job_store import JobStore
 from shared.redis_client import client_for
 from shared.settings import load_settings
-from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve
-from tests.helpers import free_port, poller, submit, wait_for, wait_status
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess, api_for
+from tests.helpers import poller, submit, wait_for, wait_status
 from tests.images import content_bytes, style_bytes
 from worker.celery_app import broker_retries_within
 
@@ -38,83 +37,19 @@ Start = Callable[..., WorkerProcess]
 log = logging.getLogger(__name__)
 MASTER = "nst"
 FINAL = {"succeeded", "failed", "cancelled"}
-# Adam at 128 x 96 px: about 3 ms of modelled H100 time per iteration (worker/simulated.py).
+# Adam at 128 x 96 px: about 3 ms of modelled H100 time per iteration (the simulated engine).
 LONG_JOB = {"size": 128, "optimizer": "adam", "iterations": 4000, "checkpoint_every": 200}
 SHORT_JOB = {"size": 128, "optimizer": "adam", "iterations": 100, "checkpoint_every": 50}
 
 
-# -- real Redis processes -------------------------------------------------------------------
-@dataclass
-class RedisProcess:
-    """One redis-server or redis-sentinel process of the test's own."""
-
-    args: list[str]
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisProcess:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
-        wait_for(lambda: _pings(self.client()), 20, f"{self.args[0]} on port {self.port}")
-        return self
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=2, socket_connect_timeout=1)
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies between two instructions, as in a crash."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-
-
-def redis_server(folder: Path, *extra: str) -> RedisProcess:
-    """A server persisted as docker-compose runs it: append-only, fsync every second."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    args = [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-        "--auto-aof-rewrite-percentage", "0", "--maxmemory-policy", "noeviction", *extra,
-    ]  # fmt: skip
-    return RedisProcess(args, port, folder / "redis.log")
-
-
-def redis_sentinel(folder: Path, primary_port: int) -> RedisProcess:
-    """A sentinel watching the primary: down after 1 s without an answer, quorum 2 of 3."""
-    folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    config = folder / "sentinel.conf"  # sentinel rewrites its config file: it must be its own
-    config.write_text(
-        f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
-        f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} 2\n"
-        f"sentinel down-after-milliseconds {MASTER} 1000\n"
-        f"sentinel failover-timeout {MASTER} 10000\n"
-        f"sentinel parallel-syncs {MASTER} 1\n"
-    )
-    return RedisProcess(["redis-sentinel", str(config)], port, folder / "sentinel.log")
-
-
+# -- real Redis processes ------------------------------------------------------------------
 @dataclass
 class SentinelGroup:
     """One primary, one replica, three sentinels: the docker-compose ``sentinel`` profile."""
 
-    primary: RedisProcess
-    replica: RedisProcess
-    sentinels: list[RedisProcess] = field(default_factory=list)
+    primary: RedisServer
+    replica: RedisServer
+    sentinels: list[RedisServer] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -144,16 +79,19 @@ class SentinelGroup:
 
 @pytest.fixture
 def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
-    primary = redis_server(tmp_path / "primary", "--repl-diskless-sync-delay", "0").start()
-    replica = redis_server(tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary.port))
-    group = SentinelGroup(primary, replica.start())
-    group.sentinels = [
-        redis_sentinel(tmp_path / f"sentinel-{i}", primary.port).start() for i in range(3)
-    ]
-    wait_for(group.ready, 30, "the sentinels to see the replica and each other")
-    yield group
-    for process in [*group.sentinels, replica, primary]:
-        process.stop()
+    """Started in order, each awaited; every process stopped afterwards, even after a failed
+    start."""
+    with ExitStack() as running:
+        primary = redis_server(tmp_path / "primary", "--repl-diskless-sync-delay", "0")
+        running.enter_context(primary)
+        replica = redis_server(tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary.port))
+        group = SentinelGroup(primary, running.enter_context(replica))
+        group.sentinels = [
+            running.enter_context(redis_sentinel(tmp_path / f"sentinel-{i}", MASTER, primary.port))
+            for i in range(3)
+        ]
+        wait_for(group.ready, 60, "the sentinels to see the replica and each other")
+        yield group
 
 
 def sentinel_env(service_env: Env, group: SentinelGroup, **extra: str) -> Env:
@@ -166,19 +104,13 @@ def sentinel_env(service_env: Env, group: SentinelGroup, **extra: str) -> Env:
 def simulated(env: Env, **extra: str) -> Env:
     """The same settings for a worker process, with the simulated engine and small states."""
     return Env(
-        {**env.values, "NST_ENGINE": "simulated", "NST_SIMULATED_STATE_BYTES": "4096", **extra}
+        {**env.values, "NST_ENGINE": SIMULATED_ENGINE, "NST_SIMULATED_STATE_BYTES": "4096", **extra}
     )
 
 
 def store_of(env: Env) -> JobStore:
     settings = env.settings()
     return JobStore(client_for(settings, patient=True), settings.key_prefix)
-
-
-@contextmanager
-def api_for(env: Env) -> Iterator[LiveAPI]:
-    with serve(create_app(env.settings())) as url:
-        yield LiveAPI(url, env)
 
 
 def post_job(api: LiveAPI, **params: Any) -> requests.Response:
@@ -254,13 +186,12 @@ def submit_through_failover(api: LiveAPI) -> list[tuple[float, requests.Response
 
 # -- the append-only file's everysec window -----------------------------------------------
 @pytest.fixture
-def standalone_redis(tmp_path: Path) -> Iterator[RedisProcess]:
-    server = redis_server(tmp_path / "redis").start()
-    yield server
-    server.stop()
+def standalone_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    with redis_server(tmp_path / "redis") as server:
+        yield server
 
 
-def standalone_env(service_env: Env, server: RedisProcess) -> Env:
+def standalone_env(service_env: Env, server: RedisServer) -> Env:
     return Env({
         **service_env.values, "NST_REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
         "NST_MAX_ITERATIONS": "20000", "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000",
@@ -268,7 +199,7 @@ def standalone_env(service_env: Env, server: RedisProcess) -> Env:
 
 
 def test_redis_process_crash_loses_no_acknowledged_job(
-    service_env: Env, standalone_redis: RedisProcess, start_worker: Start
+    service_env: Env, standalone_redis: RedisServer, start_worker: Start
 ) -> None:
     """SIGKILL within milliseconds of the last 202: Redis had written every reply's change to
     the append-only file (write(2) before replying); only the fsync waits for the next second,
@@ -287,7 +218,7 @@ def test_redis_process_crash_loses_no_acknowledged_job(
 
 
 def test_machine_crash_loses_the_last_second_of_writes_and_nothing_runs_twice_to_an_end(
-    service_env: Env, standalone_redis: RedisProcess, start_worker: Start
+    service_env: Env, standalone_redis: RedisServer, start_worker: Start
 ) -> None:
     """A kernel crash or power loss loses what was written but not yet fsynced: up to the last
     second (two at worst) of acknowledged writes. Emulated by cutting the append-only file back
@@ -318,14 +249,13 @@ def test_machine_crash_loses_the_last_second_of_writes_and_nothing_runs_twice_to
         assert store_of(env).finished_counts() == {("succeeded", "succeeded"): 1}
 
 
-def aof_increment(server: RedisProcess) -> Path:
+def aof_increment(server: RedisServer) -> Path:
     """The file Redis 7 appends new writes to (appendonlydir/*.incr.aof)."""
-    folder = Path(server.args[server.args.index("--dir") + 1]) / "appendonlydir"
-    [increment] = sorted(folder.glob("*.incr.aof"))
+    [increment] = sorted((server.folder / "appendonlydir").glob("*.incr.aof"))
     return increment
 
 
-def _fsynced_length(server: RedisProcess, path: Path) -> int:
+def _fsynced_length(server: RedisServer, path: Path) -> int:
     """The file's length now, once no fsync is pending: what the disk holds at this moment."""
     wait_for(lambda: server.client().info("persistence")["aof_pending_bio_fsync"] == 0, 10,
              "the pending fsync")  # fmt: skip
@@ -381,7 +311,7 @@ def _relay(source: socket.socket, sink: socket.socket) -> None:
 
 
 def test_worker_cut_off_from_its_broker_exits_non_zero_and_its_job_resumes_elsewhere(
-    service_env: Env, standalone_redis: RedisProcess, start_worker: Start
+    service_env: Env, standalone_redis: RedisServer, start_worker: Start
 ) -> None:
     env = standalone_env(service_env, standalone_redis)
     partition = Partition(standalone_redis.port)
