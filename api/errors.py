@@ -21,7 +21,7 @@ MAX_FORM_PARTS = 1000  # Werkzeug's default: a parser bound far above what any j
 
 def render(exc: errors.NSTError) -> tuple[Response, int]:
     """The JSON answer for a product error, with the headers its kind calls for."""
-    response = jsonify(error=exc.body())
+    response = jsonify(errors.ErrorBody(error=exc.detail()).model_dump(mode="json"))
     if isinstance(exc, errors.TooManyActiveJobs | errors.TooManyStreams):
         response.headers["Retry-After"] = str(exc.retry_after_seconds)
     if isinstance(exc, errors.Unauthorized):

@@ -18,7 +18,7 @@ from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import idempotency_key as checked_idempotency_key
 from api.paging import decode_cursor, encode_cursor
 from api.parsing import query_int
-from api.presenters import job_json
+from api.presenters import job_json, job_resource
 from api.submission import Submission, parse_submission, parse_webhook_fields, request_digest
 from contract.errors import (
     IdempotencyKeyReused,
@@ -28,6 +28,7 @@ from contract.errors import (
     TooManyActiveJobs,
 )
 from contract.jobs import Job, JobStatus, new_job_id
+from contract.resources import JobListing
 from shared.queue import enqueue_job
 from shared.storage import JobKeys
 
@@ -144,9 +145,10 @@ def list_jobs() -> Response:
     if next_cursor is not None:
         args: dict[str, Any] = {"status": status.value} if status else {}
         next_page = url_for("jobs.list_jobs", **args, limit=limit, cursor=next_cursor)
-    response = jsonify(
-        jobs=[job_json(j, svc) for j in jobs[:limit]], next=next_page, next_cursor=next_cursor
+    listing = JobListing(
+        jobs=[job_resource(j, svc) for j in jobs[:limit]], next=next_page, next_cursor=next_cursor
     )
+    response = jsonify(listing.model_dump(mode="json"))
     if offset is not None:
         response.headers["Deprecation"] = OFFSET_DEPRECATED
     return response

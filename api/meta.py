@@ -10,14 +10,13 @@ it is secret or internal.
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Flask, Response, jsonify
 
 from api.container import services
 from contract import errors
 from contract.jobs import JobStatus
 from contract.param_specs import param_specs
+from contract.resources import MeasuredSpeed, Meta, MetaLimits, QueueLength, Statuses
 from shared.images import ALLOWED_FORMATS
 from shared.speed import measured_speed
 
@@ -25,36 +24,35 @@ bp = Blueprint("meta", __name__)
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
-def meta_document() -> dict[str, Any]:
+def meta_document() -> Meta:
     """The document for the current app's settings."""
     svc = services()
     settings = svc.settings
     speed = measured_speed(svc.store)
-    return {
-        "auth": svc.keys.enabled,
-        "limits": {
-            "max_size": settings.max_size,
-            "max_iterations": settings.max_iterations,
-            "max_style_images": settings.max_style_images,
-            "max_upload_bytes": settings.max_upload_bytes,
-            "max_pixels": settings.max_pixels,
-        },
-        "params": [spec.as_json() for spec in param_specs(svc.limits)],
-        "statuses": {
-            "all": [status.value for status in JobStatus],
-            "final": [status.value for status in JobStatus if status.is_final],
-        },
-        "image_types": [MEDIA_TYPES[name] for name in ALLOWED_FORMATS],
-        "errors": {code: kind.headline for code, kind in sorted(errors.registered().items())},
-        "speed": speed.as_json() if speed else None,
+    return Meta(
+        auth=svc.keys.enabled,
+        limits=MetaLimits(
+            max_size=settings.max_size,
+            max_iterations=settings.max_iterations,
+            max_style_images=settings.max_style_images,
+            max_upload_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_pixels,
+        ),
+        params=param_specs(svc.limits),
+        statuses=Statuses(
+            all=list(JobStatus), final=[status for status in JobStatus if status.is_final]
+        ),
+        image_types=[MEDIA_TYPES[name] for name in ALLOWED_FORMATS],
+        errors={code: kind.headline for code, kind in sorted(errors.registered().items())},
+        speed=MeasuredSpeed.model_validate(speed.as_json()) if speed else None,
         # How many jobs wait for a worker now: what "once a worker takes it" depends on.
-        "queue": {"queued": svc.store.count(JobStatus.QUEUED)},
-    }
+        queue=QueueLength(queued=svc.store.count(JobStatus.QUEUED)),
+    )
 
 
 @bp.get("/v1/meta")
 def meta() -> Response:
-    response = jsonify(meta_document())
+    response = jsonify(meta_document().model_dump(mode="json"))
     response.headers["Cache-Control"] = "public, max-age=60"
     return response
 

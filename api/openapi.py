@@ -1,9 +1,10 @@
 """The OpenAPI 3 document at ``/v1/openapi.json`` (public, as is ``/docs``, which renders it).
 
-The job parameters' schema and the submit form's per-field properties are generated from
-``contract.params.JobParams`` (through ``contract.param_specs``), and the error codes from
-``contract.errors``, so the document cannot drift from what the API validates; the rest is
-written here.
+Nothing in it is a second description of what the code already says. Every JSON answer's schema
+is its model's ``model_json_schema`` (``contract.resources``, ``contract.errors.ErrorBody``,
+``contract.webhooks.WebhookSecret``), the submit form's fields are generated from
+``contract.params.JobParams`` (through ``contract.param_specs``), and the error codes come from
+``contract.errors``' registry. What is written here is the routes: paths, parameters, headers.
 """
 
 from __future__ import annotations
@@ -11,178 +12,60 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from api.idempotency import MAX_KEY_CHARS
 from api.jobs import MAX_PAGE
 from api.paging import MAX_CURSOR_CHARS
-from contract import errors
-from contract.jobs import JobStatus, JobTiming, LossWeights
+from contract.errors import ErrorBody
+from contract.jobs import JobStatus
 from contract.param_specs import ParamSpec, param_specs
-from contract.params import JobParams, Limits
-from contract.webhooks import EVENTS_FIELD, MAX_URL_LENGTH, URL_FIELD, WebhookEvent
+from contract.params import Limits
+from contract.resources import JobListing, JobResource, Meta, PresetList
+from contract.webhooks import (
+    EVENTS_FIELD,
+    MAX_URL_LENGTH,
+    URL_FIELD,
+    WebhookEvent,
+    WebhookSecret,
+)
 
 STATUSES = [status.value for status in JobStatus]
 WEBHOOK_EVENTS = [event.value for event in WebhookEvent]
-STAMP = "2026-11-25T18:00:00.000Z"
 JOB_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+REF = "#/components/schemas/{model}"
+# Every JSON answer's model: its schema, and those of the models it holds, become components.
+RESOURCES: tuple[type[BaseModel], ...] = (
+    JobResource, JobListing, ErrorBody, Meta, PresetList, WebhookSecret,
+)  # fmt: skip
 
 
-def _prop(kind: str | list[str], description: str, example: Any, **extra: Any) -> dict[str, Any]:
-    return {"type": kind, "description": description, "example": example, **extra}
+class _ComponentSchema(GenerateJsonSchema):
+    """pydantic's generator, without a ``title`` on each property (``Id``, ``Status``...): the
+    property's name says it, and the document reads as it did when written by hand."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
 
 
-def _losses() -> dict[str, Any]:
-    return {
-        "type": ["object", "null"],
-        "description": "Loss terms at the latest checkpoint (already weighted).",
-        "properties": {
-            name: _prop("number", f"{name} loss", 1234.5)
-            for name in ("content", "style", "tv", "total")
-        },
-    }
+def component_schemas() -> dict[str, Any]:
+    """The answers' schemas from their models (``models_json_schema``), as named components.
+
+    Serialization mode: the document describes what the API sends (``model_dump``), e.g.
+    timestamps as ``date-time`` strings. Models shared by several answers appear once, and
+    every ``$ref`` points into ``components/schemas``.
+    """
+    _, top = models_json_schema(
+        [(model, "serialization") for model in RESOURCES],
+        ref_template=REF,
+        schema_generator=_ComponentSchema,
+    )
+    return dict(top["$defs"])
 
 
-def _progress() -> dict[str, Any]:
-    return {
-        "type": ["object", "null"],
-        "description": "The latest checkpoint; null until the first one.",
-        "properties": {
-            "iteration": _prop("integer", "Iterations done, over all scales.", 50),
-            "total": _prop("integer", "Iterations in the whole job.", 300),
-            "percent": _prop("number", "iteration / total, in percent.", 16.7),
-            "losses": _losses(),
-            "elapsed_seconds": _prop("number", "Optimization time so far.", 12.5),
-            "eta_seconds": _prop(
-                ["number", "null"], "Estimated seconds left at the pace so far.", 62.5
-            ),
-            "stopped_early": _prop(
-                "boolean", "The loss plateaued (early_stop): the job ends at iteration.", False
-            ),
-            "iterations_saved": _prop(
-                "integer", "Iterations early stop left undone (total - iteration).", 0
-            ),
-        },
-    }
-
-
-JOB_REQUIRED = [
-    "id", "status", "queue_position", "progress", "preview_url", "result_url", "error",
-    "cancel_requested", "attempts", "resumed_from_iteration", "created_at", "updated_at",
-    "started_at", "finished_at", "images_expire_at", "images_deleted_at", "style_count",
-    "params", "loss_weights", "timing", "webhook", "links",
-]  # fmt: skip
-
-
-def _job_schema() -> dict[str, Any]:
-    stamp = "2026-11-25T18:00:00.000Z"
-    return {
-        "type": "object",
-        "required": JOB_REQUIRED,
-        "properties": {
-            "id": _prop(
-                "string", "Job id (UUID4), also the Celery task id.", "3f2b…", format="uuid"
-            ),
-            "status": _prop("string", "Where the job is in its life.", "running", enum=STATUSES),
-            "queue_position": _prop(
-                ["integer", "null"], "While queued: 1 is the next job a worker takes.", 3
-            ),
-            "progress": _progress(),
-            "preview_url": _prop(
-                ["string", "null"], "Latest checkpoint image (time-limited URL).", None
-            ),
-            "result_url": _prop(
-                ["string", "null"], "The result image once succeeded (time-limited).", None
-            ),
-            "error": {
-                "type": ["object", "null"],
-                "description": "Why the job failed; null otherwise.",
-                "properties": {
-                    "code": _prop("string", "Stable error code.", "invalid_image"),
-                    "message": _prop("string", "What went wrong, in words.", "style 1 is empty"),
-                },
-            },
-            "cancel_requested": _prop(
-                "boolean", "A cancel was asked and is being honoured.", False
-            ),
-            "attempts": _prop("integer", "How many times a worker started the job.", 1),
-            "resumed_from_iteration": _prop(
-                ["integer", "null"], "Iteration a redelivered job resumed from.", None
-            ),
-            "created_at": _prop(
-                "string", "When the job was submitted (UTC).", stamp, format="date-time"
-            ),
-            "updated_at": _prop(
-                "string", "Last change to the record (UTC).", stamp, format="date-time"
-            ),
-            "started_at": _prop(
-                ["string", "null"], "First start on a worker (UTC).", stamp, format="date-time"
-            ),
-            "finished_at": _prop(
-                ["string", "null"], "When it reached a final state (UTC).", None,
-                format="date-time",
-            ),
-            "images_expire_at": _prop(
-                ["string", "null"], "When a finished job's images are deleted (NST_RESULT_TTL).",
-                None, format="date-time",
-            ),
-            "images_deleted_at": _prop(
-                ["string", "null"], "When its images were deleted (retention or DELETE).", None,
-                format="date-time",
-            ),
-            "style_count": _prop("integer", "Number of style images.", 1),
-            "params": {"$ref": "#/components/schemas/JobParams"},
-            "loss_weights": {
-                "anyOf": [{"$ref": "#/components/schemas/LossWeights"}, {"type": "null"}],
-                "description": "The weights the losses ran with (what style_strength meant for "
-                "these images); null until the job starts.",
-            },
-            "webhook": _job_webhook(),
-            "timing": {
-                "anyOf": [{"$ref": "#/components/schemas/JobTiming"}, {"type": "null"}],
-                "description": "Where a succeeded job's time went (seconds): queue, compile, "
-                "optimize, background uploads, total.",
-            },
-            "links": {
-                "type": "object",
-                "description": "Related URLs.",
-                "properties": {"self": _prop("string", "This job's status URL.", "/v1/jobs/3f2b…")},
-            },
-        },
-    }
-
-
-def _error_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": "Every error the API returns.",
-        "properties": {
-            "error": {
-                "type": "object",
-                "properties": {
-                    "code": _prop(
-                        "string", "Stable, machine-readable code.", "invalid_params",
-                        enum=sorted(errors.registered()),
-                    ),
-                    "message": _prop(
-                        "string", "Human-readable reason.", "size: must be at most 1024"
-                    ),
-                    "field": _prop("string", "The parameter at fault, when there is one.", "size"),
-                },
-                "required": ["code", "message"],
-            }
-        },
-        "required": ["error"],
-    }
-
-
-def _params_schema() -> dict[str, Any]:
-    schema = JobParams.model_json_schema(ref_template="#/components/schemas/{model}")
-    schema.pop("title", None)
-    for name, prop in schema.get("properties", {}).items():
-        prop.setdefault("example", prop.get("default", prop.get("examples", [None])[0]))
-        prop.pop("examples", None)
-        prop.setdefault("description", name)
-    return schema
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
 
 
 IDEMPOTENCY_KEY = {
@@ -242,7 +125,7 @@ RETRY_AFTER = {
 
 
 def _error_responses(*codes: int) -> dict[str, Any]:
-    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    ref = {"content": {"application/json": {"schema": _ref(ErrorBody)}}}
     answers: dict[str, Any] = {}
     for code in codes:
         answers[str(code)] = {"description": "Error", **ref}
@@ -252,8 +135,7 @@ def _error_responses(*codes: int) -> dict[str, Any]:
 
 
 def _job_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Job"}
-    answer = {"description": description, "content": {"application/json": {"schema": schema}}}
+    answer = _model_response(description, JobResource)
     return {**answer, "headers": headers} if headers else answer
 
 
@@ -262,27 +144,8 @@ def _image_response(description: str, media_type: str) -> dict[str, Any]:
     return {"description": description, "content": {media_type: {"schema": schema}}}
 
 
-def _object_response(description: str) -> dict[str, Any]:
-    schema = {"type": "object"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _job_list_response() -> dict[str, Any]:
-    schema = {
-        "type": "object",
-        "required": ["jobs", "next", "next_cursor"],
-        "properties": {
-            "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-            "next": _prop(
-                ["string", "null"], "URL of the next page (carries the cursor); null on the last.",
-                None,
-            ),
-            "next_cursor": _prop(
-                ["string", "null"], "Pass as ?cursor= for the next page; null on the last.", None
-            ),
-        },
-    }
-    return {"description": "A page of jobs", "content": {"application/json": {"schema": schema}}}
+def _model_response(description: str, model: type[BaseModel]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
 def _list_parameters() -> list[dict[str, Any]]:
@@ -342,48 +205,12 @@ def _webhook_form_fields() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _job_webhook() -> dict[str, Any]:
-    attempt = {
-        "type": "object",
-        "required": ["message_id", "event", "attempt", "at", "status_code", "error", "delivered"],
-        "properties": {
-            "message_id": _prop("string", "The webhook-id header (one per message).", "…"),
-            "event": _prop("string", "Which event.", "completed", enum=WEBHOOK_EVENTS),
-            "attempt": _prop("integer", "1 for the first try of this message.", 1),
-            "at": _prop("string", "When it began (UTC).", STAMP, format="date-time"),
-            "status_code": _prop(["integer", "null"], "The receiver's HTTP status.", 200),
-            "error": _prop(["string", "null"], "Why it did not count as delivered.", None),
-            "delivered": _prop("boolean", "The receiver answered 2xx.", True),
-        },
-    }
-    return {
-        "type": ["object", "null"],
-        "description": "The webhook asked for at submit and its delivery attempts; null if none.",
-        "required": ["url", "events", "attempts"],
-        "properties": {
-            "url": _prop("string", "Where events are POSTed.", "https://example.com/hook"),
-            "events": {"type": "array", "items": {"type": "string", "enum": WEBHOOK_EVENTS}},
-            "attempts": {"type": "array", "items": attempt},
-        },
-    }
-
-
 def _webhook_secret_path() -> dict[str, Any]:
-    schema = {
-        "type": "object",
-        "required": ["secret", "scheme", "events"],
-        "properties": {
-            "secret": _prop("string", "whsec_ + base64: verify deliveries with it.", "whsec_…"),
-            "scheme": _prop("string", "How deliveries are signed.", "Standard Webhooks v1"),
-            "events": {"type": "array", "items": {"type": "string"}},
-        },
-    }
-    content = {"application/json": {"schema": schema}}
     return {
         "get": {
             "summary": "The signing secret of this API key's webhooks",
             "responses": {
-                "200": {"description": "This key's secret", "content": content},
+                "200": _model_response("This key's secret", WebhookSecret),
                 **_error_responses(401, 404),
             },
         }
@@ -446,7 +273,7 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "summary": "List my jobs, newest first",
                 "parameters": _list_parameters(),
                 "responses": {
-                    "200": _job_list_response(),
+                    "200": _model_response("A page of jobs", JobListing),
                     **_error_responses(400, 401),
                 },
             },
@@ -496,7 +323,7 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "workers' measured speed (speed; null before a job ran) and the jobs waiting "
                 "(queue), for a time estimate.",
                 "security": [],
-                "responses": {"200": _object_response("The service's description")},
+                "responses": {"200": _model_response("The service's description", Meta)},
             }
         },
         "/v1/presets": {
@@ -504,7 +331,7 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "summary": "Built-in styles, picked with style_preset (public)",
                 "security": [],
                 "responses": {
-                    "200": _object_response("The presets: id, title, artist, thumbnail_url")
+                    "200": _model_response("The presets: id, title, artist, thumbnail", PresetList)
                 },
             }
         },
@@ -581,15 +408,6 @@ def _paths(limits: Limits) -> dict[str, Any]:
 def document(limits: Limits | None = None) -> dict[str, Any]:
     """The whole OpenAPI document; ``limits`` are the deployment's (the schema's own if None)."""
     limits = limits or Limits()
-    params = _params_schema()
-    weights, timing = LossWeights.model_json_schema(), JobTiming.model_json_schema()
-    weights.pop("title", None)
-    timing.pop("title", None)
-    schemas = {
-        "Job": _job_schema(), "Error": _error_schema(), "JobParams": params,
-        "LossWeights": weights, "JobTiming": timing,
-    }  # fmt: skip
-    schemas.update(params.pop("$defs", {}))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -599,7 +417,7 @@ def document(limits: Limits | None = None) -> dict[str, Any]:
         },
         "paths": _paths(limits),
         "components": {
-            "schemas": schemas,
+            "schemas": component_schemas(),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "security": [{"bearer": []}],

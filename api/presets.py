@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, jsonify, url_for
 
 from api.container import services
 from contract.errors import NotFound
+from contract.resources import Preset, PresetList
 from shared.presets import shown_id
 
 bp = Blueprint("presets", __name__, url_prefix="/v1/presets")
@@ -18,11 +19,11 @@ bp = Blueprint("presets", __name__, url_prefix="/v1/presets")
 def list_presets() -> Response:
     catalog = services().presets
     presets = [
-        {"id": p.id, "title": p.title, "artist": p.artist,
-         "thumbnail_url": url_for("presets.thumbnail", preset_id=p.id)}
+        Preset(id=p.id, title=p.title, artist=p.artist,
+               thumbnail_url=url_for("presets.thumbnail", preset_id=p.id))
         for p in catalog.presets.values()
     ]  # fmt: skip
-    response = jsonify(presets=presets)
+    response = jsonify(PresetList(presets=presets).model_dump(mode="json"))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, Response, jsonify
 from api.auth import current_owner
 from api.container import services
 from contract.errors import WebhooksDisabled
-from contract.webhooks import WebhookEvent, owner_secret
+from contract.webhooks import WebhookEvent, WebhookSecret, owner_secret
 
 bp = Blueprint("webhooks", __name__)
 
@@ -22,11 +22,12 @@ def webhook_secret() -> Response:
     server_secret = services().settings.webhook_secret
     if server_secret is None:
         raise WebhooksDisabled("this service sends no webhooks (no NST_WEBHOOK_SECRET is set)")
-    response = jsonify(
+    answer = WebhookSecret(
         secret=owner_secret(server_secret.get_secret_value(), owner),
         scheme="Standard Webhooks v1 (HMAC-SHA256): https://www.standardwebhooks.com",
-        events=[event.value for event in WebhookEvent],
+        events=list(WebhookEvent),
     )
+    response = jsonify(answer.model_dump(mode="json"))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic_core import to_jsonable_python
 
 from cli.errors import exit_status_help, reports_errors
 from cli.options import given, param_options
-from client.api_client import Client, Job
+from client.api_client import Client, JobHandle
 from contract.errors import EXIT_INTERRUPTED, ImageError, JobActive, JobConflict, JobFinished
 from contract.files import write_atomically
 
@@ -54,7 +54,8 @@ def client_command(
 
 
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
+    """Models (the typed answers) as the JSON the service sent, indented."""
+    click.echo(json.dumps(to_jsonable_python(data), indent=2))
 
 
 @client_command("submit", "Submit a photo and paintings; print the job id.", (
@@ -87,7 +88,7 @@ def submit(
         webhook_events=webhook_events, **given(raw_params),
     )  # fmt: skip
     if not wait:
-        _echo_json(job.data) if as_json else click.echo(job.id)
+        _echo_json(job.resource) if as_json else click.echo(job.id)
         return
     if not as_json:
         click.echo(job.id)
@@ -120,7 +121,7 @@ def _checked_output(output: str | None) -> Path | None:
     return path
 
 
-def _follow(job: Job, output: Path, poll_interval: float, as_json: bool) -> None:
+def _follow(job: JobHandle, output: Path, poll_interval: float, as_json: bool) -> None:
     """Show progress until the job ends; download a result, or exit 1 without one."""
     try:
         with _ProgressBar() if sys.stderr.isatty() else _StateLines() as shown:
@@ -132,7 +133,7 @@ def _follow(job: Job, output: Path, poll_interval: float, as_json: bool) -> None
         )
         sys.exit(EXIT_INTERRUPTED)
     if as_json:
-        _echo_json(job.data)
+        _echo_json(job.resource)
     progress = job.progress
     if progress is not None and progress.stopped_early:
         click.echo(
@@ -157,7 +158,7 @@ class _ProgressBar:
         self.bar: Any = None
         self.counting = False
 
-    def update(self, job: Job) -> None:
+    def update(self, job: JobHandle) -> None:
         if self.bar is None and job.is_final:
             click.echo(_state_line(job), err=True)
             return
@@ -203,7 +204,7 @@ class _StateLines:
     def __init__(self) -> None:
         self.last: str | None = None
 
-    def update(self, job: Job) -> None:
+    def update(self, job: JobHandle) -> None:
         text = _state_line(job) if job.is_final else _state_text(job)
         if text != self.last:
             click.echo(text, err=True)
@@ -216,15 +217,15 @@ class _StateLines:
         return None
 
 
-def _state_text(job: Job) -> str:
+def _state_text(job: JobHandle) -> str:
     """The state as a person reads it, with the queue place while queued."""
-    position = job.data.get("queue_position")
+    position = job.resource.queue_position
     if job.status == "queued" and position:
         return f"queued, number {position} in the queue"
     return _status_word(job)
 
 
-def _state_line(job: Job) -> str:
+def _state_line(job: JobHandle) -> str:
     """A job's ending in one line: ``succeeded at iteration 40 of 40``."""
     progress = job.progress
     if progress is None:
@@ -232,9 +233,9 @@ def _state_line(job: Job) -> str:
     return f"{job.status} at iteration {progress.iteration} of {progress.total}"
 
 
-def _status_word(job: Job) -> str:
+def _status_word(job: JobHandle) -> str:
     """The status a person should see: ``cancelling`` while a cancel is pending."""
-    if job.data.get("cancel_requested") and not job.is_final:
+    if job.resource.cancel_requested and not job.is_final:
         return "cancelling"
     return job.status
 
@@ -255,14 +256,14 @@ def status(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
     """Show one job: state, progress, time left, error."""
     job = Client(api_url, api_key).job(job_id)
     if as_json:
-        _echo_json(job.data)
+        _echo_json(job.resource)
         return
     click.echo(f"{job.id}  {_status_word(job)}  {_progress_text(job)}".rstrip())
     if job.error:
-        click.echo(f"error: {job.error['message']}")
+        click.echo(f"error: {job.error.message}")
 
 
-def _progress_text(job: Job) -> str:
+def _progress_text(job: JobHandle) -> str:
     progress = job.progress
     if progress is None:
         return ""
@@ -290,7 +291,7 @@ def cancel(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
             f"(nst status {job_id} shows it; nst delete {job_id} deletes its images)"
         ) from None
     if as_json:
-        _echo_json(job.data)
+        _echo_json(job.resource)
     elif job.status == "cancelled":
         click.echo(f"{job.id}  cancelled")
     else:
@@ -314,7 +315,7 @@ def delete(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
             "then delete it once it has ended"
         ) from None
     if as_json:
-        _echo_json(job.data)
+        _echo_json(job.resource)
     else:
         click.echo(f"{job.id}  images deleted")
 
@@ -346,7 +347,7 @@ def jobs(
         )
     found = Client(api_url, api_key).jobs(status_filter, limit, cursor)
     if as_json:
-        _echo_json([job.data for job in found])
+        _echo_json([job.resource for job in found])
         _next_page_hint(found.next_cursor, status_filter, limit)
         return
     if not found:
@@ -369,11 +370,8 @@ def _next_page_hint(cursor: str | None, status_filter: str | None, limit: int) -
     click.echo(f"more: nst jobs{status_flag} --limit {limit} --cursor {cursor}", err=True)
 
 
-def _local_time(job: Job) -> str:
-    stamp = job.data.get("created_at")
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+def _local_time(job: JobHandle) -> str:
+    return job.resource.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 @client_command("download", "Download a finished job's PNG result.", (

@@ -4,6 +4,6 @@ It needs only ``contract`` and the base dependencies (requests, pydantic); impor
 every server module out of its reach.
 """
 
-from client.api_client import ApiError, Client, Job, JobEnded, JobPage, ServiceUnreachable
+from client.api_client import ApiError, Client, JobEnded, JobHandle, JobPage, ServiceUnreachable
 
-__all__ = ["ApiError", "Client", "Job", "JobEnded", "JobPage", "ServiceUnreachable"]
+__all__ = ["ApiError", "Client", "JobEnded", "JobHandle", "JobPage", "ServiceUnreachable"]

@@ -13,17 +13,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlparse
 
 import requests
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from client.event_stream import ServerEvent, follow
 from contract.errors import (
     ApiError,
+    ErrorBody,
     ImageError,
     InvalidParams,
     JobConflict,
@@ -36,67 +37,73 @@ from contract.errors import (
     TooManyStreams,
     error_from_body,
 )
-from contract.jobs import FINAL_STATUSES, Progress, is_job_id
+from contract.jobs import FINAL_STATUSES, JobFailure, JobStatus, is_job_id
 from contract.params import JobParams, invalid_params
+from contract.resources import JobListing, JobProgress, JobResource, Preset, PresetList
 
-__all__ = ["ApiError", "Client", "Job", "JobEnded", "JobPage", "ServiceUnreachable"]
+__all__ = ["ApiError", "Client", "JobEnded", "JobHandle", "JobPage", "ServiceUnreachable"]
 
 ImageSource = str | Path | bytes
+Resource = TypeVar("Resource", bound=BaseModel)
 
 
-class Job:
-    """One job as the service last described it; ``refresh()`` asks again."""
+class JobHandle:
+    """One job on the service: its last known state (``resource``) and what can be done with it.
 
-    def __init__(self, client: Client, data: Mapping[str, Any]) -> None:
+    ``resource`` is the typed answer (``contract.resources.JobResource``), replaced as the job
+    changes; ``refresh()`` asks again. Named apart from the job record (``contract.jobs.Job``),
+    which is the server's: this object is the client's handle on it.
+    """
+
+    def __init__(self, client: Client, resource: JobResource) -> None:
         self.client = client
-        self.data: dict[str, Any] = dict(data)
+        self.resource = resource
 
     def __repr__(self) -> str:
-        return f"Job(id={self.id!r}, status={self.status!r})"
+        return f"JobHandle(id={self.id!r}, status={self.status.value!r})"
 
     @property
     def id(self) -> str:
-        return str(self.data["id"])
+        return self.resource.id
 
     @property
-    def status(self) -> str:
-        """One of queued, running, succeeded, failed, cancelled."""
-        return str(self.data["status"])
+    def status(self) -> JobStatus:
+        """queued, running, succeeded, failed or cancelled (a ``str`` enum: ``== "queued"``)."""
+        return self.resource.status
 
     @property
     def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.resource.is_final
 
     @property
-    def progress(self) -> Progress | None:
-        raw = self.data.get("progress")
-        return Progress.model_validate(raw) if raw else None
+    def progress(self) -> JobProgress | None:
+        return self.resource.progress
 
     @property
-    def error(self) -> dict[str, str] | None:
-        """``{"code", "message"}`` for a failed job, else None."""
-        return self.data.get("error")
+    def error(self) -> JobFailure | None:
+        """``code`` and ``message`` for a failed job, else None."""
+        return self.resource.error
 
     @property
     def result_url(self) -> str | None:
-        return self.data.get("result_url")
+        return self.resource.result_url
 
     @property
     def preview_url(self) -> str | None:
-        return self.data.get("preview_url")
+        return self.resource.preview_url
 
-    def refresh(self) -> Job:
+    def refresh(self) -> JobHandle:
         """Fetch the job's current state in place and return it."""
-        self.data = self.client._get_json(f"/v1/jobs/{self.id}")
+        self.resource = self.client._get_job(f"/v1/jobs/{self.id}")
         return self
 
     def wait(
         self,
-        progress: Callable[[Job], None] | None = None,
+        progress: Callable[[JobHandle], None] | None = None,
         poll_interval: float = 1.0,
         timeout: float | None = None,
         stream: bool = True,
-    ) -> Job:
+    ) -> JobHandle:
         """Follow the job until it is final; call ``progress`` whenever it changes.
 
         Follows the job's event stream (no polling); a server or proxy that cannot stream
@@ -113,10 +120,12 @@ class Job:
             except (NotFound, NotThisService, ServiceUnreachable, TooManyStreams,
                     requests.RequestException, ValueError):  # fmt: skip
                 pass  # no stream here (an older server, a buffering proxy, the key's stream
-                # cap NST_MAX_STREAMS_PER_KEY reached): poll instead
+                # cap NST_MAX_STREAMS_PER_KEY reached), or an event that is not a job's: poll
         return self._poll(progress, poll_interval, deadline)
 
-    def _follow_events(self, progress: Callable[[Job], None] | None, deadline: float | None) -> Job:
+    def _follow_events(
+        self, progress: Callable[[JobHandle], None] | None, deadline: float | None
+    ) -> JobHandle:
         url = urljoin(self.client.api_url, f"v1/jobs/{self.id}/events")
         while not self.is_final:
             for event in follow(self.client.session, url, self.client.check):
@@ -129,19 +138,20 @@ class Job:
         return self
 
     def _apply(self, event: ServerEvent) -> None:
-        """Bring ``data`` up to date with one event."""
-        if event.name == "status":
-            self.data.update(event.data)
+        """Bring ``resource`` up to date with one event (a ValidationError if it is not one)."""
+        if event.name == "status":  # status, queue_position, cancel_requested
+            self.resource = JobResource.model_validate({**self.resource.model_dump(), **event.data})
         elif event.name == "progress":
-            self.data["progress"] = event.data
+            update = {"progress": JobProgress.model_validate(event.data)}
+            self.resource = self.resource.model_copy(update=update)
         elif event.name == "preview":
-            self.data["preview_url"] = event.data["url"]
+            self.resource = self.resource.model_copy(update={"preview_url": str(event.data["url"])})
         elif event.name in FINAL_STATUSES:
-            self.data = dict(event.data)
+            self.resource = JobResource.model_validate(event.data)
 
     def _poll(
-        self, progress: Callable[[Job], None] | None, interval: float, deadline: float | None
-    ) -> Job:
+        self, progress: Callable[[JobHandle], None] | None, interval: float, deadline: float | None
+    ) -> JobHandle:
         seen = (self.status, self.progress.iteration if self.progress else -1)
         while not self.is_final:
             _check_deadline(self, deadline)
@@ -155,17 +165,17 @@ class Job:
 
     def result_bytes(self) -> bytes:
         """The PNG result; raises JobEnded if the job failed or was cancelled."""
-        if self.status in FINAL_STATUSES - {"succeeded"}:
+        if self.is_final and self.status != JobStatus.SUCCEEDED:
             raise JobEnded(_ended_message(self), self)
-        if self.status != "succeeded" or not self.result_url:
-            raise JobConflict(f"job {self.id} has no result yet (status {self.status})")
+        if self.status != JobStatus.SUCCEEDED or not self.result_url:
+            raise JobConflict(f"job {self.id} has no result yet (status {self.status.value})")
         return self.client.fetch(self.result_url)
 
     def preview_bytes(self) -> bytes | None:
         """The latest checkpoint image (JPEG), or None before the first checkpoint."""
         return self.client.fetch(self.preview_url) if self.preview_url else None
 
-    def cancel(self) -> Job:
+    def cancel(self) -> JobHandle:
         """Ask the service to cancel: a queued job never runs, a running one stops soon.
 
         Never deletes anything. A cancelled job stays cancelled (no error, safe to retry); a
@@ -173,33 +183,33 @@ class Job:
         result: the service checks and cancels in one step, so a job that succeeds while the
         cancel is on its way is never lost. Deleting is ``delete_images``.
         """
-        self.data = self.client.cancel(self.id).data
+        self.resource = self.client.cancel(self.id).resource
         return self
 
-    def delete_images(self) -> Job:
+    def delete_images(self) -> JobHandle:
         """Delete a finished job's inputs, previews and result now (they expire anyway).
 
         Never cancels: a queued or running job raises JobActive (a JobConflict); cancel it
         and wait for it to end first.
         """
-        self.data = self.client.delete_images(self.id).data
+        self.resource = self.client.delete_images(self.id).resource
         return self
 
 
-def _check_deadline(job: Job, deadline: float | None) -> None:
+def _check_deadline(job: JobHandle, deadline: float | None) -> None:
     if deadline is not None and time.monotonic() >= deadline:
-        raise TimeoutError(f"job {job.id} still {job.status} when the wait timed out")
+        raise TimeoutError(f"job {job.id} still {job.status.value} when the wait timed out")
 
 
-def _ended_message(job: Job) -> str:
-    reason = f": {job.error['message']}" if job.error else ""
-    return f"job {job.id} {job.status}{reason}"
+def _ended_message(job: JobHandle) -> str:
+    reason = f": {job.error.message}" if job.error else ""
+    return f"job {job.id} {job.status.value}{reason}"
 
 
-class JobPage(list[Job]):
+class JobPage(list[JobHandle]):
     """A page of jobs (a list) and the cursor of the next one (None on the last page)."""
 
-    def __init__(self, jobs: Iterable[Job], next_cursor: str | None) -> None:
+    def __init__(self, jobs: Iterable[JobHandle], next_cursor: str | None) -> None:
         super().__init__(jobs)
         self.next_cursor = next_cursor
 
@@ -239,7 +249,7 @@ class Client:
         webhook_url: str | None = None,
         webhook_events: str | Iterable[str] | None = None,
         **params: Any,
-    ) -> Job:
+    ) -> JobHandle:
         """Upload the images and parameters; return the queued job.
 
         ``params`` are JobParams fields (``size=256, iterations=100, style_blend=(0.7, 0.3)``),
@@ -257,23 +267,26 @@ class Client:
         files += [("style", _upload(style, f"style{i}")) for i, style in enumerate(style_list)]
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         data = _form_fields(fields)
-        response = self._send("POST", "/v1/jobs", data=data, files=files, headers=headers)
-        return Job(self, response.json())
+        resource = self._request_model(
+            JobResource, "POST", "/v1/jobs", data=data, files=files, headers=headers
+        )
+        return JobHandle(self, resource)
 
-    def presets(self) -> list[dict[str, Any]]:
-        """The service's built-in paintings: ``id``, ``title``, ``thumbnail_url``."""
-        return list(self._get_json("/v1/presets")["presets"])
+    def presets(self) -> list[Preset]:
+        """The service's built-in paintings: ``id``, ``title``, ``artist``, ``thumbnail_url``."""
+        return self._request_model(PresetList, "GET", "/v1/presets").presets
 
-    def job(self, job_id: str) -> Job:
-        return Job(self, self._get_json(_job_path(job_id)))
+    def job(self, job_id: str) -> JobHandle:
+        return JobHandle(self, self._get_job(_job_path(job_id)))
 
-    def cancel(self, job_id: str) -> Job:
-        """Cancel the job with this id in one request (``Job.cancel`` says what it does)."""
-        return Job(self, self._request_json("POST", f"{_job_path(job_id)}/cancel"))
+    def cancel(self, job_id: str) -> JobHandle:
+        """Cancel the job with this id in one request (``JobHandle.cancel`` says what it does)."""
+        path = f"{_job_path(job_id)}/cancel"
+        return JobHandle(self, self._request_model(JobResource, "POST", path))
 
-    def delete_images(self, job_id: str) -> Job:
-        """Delete a finished job's images in one request (``Job.delete_images``)."""
-        return Job(self, self._request_json("DELETE", _job_path(job_id)))
+    def delete_images(self, job_id: str) -> JobHandle:
+        """Delete a finished job's images in one request (``JobHandle.delete_images``)."""
+        return JobHandle(self, self._request_model(JobResource, "DELETE", _job_path(job_id)))
 
     def jobs(
         self, status: str | None = None, limit: int = 20, cursor: str | None = None
@@ -288,10 +301,10 @@ class Client:
             query["status"] = status
         if cursor:
             query["cursor"] = cursor
-        body = self._get_json("/v1/jobs", params=query)
-        return JobPage([Job(self, item) for item in body["jobs"]], body.get("next_cursor"))
+        listing = self._request_model(JobListing, "GET", "/v1/jobs", params=query)
+        return JobPage([JobHandle(self, job) for job in listing.jobs], listing.next_cursor)
 
-    def iter_jobs(self, status: str | None = None, page_size: int = 50) -> Iterator[Job]:
+    def iter_jobs(self, status: str | None = None, page_size: int = 50) -> Iterator[JobHandle]:
         """Every job of the caller, newest first, a page at a time."""
         cursor: str | None = None
         while True:
@@ -314,18 +327,22 @@ class Client:
             raise StorageUnavailable(f"download failed with HTTP {response.status_code}")
         return response.content
 
-    def _get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self._request_json("GET", path, params=params)
+    def _get_job(self, path: str) -> JobResource:
+        return self._request_model(JobResource, "GET", path)
 
-    def _request_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _request_model(
+        self, model: type[Resource], method: str, path: str, **kwargs: Any
+    ) -> Resource:
+        """Send one request and parse its answer into ``model``.
+
+        An answer that is not that model's JSON (a wrong path, another server behind the URL)
+        raises NotThisService, not a ValidationError deep in the caller.
+        """
         response = self._send(method, path, **kwargs)
         try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise not_this_service(response)
-        return body
+            return model.model_validate_json(response.content)
+        except ValidationError:
+            raise not_this_service(response) from None
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """Send one request; map no answer to ServiceUnreachable and errors to typed ones."""
@@ -365,10 +382,8 @@ def api_error(response: requests.Response) -> NSTError:
     so is the service's own ``not_found`` for a route (a path before ``/v1``).
     """
     try:
-        body = response.json()["error"]
-        if not isinstance(body, dict) or "code" not in body:
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
+        body = ErrorBody.model_validate_json(response.content).error
+    except ValidationError:
         if response.status_code >= 500 or response.status_code in (408, 429):
             return ServiceUnreachable(
                 f"{_where(response)} answered HTTP {response.status_code} without the service's "

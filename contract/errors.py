@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
 EXIT_OK = 0
 EXIT_JOB_FAILED = 1  # the job failed or was cancelled
 EXIT_USAGE = 2  # a usage or input error: the same command will fail again
@@ -33,6 +35,9 @@ class NSTError(Exception):
     # The error the API answers for a bare HTTP status (a Werkzeug or gunicorn error page).
     for_http_status: ClassVar[bool] = False
     status: int | None = None  # the HTTP status it came with, when a client rebuilt it
+    # The parameter or form field at fault, when there is one, so a form can show the error
+    # next to it (set by InvalidParams, and by api/submission.py on an ImageError).
+    field: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Register every subclass that declares its own code; two classes never share one."""
@@ -46,14 +51,18 @@ class NSTError(Exception):
         super().__init__(message)
         self.message = message
 
-    def body(self) -> dict[str, Any]:
+    def detail(self) -> ErrorDetail:
         """The ``error`` object of an API response."""
-        return {"code": self.code, "message": self.message}
+        return ErrorDetail(code=self.code, message=self.message, field=self.field or None)
+
+    def body(self) -> dict[str, Any]:
+        """``detail()`` as JSON-ready data (``field`` left out when there is none)."""
+        return self.detail().model_dump(mode="json")
 
     @classmethod
-    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
-        """Rebuild the error from an API error body (the client's side of ``body``)."""
-        return cls(message)
+    def from_body(cls, detail: ErrorDetail, retry_after: str | None) -> NSTError:
+        """Rebuild the error from an API error body (the client's side of ``detail``)."""
+        return cls(detail.message)
 
 
 class InternalError(NSTError):
@@ -87,12 +96,9 @@ class InvalidParams(NSTError):
         super().__init__(message)
         self.field = field
 
-    def body(self) -> dict[str, Any]:
-        return {**super().body(), **({"field": self.field} if self.field else {})}
-
     @classmethod
-    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
-        return cls(message, field=body.get("field"))
+    def from_body(cls, detail: ErrorDetail, retry_after: str | None) -> NSTError:
+        return cls(detail.message, field=detail.field)
 
 
 class ImageError(NSTError):
@@ -102,12 +108,8 @@ class ImageError(NSTError):
     http_status = 400
     exit_code = EXIT_USAGE
     headline = "That file is not an image the service can read"
-    # The form field of the file at fault ("content", "style"), set where the upload is known
-    # (api/submission.py), so a client can show the error next to that field.
-    field: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        return {**super().body(), **({"field": self.field} if self.field else {})}
+    # ``field``: the form field of the file at fault ("content", "style"), set where the upload
+    # is known (api/submission.py).
 
 
 class UnsupportedAspectRatio(ImageError):
@@ -291,9 +293,9 @@ class TooManyActiveJobs(NSTError):
         self.retry_after_seconds = retry_after_seconds
 
     @classmethod
-    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
+    def from_body(cls, detail: ErrorDetail, retry_after: str | None) -> NSTError:
         seconds = (retry_after or "")[:6]  # ASCII digits only: int() refuses "²", isdigit() not
-        return cls(message, int(seconds) if seconds.isascii() and seconds.isdigit() else 30)
+        return cls(detail.message, int(seconds) if seconds.isascii() and seconds.isdigit() else 30)
 
 
 class TooManyStreams(NSTError):
@@ -309,9 +311,9 @@ class TooManyStreams(NSTError):
         self.retry_after_seconds = retry_after_seconds
 
     @classmethod
-    def from_body(cls, message: str, body: Mapping[str, Any], retry_after: str | None) -> NSTError:
+    def from_body(cls, detail: ErrorDetail, retry_after: str | None) -> NSTError:
         seconds = (retry_after or "")[:6]  # ASCII digits only: int() refuses "²", isdigit() not
-        return cls(message, int(seconds) if seconds.isascii() and seconds.isdigit() else 5)
+        return cls(detail.message, int(seconds) if seconds.isascii() and seconds.isdigit() else 5)
 
 
 # -- the service's dependencies ----------------------------------------------------------------
@@ -444,16 +446,55 @@ def error_for_status(status: int) -> type[NSTError]:
 
 
 def error_from_body(
-    body: Mapping[str, Any], status: int, retry_after: str | None = None
+    body: ErrorDetail | Mapping[str, Any], status: int, retry_after: str | None = None
 ) -> NSTError:
-    """Rebuild the exception an API error body describes; ``ApiError`` for an unknown code."""
-    code, message = str(body.get("code", f"http_{status}")), str(body.get("message", ""))
-    kind = _REGISTRY.get(code)
+    """Rebuild the exception an API error body describes; ``ApiError`` for an unknown code.
+
+    ``body`` is the ``error`` object; a mapping is validated as ``ErrorDetail`` (pydantic's
+    ValidationError, a ValueError, when it is not one).
+    """
+    detail = body if isinstance(body, ErrorDetail) else ErrorDetail.model_validate(body)
+    kind = _REGISTRY.get(detail.code)
     if kind is None:
-        return ApiError(message or f"HTTP {status}", code, status)
-    error = kind.from_body(message, body, retry_after)
+        return ApiError(detail.message or f"HTTP {status}", detail.code, status)
+    error = kind.from_body(detail, retry_after)
     error.status = status
     return error
+
+
+def _registered_codes(schema: dict[str, Any]) -> None:
+    """The schema's ``enum`` of codes, read from the registry when the schema is made."""
+    schema["enum"] = sorted(_REGISTRY)
+
+
+class ErrorDetail(BaseModel):
+    """The ``error`` object of every error answer: built by ``NSTError.detail``, read back by
+    ``error_from_body``. A code this version does not know is still read (``ApiError``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = Field(
+        description="Stable, machine-readable code.",
+        examples=["invalid_params"],
+        json_schema_extra=_registered_codes,
+    )
+    message: str = Field(
+        description="Human-readable reason.", examples=["size: must be at most 1024"]
+    )
+    field: str | None = Field(
+        None,
+        description="The parameter or form field at fault, when there is one (absent otherwise).",
+        examples=["size"],
+        exclude_if=lambda value: value is None,
+    )
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns: ``{"error": {"code", "message"[, "field"]}}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    error: ErrorDetail
 
 
 class ApiError(NSTError):

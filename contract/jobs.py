@@ -1,7 +1,9 @@
-"""The job record: what a client sees when it polls, and what the worker updates.
+"""The job record: what the API stores and the worker updates.
 
 A job is a small JSON document in Redis (see ``shared/job_store.py``); images
 and resumable state live in object storage under keys made from the job id.
+What a client sees of it (no owner, no internal counters, links made per
+request) is ``contract.resources.JobResource``.
 """
 
 from __future__ import annotations

@@ -9,27 +9,43 @@ and the web form's ranges (``/v1/meta``) are generated from these, so a paramete
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from contract.params import JobParams, Limits
 
 Kind = Literal["integer", "number", "string", "list"]
 
 
+def _unset(value: Any) -> bool:
+    return value is None or value is False
+
+
+# Left out of the JSON (``/v1/meta``) when it says nothing: no bound, no choices, not exclusive.
+_Optional = Field(exclude_if=_unset)
+
+
 @dataclass(frozen=True)
 class ParamSpec:
-    """One job parameter: what a form field or a flag needs to know about it."""
+    """One job parameter: what a form field or a flag needs to know about it.
+
+    A plain dataclass, which ``contract.resources.Meta`` serves as is: pydantic reads the
+    ``Annotated`` fields, and ``exclude_if`` leaves out what is unset.
+    """
 
     name: str
     kind: Kind
     description: str
-    default: Any
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
-    choices: tuple[str, ...] | None = None
-    item_kind: str | None = None  # for lists: "string" or "number"
-    item_choices: tuple[str, ...] | None = None
+    default: Annotated[Any, _Optional] = None
+    minimum: Annotated[int | float | None, _Optional] = None  # int stays int on the wire
+    maximum: Annotated[int | float | None, _Optional] = None
+    exclusive_minimum: Annotated[bool, _Optional] = False
+    choices: Annotated[tuple[str, ...] | None, _Optional] = None
+    # Words for each choice, in the same order, where a form shows more than the value.
+    choice_labels: Annotated[tuple[str, ...] | None, _Optional] = None
+    item_kind: Annotated[str | None, _Optional] = None  # for lists: "string" or "number"
+    item_choices: Annotated[tuple[str, ...] | None, _Optional] = None
 
     @property
     def flag(self) -> str:
@@ -43,9 +59,6 @@ class ParamSpec:
         if self.maximum is not None:
             high = f" <= {_number(self.maximum)}"
         return f"{low}x{high}" if low or high else ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None and v is not False}
 
 
 def param_specs(limits: Limits | None = None) -> list[ParamSpec]:
@@ -76,6 +89,7 @@ def _spec(name: str, prop: dict[str, Any]) -> ParamSpec:
         maximum=typed.get("maximum"),
         exclusive_minimum="exclusiveMinimum" in typed,
         choices=tuple(typed["enum"]) if "enum" in typed else None,
+        choice_labels=tuple(prop["x-choice-labels"]) if "x-choice-labels" in prop else None,
         item_kind=items.get("type") if kind == "list" else None,
         item_choices=tuple(items["enum"]) if "enum" in items else None,
     )

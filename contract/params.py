@@ -3,11 +3,13 @@
 ``JobParams`` is the one schema of a job: the API's form fields and OpenAPI document, the
 flags of ``nst run`` and ``nst submit``, the Python client's checks and the web form's ranges
 are all generated from it. The API, ``nst run`` and the client validate with ``parse_params``
-before anything is stored or queued; the engine receives the frozen ``JobParams`` and never
-re-checks it. Bounds that depend on the deployment (largest size, most iterations, most style
-images) come in as ``Limits`` and are checked only there, at the entry points (``check_limits``):
-a stored record is read back with the schema alone, so changing a limit never breaks a job
-that was accepted under the old one.
+before anything is stored or queued; the engine receives the frozen ``JobParams`` and checks
+only what the parameters alone cannot: that the images it is given match ``style_blend``
+(``check_style_count``, as the engine is also called directly, without an entry point).
+Bounds that depend on the deployment (largest size, most iterations, most style images) come in
+as ``Limits`` and are checked only there, at the entry points (``check_limits``): a stored
+record is read back with the schema alone, so changing a limit never breaks a job that was
+accepted under the old one.
 """
 
 from __future__ import annotations
@@ -55,7 +57,12 @@ _TUPLE_FIELDS = (
 
 @dataclass(frozen=True)
 class Limits:
-    """Deployment bounds on a job, taken from Settings by the entry points."""
+    """Deployment bounds on a job, taken from Settings by the entry points.
+
+    These defaults are the settings' too (``NST_MAX_SIZE`` and the others in
+    ``shared/settings.py`` read them from here): one number for each, on the contract's side,
+    as the server depends on the contract and never the other way round.
+    """
 
     max_size: int = 1024
     max_iterations: int = 2000
@@ -130,9 +137,12 @@ class JobParams(BaseModel):
     preserve_color: Literal["none", "luminance", "histogram"] = Field(
         "none",
         description="Keep the content's colours: transfer luminance only, or match the style's "
-        "colours "
-        "to the content before optimizing.",
-    )
+        "colours to the content before optimizing.",
+        # Each choice in words, in the enum's order: the web form's options (via /v1/meta).
+        json_schema_extra={"x-choice-labels": [
+            "No", "Yes, transfer brightness only", "Yes, match the painting's colours first",
+        ]},
+    )  # fmt: skip
     style_scale: float = Field(
         1.0, ge=0.1, le=4.0, description="Style image size relative to the output."
     )

@@ -104,6 +104,20 @@ class JobWebhook(WebhookSpec):
             self.attempts.remove(oldest)
 
 
+class WebhookSecret(BaseModel):
+    """``GET /v1/webhook-secret``: the caller's signing secret, and how deliveries are signed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    secret: str = Field(
+        description="whsec_ + base64: verify deliveries with it.", examples=["whsec_…"]
+    )
+    scheme: str = Field(
+        description="How deliveries are signed.", examples=["Standard Webhooks v1 (HMAC-SHA256)"]
+    )
+    events: list[WebhookEvent] = Field(description="The events a job can subscribe to.")
+
+
 class WebhookTargetRefused(InvalidParams):
     """The webhook URL does not resolve to public addresses only (the SSRF guard).
 

@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from client.api_client import Client, Job
+from client.api_client import Client, JobHandle
 from contract.errors import ImageError, InvalidParams, JobNotFound, ServiceUnreachable, Unauthorized
+from contract.jobs import JobStatus
+from contract.resources import JobResource
 from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
 from tests.images import content_bytes, image_size, style_bytes
 
@@ -22,12 +24,12 @@ def test_submit_wait_and_download_a_png(
     assert job.status == "queued"
     iterations: list[int] = []
 
-    def on_progress(current: Job) -> None:
+    def on_progress(current: JobHandle) -> None:
         if current.progress is not None:
             iterations.append(current.progress.iteration)
 
     job.wait(progress=on_progress, poll_interval=0.1, timeout=120)
-    assert job.status == "succeeded", job.data
+    assert job.status == "succeeded", job.error
     assert iterations == sorted(iterations) and iterations[-1] == 8
     assert len(set(iterations)) >= 2, iterations
     result = job.result_bytes()
@@ -63,3 +65,18 @@ def test_unreachable_service_raises_service_unreachable() -> None:
     client = Client("http://127.0.0.1:9", API_KEY, timeout=2, retries=1)
     with pytest.raises(ServiceUnreachable, match="cannot reach the service"):
         client.jobs()
+
+
+def test_answers_come_back_as_typed_models(live_api: LiveAPI) -> None:
+    """The client parses each answer into its contract model: typed fields, not a dict."""
+    client = Client(live_api.url, API_KEY)
+    job = client.submit(content_bytes(64), style_bytes(64), size=48, iterations=4)
+    assert isinstance(job.resource, JobResource) and job.status is JobStatus.QUEUED
+    assert job.resource.params.size == 48 and job.resource.style_count == 1
+    assert job.resource.created_at.tzinfo is not None and job.resource.finished_at is None
+    page = client.jobs(limit=1)
+    assert [j.id for j in page] == [job.id] and page[0].resource.params == job.resource.params
+    job.cancel()
+    assert job.status is JobStatus.CANCELLED and job.resource.finished_at is not None
+    assert job.is_final and job.resource.links.self.endswith(f"/v1/jobs/{job.id}")
+    assert client.presets() == []  # none configured here; each would be a typed Preset
