@@ -17,6 +17,7 @@ from contract.errors import ConfigError
 from contract.params import JobParams, Limits
 
 ENV_PREFIX = "NST_"
+DEFAULT_LIMITS = Limits()  # the job limits' defaults are the contract's, written there once
 
 
 class Settings(BaseSettings):
@@ -41,11 +42,11 @@ class Settings(BaseSettings):
     presign_expiry_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
 
     vgg19_weights: str = "imagenet"
-    max_size: int = Field(default=1024, ge=16, le=8192)
+    max_size: int = Field(default=DEFAULT_LIMITS.max_size, ge=16, le=8192)
     max_pixels: int = Field(default=40_000_000, ge=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
-    max_style_images: int = Field(default=4, ge=1, le=16)
-    max_iterations: int = Field(default=2000, ge=1)
+    max_style_images: int = Field(default=DEFAULT_LIMITS.max_style_images, ge=1, le=16)
+    max_iterations: int = Field(default=DEFAULT_LIMITS.max_iterations, ge=1)
     # Progress (and a preview) this often, resumable state this often, by time on any hardware
     # (worker/nst/cadence.py); NST_CHECKPOINT_EVERY saves state every N iterations instead.
     progress_seconds: float = Field(default=2.0, gt=0, le=60)

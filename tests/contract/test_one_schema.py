@@ -22,7 +22,8 @@ from cli import main
 from cli.errors import exit_code
 from contract import errors
 from contract.errors import error_from_body
-from contract.params import JobParams
+from contract.param_specs import param_specs
+from contract.params import JobParams, Limits
 
 FIELDS = list(JobParams.model_fields)
 STATIC = Path(__file__).resolve().parents[2] / "api" / "web" / "static"
@@ -83,6 +84,43 @@ def test_the_page_copies_no_codes_headlines_statuses_or_limits() -> None:
         assert headline not in script, f"app.js copies the headline {headline!r}"
     assert '"succeeded", "failed", "cancelled"' not in script
     assert not re.search(r"\b(1024|2000)\b", script), "limits come from /v1/meta"
+
+
+def test_the_page_copies_no_choices_ranges_or_defaults_of_a_parameter() -> None:
+    """The form's controls are empty in the HTML: /v1/meta fills their options, words, ranges
+    and starting values (``setUpForm``), so the page cannot drift from the schema."""
+    page = (STATIC / "index.html").read_text()
+    script = "\n".join(path.read_text() for path in SCRIPTS)
+    assert "<option" not in page
+    for spec in param_specs():
+        control = re.search(rf'<(input|select)\b[^>]*\bname="{spec.name}"[^>]*>', page)
+        if control is None:
+            continue
+        assert not re.search(r"\b(min|max|value)=", control.group(0)), control.group(0)
+        for choice in spec.choices or ():
+            assert f'"{choice}"' not in script, f"the page copies {spec.name}'s {choice!r}"
+        for label in spec.choice_labels or ():  # as an option's text, or a string in a script
+            copies = (f">{label}<", f'"{label}"')
+            assert not any(c in page + script for c in copies), f"the page copies {label!r}"
+    slider = re.search(r'<input id="strength"[^>]*>', page)
+    assert slider and not re.search(r"\b(min|max|value)=", slider.group(0)), "style_strength"
+
+
+def test_a_choice_field_has_words_for_each_choice_in_the_schema() -> None:
+    """The page shows ``choice_labels``; one missing would show a bare value instead."""
+    for spec in param_specs():
+        if spec.choice_labels is not None:
+            assert len(spec.choice_labels) == len(spec.choices or ()), spec.name
+    preserve = next(spec for spec in param_specs() if spec.name == "preserve_color")
+    assert preserve.choice_labels and preserve.choices == ("none", "luminance", "histogram")
+
+
+def test_the_settings_job_limits_default_to_the_contracts() -> None:
+    """NST_MAX_SIZE, NST_MAX_ITERATIONS and NST_MAX_STYLE_IMAGES: one default, in Limits."""
+    from shared.settings import Settings
+
+    defaults = {name: Settings.model_fields[name].default for name in Limits.__dataclass_fields__}
+    assert Limits(**defaults) == Limits()
 
 
 @pytest.mark.parametrize("code", sorted(errors.registered()))

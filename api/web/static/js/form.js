@@ -24,6 +24,8 @@ const FIRST_SETTINGS = [[512, 300], [512, 200], [384, 200], [384, 150], [256, 15
 export function setUpForm() {
   for (const spec of META.params) {
     if (spec.name === "style_strength") setUpStrength(spec);
+    const select = document.querySelector(`#job-form select[name="${spec.name}"]`);
+    if (select) setUpChoices(select, spec);
     const input = document.querySelector(`#job-form input[name="${spec.name}"]`);
     if (!input) continue;
     if (spec.minimum != null) input.min = String(spec.minimum);
@@ -122,6 +124,14 @@ export function showStrength() {
   const word = (STRENGTH_WORDS.find(([below]) => decades < below) || [0, "very strong"])[1];
   $("strength-text").textContent = `${value} (${word})`;
   $("strength").setAttribute("aria-valuetext", `${value}, ${word}`);
+}
+
+// A choice field's options, their words and the one first selected, from /v1/meta: the page
+// lists no choice of its own, so a choice added to the schema appears here.
+function setUpChoices(select, spec) {
+  const labels = spec.choice_labels || [];
+  select.replaceChildren(...(spec.choices || []).map((value, i) => new Option(labels[i] || value, value)));
+  if (spec.default != null) select.value = String(spec.default);
 }
 
 function setUpStrength(spec) {
