@@ -1,4 +1,9 @@
-"""Whole jobs through the live API, the real Redis queue, a real worker process and S3."""
+"""Whole jobs through the live API, the real Redis queue, a real worker process and S3.
+
+Most run on the shared worker (``worker_api``): a job's whole life needs a worker, not a
+new one. A test whose worker runs with other settings (file storage, a memory limit) starts
+its own.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +23,9 @@ from tests.helpers import poller, submit, wait_for, wait_status
 from tests.images import content_bytes, image_size
 
 
-def test_job_succeeds_with_a_preview_before_the_result(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
-) -> None:
-    start_worker()
-    job = submit(live_api, iterations=8, checkpoint_every=2)
-    poll = poller(live_api, job["id"])
+def test_job_succeeds_with_a_preview_before_the_result(worker_api: LiveAPI) -> None:
+    job = submit(worker_api, iterations=8, checkpoint_every=2)
+    poll = poller(worker_api, job["id"])
     previews_while_running: list[str] = []
 
     def finished() -> bool:
@@ -41,15 +43,13 @@ def test_job_succeeds_with_a_preview_before_the_result(
     assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
     width, height = image_size(content_bytes(64))
     assert image_size(result.content) == (48, round(48 * height / width))
-    via_api = requests.get(f"{live_api.url}/v1/jobs/{job['id']}/result", headers=live_api.headers,
-                           allow_redirects=True, timeout=10)  # fmt: skip
+    url = f"{worker_api.url}/v1/jobs/{job['id']}/result"
+    via_api = requests.get(url, headers=worker_api.headers, allow_redirects=True, timeout=10)
     assert via_api.content == result.content
 
 
-def test_engine_error_ends_the_job_failed_with_a_message(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
-) -> None:
-    env = live_api.env
+def test_engine_error_ends_the_job_failed_with_a_message(worker_api: LiveAPI) -> None:
+    env = worker_api.env
     job = Job(id=new_job_id(), owner="x", params=JobParams(size=32, iterations=2), style_count=1)
     keys = JobKeys(job.id)
     storage = env.storage()
@@ -59,29 +59,22 @@ def test_engine_error_ends_the_job_failed_with_a_message(
     )
     env.store().create(job)
     enqueue_job(make_producer(env.settings()), job.id)
-    worker = start_worker()
     wait_for(lambda: env.store().get(job.id).status.is_final, 120, "the job to end")
     ended = env.store().get(job.id)
     assert ended.status == JobStatus.FAILED
     assert ended.error is not None and ended.error.code == "invalid_image"
     assert "content" in ended.error.message and "truncated or corrupt" in ended.error.message
-    follow_up = submit(live_api, iterations=2)  # the worker keeps serving
-    assert (
-        wait_status(poller(live_api, follow_up["id"]), {"succeeded", "failed"})["status"]
-        == "succeeded"
-    )
-    assert worker.proc.poll() is None
+    follow_up = submit(worker_api, iterations=2)  # the worker keeps serving
+    final = wait_status(poller(worker_api, follow_up["id"]), {"succeeded", "failed"})
+    assert final["status"] == "succeeded"
 
 
-def test_cancel_while_running_stops_at_the_next_checkpoint(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
-) -> None:
-    start_worker()
-    job = submit(live_api, iterations=400, checkpoint_every=2, size=32)
-    poll = poller(live_api, job["id"])
+def test_cancel_while_running_stops_at_the_next_checkpoint(worker_api: LiveAPI) -> None:
+    job = submit(worker_api, iterations=400, checkpoint_every=2, size=32)
+    poll = poller(worker_api, job["id"])
     wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= 2, 120, "progress")
     cancel = requests.post(
-        f"{live_api.url}/v1/jobs/{job['id']}/cancel", headers=live_api.headers, timeout=10
+        f"{worker_api.url}/v1/jobs/{job['id']}/cancel", headers=worker_api.headers, timeout=10
     )
     assert cancel.status_code == 202 and cancel.json()["cancel_requested"]
     final = wait_status(poll, {"cancelled", "succeeded", "failed"}, timeout=60)
@@ -89,25 +82,21 @@ def test_cancel_while_running_stops_at_the_next_checkpoint(
     assert final["progress"]["iteration"] < 400 and final["result_url"] is None
 
 
-def test_cancel_while_queued_means_it_never_runs(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
-) -> None:
-    start_worker()
-    blocker = submit(live_api, iterations=400, checkpoint_every=2, size=32)
-    waiting = submit(live_api, iterations=2)
-    wait_for(
-        lambda: poller(live_api, blocker["id"])()["status"] == "running", 120, "blocker running"
-    )
+def test_cancel_while_queued_means_it_never_runs(worker_api: LiveAPI) -> None:
+    blocker = submit(worker_api, iterations=400, checkpoint_every=2, size=32)
+    waiting = submit(worker_api, iterations=2)
+    blocking = poller(worker_api, blocker["id"])
+    wait_for(lambda: blocking()["status"] == "running", 120, "blocker running")
     cancel = requests.post(
-        f"{live_api.url}/v1/jobs/{waiting['id']}/cancel", headers=live_api.headers, timeout=10
+        f"{worker_api.url}/v1/jobs/{waiting['id']}/cancel", headers=worker_api.headers, timeout=10
     )
     assert cancel.status_code == 200 and cancel.json()["status"] == "cancelled"
     requests.post(
-        f"{live_api.url}/v1/jobs/{blocker['id']}/cancel", headers=live_api.headers, timeout=10
+        f"{worker_api.url}/v1/jobs/{blocker['id']}/cancel", headers=worker_api.headers, timeout=10
     )
-    wait_status(poller(live_api, blocker["id"]), {"cancelled"}, timeout=60)
-    store = live_api.env.store()
-    queue = live_api.env.values["NST_QUEUE"]
+    wait_status(blocking, {"cancelled"}, timeout=60)
+    store = worker_api.env.store()
+    queue = worker_api.env.values["NST_QUEUE"]
     wait_for(lambda: store.redis.llen(queue) == 0, 30, "the cancelled job's message to be consumed")
     never_ran = store.get(waiting["id"])
     assert never_ran.status == JobStatus.CANCELLED
@@ -135,13 +124,10 @@ def test_file_storage_results_stream_through_the_api_with_auth(
         assert (tmp_path / "objects" / "jobs" / job["id"] / "result.png").is_file()
 
 
-def test_job_record_shows_its_loss_weights_and_an_early_stop(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
-) -> None:
-    start_worker()
-    job = submit(live_api, size=48, iterations=300, optimizer="lbfgs", early_stop=0.05,
+def test_job_record_shows_its_loss_weights_and_an_early_stop(worker_api: LiveAPI) -> None:
+    job = submit(worker_api, size=48, iterations=300, optimizer="lbfgs", early_stop=0.05,
                  checkpoint_every=10)  # fmt: skip
-    final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed"})
+    final = wait_status(poller(worker_api, job["id"]), {"succeeded", "failed"})
     assert final["status"] == "succeeded", final
     progress = final["progress"]
     assert progress["stopped_early"] and progress["iteration"] < 300

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess
+from tests.fixtures.live import LiveAPI
 from tests.images import content_bytes, image_size, style_bytes
 from tests.web.conftest import screenshot
 
@@ -33,7 +32,7 @@ def png(name: str, data: bytes) -> dict[str, object]:
 def open_page(page: Page, api: LiveAPI) -> None:
     """Load the page and enter the key the way a person would."""
     page.goto(api.url + "/")
-    page.get_by_label("Key", exact=True).fill(API_KEY)
+    page.get_by_label("Key", exact=True).fill(api.headers["Authorization"].removeprefix("Bearer "))
     page.get_by_role("button", name="Save key").click()
     expect(page.locator("#key-note")).to_have_text("Key saved in this browser.")
 
@@ -49,13 +48,11 @@ def fill_job(page: Page, iterations: int, content: bytes | None = None) -> None:
 
 
 def test_job_progress_preview_result_and_download(
-    page: Page, live_api: LiveAPI, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    page: Page, worker_api: LiveAPI, tmp_path: Path
 ) -> None:
-    worker = start_worker(wait=False)
-    open_page(page, live_api)
+    open_page(page, worker_api)
     fill_job(page, ITERATIONS)
     expect(page.locator("#chosen-styles .chosen-tile")).to_have_count(2)
-    worker.wait_ready()
     page.get_by_role("button", name="Start").click()
 
     midway = re.compile(rf"Iteration ([1-9]\d*) / {ITERATIONS} · about .* left")

@@ -7,13 +7,12 @@ matters.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.fixtures.live import API_KEY, Env, LiveAPI, WorkerProcess
+from tests.fixtures.live import API_KEY, Env, LiveAPI
 from tests.images import SHARED_IMAGES, content_bytes, style_bytes
 from tests.web.conftest import screenshot
 from tests.web.test_page import fill_job, open_page, png
@@ -111,11 +110,8 @@ def test_the_upload_limit_is_checked_before_sending_and_accept_names_the_types(
     assert posts == [], "nothing was sent"
 
 
-def test_a_built_in_painting_is_chosen_without_uploading(
-    page: Page, live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
-) -> None:
-    start_worker()
-    open_page(page, live_api)
+def test_a_built_in_painting_is_chosen_without_uploading(page: Page, worker_api: LiveAPI) -> None:
+    open_page(page, worker_api)
     expect(page.get_by_label("The scream")).to_be_visible()
     page.set_input_files("#content", png("photo.jpg", content_bytes(64)))
     page.get_by_label("The scream").check()
@@ -123,7 +119,7 @@ def test_a_built_in_painting_is_chosen_without_uploading(
     page.get_by_label("Iterations").fill("4")
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#job-status")).to_have_text("Done.", timeout=120_000)
-    job = requests.get(f"{live_api.url}/v1/jobs?limit=1", headers=live_api.headers,
+    job = requests.get(f"{worker_api.url}/v1/jobs?limit=1", headers=worker_api.headers,
                        timeout=10).json()["jobs"][0]  # fmt: skip
     assert job["style_count"] == 1 and job["status"] == "succeeded"
     expect(page.locator("#jobs li img.thumb").first).to_be_visible()
