@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from flask.testing import FlaskClient
 
 from api.keys import key_digest
@@ -31,15 +32,21 @@ def make_job(store: JobStore, created_at: float | None = None) -> Job:
     return store.create(job)
 
 
-def succeed(store: JobStore, job_id: str) -> None:
-    store.mark_running(job_id, "w@host", stale_after=60)
-    store.finish(job_id, JobStatus.SUCCEEDED)
-
-
 def submitted(client: FlaskClient) -> str:
     response = post_job(client, FILES, size=48)
     assert response.status_code == 202, response.json
     return str(response.json["id"])
+
+
+@pytest.fixture
+def finished_job(client: FlaskClient, service_env: Env) -> str:
+    """A job submitted through the API (its images stored) that a worker claimed and finished,
+    recorded in the job store as the worker records it."""
+    job_id = submitted(client)
+    store = service_env.store()
+    store.mark_running(job_id, "w@host", stale_after=60)
+    store.finish(job_id, JobStatus.SUCCEEDED)
+    return job_id
 
 
 # -- cancel ----------------------------------------------------------------------------------
@@ -60,11 +67,10 @@ def test_cancel_of_a_running_job_asks_it_to_stop(client: FlaskClient, service_en
 
 
 def test_cancel_that_arrives_after_success_keeps_the_result(
-    client: FlaskClient, service_env: Env
+    client: FlaskClient, service_env: Env, finished_job: str
 ) -> None:
     """Found from outside: a DELETE meant as a cancel, just after success, deleted the picture."""
-    job_id = submitted(client)
-    succeed(service_env.store(), job_id)
+    job_id = finished_job
     response = client.post(f"/v1/jobs/{job_id}/cancel", headers=AUTH)
     assert response.status_code == 409 and response.json["error"]["code"] == "job_finished"
     job = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json
@@ -110,10 +116,9 @@ def test_delete_of_an_active_job_is_refused_and_does_not_cancel_it(
 
 
 def test_delete_of_a_finished_job_removes_its_images_and_a_retry_answers_the_same(
-    client: FlaskClient, service_env: Env
+    client: FlaskClient, service_env: Env, finished_job: str
 ) -> None:
-    job_id = submitted(client)
-    succeed(service_env.store(), job_id)
+    job_id = finished_job
     first = client.delete(f"/v1/jobs/{job_id}", headers=AUTH)
     again = client.delete(f"/v1/jobs/{job_id}", headers=AUTH)
     assert first.status_code == again.status_code == 200
@@ -123,9 +128,10 @@ def test_delete_of_a_finished_job_removes_its_images_and_a_retry_answers_the_sam
     assert client.get(f"/v1/jobs/{job_id}/result", headers=AUTH).status_code == 404
 
 
-def test_delete_of_another_keys_job_is_not_found(client: FlaskClient, service_env: Env) -> None:
-    job_id = submitted(client)
-    succeed(service_env.store(), job_id)
+def test_delete_of_another_keys_job_is_not_found(
+    client: FlaskClient, service_env: Env, finished_job: str
+) -> None:
+    job_id = finished_job
     other = {"Authorization": f"Bearer {OTHER_API_KEY}"}
     response = client.delete(f"/v1/jobs/{job_id}", headers=other)
     assert response.status_code == 404 and response.json["error"]["code"] == "job_not_found"
