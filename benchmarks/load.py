@@ -23,7 +23,6 @@ import io
 import json
 import os
 import random
-import socket
 import sys
 import threading
 import time
@@ -34,7 +33,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import boto3
 import redis
 import requests
 from PIL import Image
@@ -42,15 +40,20 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.procs import HTTP_TIMEOUT, answers, free_port, process, wait_until  # noqa: E402
 from contract.jobs import Job, JobStatus  # noqa: E402
+from harness.api_server import APP, gunicorn  # noqa: E402
+from harness.arguments import int_list  # noqa: E402
+from harness.celery_worker import CeleryWorker  # noqa: E402
+from harness.moto_server import AWS_ENV, moto_process  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
 
 PY = sys.executable
 BUCKET = "nst-bench"
 API_KEYS = ("bench-key-alpha", "bench-key-beta")
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
-AWS_ENV["AWS_DEFAULT_REGION"] = "us-east-1"
+# Every request a benchmark sends: (connect, read) seconds. Without one, a request the server
+# never answers hangs the whole benchmark (issue 21: scale.py waited 8 minutes on one submit);
+# the read part is above the API's own deadline (NST_API_REQUEST_TIMEOUT_SECONDS, 120 s).
+HTTP_TIMEOUT = (10.0, 150.0)
 TINY_PARAMS = {"size": "32", "iterations": "4", "optimizer": "adam"}
 ACCESS_LOG_FORMAT = "%(m)s %(U)s %(s)s %(D)s"
 TARGET_BYTES = 256 * 1024
@@ -112,22 +115,7 @@ def tiny_jpeg(path: Path, side: int = 32) -> bytes:
 # -- processes ------------------------------------------------------------------------------
 def start_s3(stack: ExitStack, logs: Path) -> str:
     """moto's S3 server in its own process (not a thread of this client) with the bucket made."""
-    port = free_port()
-    env = {**os.environ, **AWS_ENV}
-    stack.enter_context(
-        process([PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], env, logs / "s3.log")
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_until(lambda: answers(endpoint), 60, "moto")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-    s3.create_bucket(Bucket=BUCKET)
-    return endpoint
+    return stack.enter_context(moto_process(dict(os.environ), logs / "s3.log", BUCKET)).url
 
 
 def app_factory(form_memory_bytes: int) -> str:
@@ -137,7 +125,7 @@ def app_factory(form_memory_bytes: int) -> str:
     load run found that Werkzeug counts file chunks against this limit (benchmarks/README.md).
     """
     if not form_memory_bytes:
-        return "api.app:create_app()"
+        return APP
     return f"api.app:create_app(test_config={{'MAX_FORM_MEMORY_SIZE': {form_memory_bytes}}})"
 
 
@@ -145,37 +133,28 @@ def start_api(
     stack: ExitStack, env: dict[str, str], workers: int, form_memory_bytes: int, logs: Path
 ) -> str:
     """The API under gunicorn as in deploy/local/services.sh, with an access log of timings."""
-    port = free_port()
-    gunicorn = str(Path(PY).parent / "gunicorn")
     args = [
-        gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4",
-        "--access-logfile", str(logs / "access.log"), "--access-logformat", ACCESS_LOG_FORMAT,
-        app_factory(form_memory_bytes),
+        "--workers", str(workers), "--threads", "4", "--access-logfile", str(logs / "access.log"),
+        "--access-logformat", ACCESS_LOG_FORMAT,
     ]  # fmt: skip
-    stack.enter_context(process(args, env, logs / "api.log"))
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: answers(f"{url}/readyz"), 120, "the API")
-    return url
+    api = gunicorn(env, logs / "api.log", args=args, app=app_factory(form_memory_bytes),
+                   ready_path="/readyz")  # fmt: skip
+    return stack.enter_context(api).url
 
 
 @contextmanager
 def celery_workers(count: int, env: dict[str, str], logs: Path) -> Iterator[None]:
     """count worker processes (concurrency 1 each), ready before the block starts."""
     with ExitStack() as stack:
-        paths = []
-        for index in range(count):
-            name = f"bench{count}-{index}@{socket.gethostname()}"
-            path = logs / f"worker{count}-{index}.log"
-            args = [
-                PY, "-m", "celery", "-A", "worker.main:app", "worker",
-                "--queues", env["NST_QUEUE"], "--concurrency", "1", "--pool", "prefork",
-                "--hostname", name, "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "--loglevel", "INFO",
-            ]  # fmt: skip
-            stack.enter_context(process(args, env, path))
-            paths.append(path)
-        for path in paths:
-            wait_until(lambda p=path: "ready." in p.read_text(), 300, f"worker ({path})")
+        workers = [
+            stack.enter_context(CeleryWorker(
+                env, f"bench{count}-{index}", logs / f"worker{count}-{index}.log",
+                queue=env["NST_QUEUE"],
+            ))
+            for index in range(count)
+        ]  # fmt: skip
+        for worker in workers:
+            worker.wait_ready(timeout=300)
         yield
 
 
@@ -510,10 +489,6 @@ def print_table(results: Results) -> None:
         d = {k: v for k, v in results.deep_queue.items() if "while_deep" not in k}
         print(f"deep queue: {d}")
     print(f"load after {s.get('load_average_after')}")
-
-
-def int_list(value: str) -> list[int]:
-    return [int(n) for n in value.split(",")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,9 +5,9 @@ its counters see only this run), real storage (moto's S3 server in its own proce
 ``file://`` folder), the API under gunicorn exactly as ``deploy/local/services.sh`` runs it
 (``gunicorn -c python:api.gunicorn_conf 'api.app:create_app()'``, NST_API_* settings), and for
 each N in ``--workers`` N fresh ``celery worker`` processes as docker-compose runs them, with
-``NST_ENGINE=simulated`` (``worker/simulated.py``): each job sleeps the modelled H100 time and
-writes real previews, states (of the real engine's size unless ``--state-bytes``) and results.
-Clients submit N x ``--jobs-per-worker`` jobs through the API (two real photos, an
+the simulated engine (``benchmarks/simulated_engine.py``): each job sleeps the modelled H100
+time and writes real previews, states (of the real engine's size unless ``--state-bytes``) and
+results. Clients submit N x ``--jobs-per-worker`` jobs through the API (two real photos, an
 Idempotency-Key each) and poll each unfinished job every ``--poll-interval`` seconds; with
 ``--prefill`` every job is queued first and the workers are then told to take the queue.
 
@@ -57,14 +57,23 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.load import AWS_ENV, BUCKET, Latency, machine  # noqa: E402
-from benchmarks.procs import HTTP_TIMEOUT, answers, free_port, process, wait_until  # noqa: E402
+from benchmarks.load import BUCKET, HTTP_TIMEOUT, Latency, machine  # noqa: E402
+from benchmarks.simulated_engine import (  # noqa: E402
+    SIMULATED_ENGINE,
+    iteration_seconds,
+    real_state_bytes,
+)
 from contract.jobs import Job, JobStatus  # noqa: E402
+from harness.api_server import gunicorn  # noqa: E402
+from harness.arguments import int_list  # noqa: E402
+from harness.celery_worker import CeleryWorker  # noqa: E402
+from harness.moto_server import AWS_ENV, moto_process  # noqa: E402
+from harness.redis_server import redis_server  # noqa: E402
+from harness.waits import wait_for  # noqa: E402
 from shared.job_store import JobStore  # noqa: E402
 from shared.queue import make_producer  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.storage import JobKeys, ObjectStorage, open_storage  # noqa: E402
-from worker.simulated import iteration_seconds, real_state_bytes  # noqa: E402
 
 PY = sys.executable
 API_KEY = "bench-scale-key"
@@ -79,7 +88,7 @@ HOLD_QUEUE = "nst-scale-hold"  # --prefill: workers wait here, on nothing, until
 class Stack:
     """The running services of one step and what the benchmark needs to reach and measure them."""
 
-    env: dict[str, str]  # the API's environment; workers add NST_ENGINE=simulated
+    env: dict[str, str]  # the API's environment; workers add the simulated engine
     api_url: str
     redis: redis.Redis
     store: JobStore
@@ -90,37 +99,17 @@ class Stack:
 
 def start_redis(stack: ExitStack, logs: Path) -> tuple[str, int]:
     """A redis-server of the run's own, persisted as docker-compose runs it, starting empty."""
-    port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="redis-", dir=logs))
     stack.callback(shutil.rmtree, folder, ignore_errors=True)
-    args = [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-        "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
-        "--dir", str(folder),
-    ]  # fmt: skip
-    proc = stack.enter_context(process(args, dict(os.environ), logs / "redis.log"))
-    client = redis.Redis(port=port)
-    wait_until(lambda: _pings(client), 20, "redis-server")
-    return f"redis://127.0.0.1:{port}/0", proc.pid
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
+    server = stack.enter_context(redis_server(folder, aof_rewrite=True))
+    assert server.process is not None
+    return server.url, server.process.pid
 
 
 def start_moto(stack: ExitStack, logs: Path) -> tuple[str, int]:
     """moto's S3 server in its own process, with the bucket made."""
-    port = free_port()
-    env = {**os.environ, **AWS_ENV}
-    args = [PY, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    proc = stack.enter_context(process(args, env, logs / "s3.log"))
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_until(lambda: answers(endpoint), 60, "moto")
-    requests.put(f"{endpoint}/{BUCKET}", timeout=10).raise_for_status()
-    return endpoint, proc.pid
+    server = stack.enter_context(moto_process(dict(os.environ), logs / "s3.log", BUCKET))
+    return server.url, server.pid
 
 
 def service_env(args: argparse.Namespace, redis_url: str, storage: str | None) -> dict[str, str]:
@@ -129,7 +118,6 @@ def service_env(args: argparse.Namespace, redis_url: str, storage: str | None) -
         **os.environ, **AWS_ENV, "PYTHONUNBUFFERED": "1",
         "NST_REDIS_URL": redis_url, "NST_AUTH": "on", "NST_API_KEYS": API_KEY,
         "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000000", "NST_WORKER_METRICS_PORT": "0",
-        "NST_API_HOST": "127.0.0.1", "NST_API_PORT": str(free_port()),
         "NST_API_WORKERS": str(args.api_workers),
     }  # fmt: skip
     env.pop("NST_ENGINE", None)
@@ -144,12 +132,8 @@ def service_env(args: argparse.Namespace, redis_url: str, storage: str | None) -
 
 def start_api(stack: ExitStack, env: dict[str, str], logs: Path) -> tuple[str, int]:
     """The API as deploy/local/services.sh starts it: gunicorn with the repo's config file."""
-    gunicorn = str(Path(PY).parent / "gunicorn")
-    args = [gunicorn, "-c", "python:api.gunicorn_conf", "api.app:create_app()"]
-    proc = stack.enter_context(process(args, env, logs / "api.log"))
-    url = f"http://127.0.0.1:{env['NST_API_PORT']}"
-    wait_until(lambda: answers(f"{url}/readyz"), 120, "the API")
-    return url, proc.pid
+    api = stack.enter_context(gunicorn(env, logs / "api.log", ready_path="/readyz"))
+    return api.url, api.pid
 
 
 @contextmanager
@@ -158,23 +142,20 @@ def simulated_workers(
 ) -> Iterator[list[int]]:
     """count worker processes as docker-compose runs them, consuming queue, all ready; yields
     their pids."""
-    worker_env = {**env, "NST_ENGINE": "simulated"}
+    worker_env = {**env, "NST_ENGINE": SIMULATED_ENGINE}
     if args.state_bytes is not None:
         worker_env["NST_SIMULATED_STATE_BYTES"] = str(args.state_bytes)
     with ExitStack() as stack:
-        logs = []
-        for index in range(count):
-            log = args.logs / f"worker-{count}-{index}.log"
-            name = worker_name(count, index)
-            command = [
-                PY, "-m", "celery", "-A", "worker.main:app", "worker", "--queues", queue,
-                "--concurrency", "1", "--pool", "prefork", "--prefetch-multiplier", "1",
-                "--without-gossip", "--without-mingle", "--loglevel", "INFO", "--hostname", name,
-            ]  # fmt: skip
-            logs.append((stack.enter_context(process(command, worker_env, log)), log))
-        for _, log in logs:
-            wait_until(lambda p=log: "ready." in p.read_text(), 600, f"worker ({log})")
-        yield [proc.pid for proc, _ in logs]
+        workers = [
+            stack.enter_context(CeleryWorker(
+                worker_env, worker_name(count, index), args.logs / f"worker-{count}-{index}.log",
+                queue=queue, heartbeat=True, extra_args=["--prefetch-multiplier", "1"],
+            ))
+            for index in range(count)
+        ]  # fmt: skip
+        for worker in workers:
+            worker.wait_ready(timeout=600)
+        yield [worker.pid for worker in workers]
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -385,7 +366,7 @@ def drive(
                 release()
                 started = time.time()
             timeout = 600 + 60 * args.jobs_per_worker
-            wait_until(lambda: not clients.active, timeout, "every job final")
+            wait_for(lambda: not clients.active, timeout, "every job final")
         finally:
             done.set()
         for future in futures:
@@ -771,10 +752,6 @@ def without_series(results: dict[str, Any]) -> dict[str, Any]:
         for row in results["rows"]
     ]
     return {**results, "rows": rows}
-
-
-def int_list(value: str) -> list[int]:
-    return [int(n) for n in value.split(",") if n.strip()]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

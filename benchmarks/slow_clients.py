@@ -18,7 +18,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,26 +29,26 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.procs import free_port, start_gunicorn  # noqa: E402
+from harness.api_server import REPO_CONFIG, gunicorn  # noqa: E402
+from harness.arguments import int_list  # noqa: E402
+from harness.processes import Process  # noqa: E402
 
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-APP = "api.app:create_app()"
 CONFIGS = {
     "threads (2 workers x 4 threads, before)": ["--workers", "2", "--threads", "4"],
-    "gevent (api/gunicorn_conf.py, now)": ["-c", "python:api.gunicorn_conf"],
+    "gevent (api/gunicorn_conf.py, now)": list(REPO_CONFIG),
 }
 
 
-def start(args: list[str], port: int, home: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "HOME": str(home), "NST_AUTH": "off", "NST_API_HOST": "127.0.0.1",
-           "NST_API_PORT": str(port), "NST_API_WORKERS": "2",
+def start(args: list[str], home: Path) -> Process:
+    """gunicorn with args (two workers), its log and its own HOME in home."""
+    env = {**os.environ, "HOME": str(home), "NST_AUTH": "off", "NST_API_WORKERS": "2",
            "NST_STORAGE_URL": f"file://{home}/storage"}  # fmt: skip
-    bind = [] if "-c" in args else ["--bind", f"127.0.0.1:{port}"]
-    return start_gunicorn([GUNICORN, *args, *bind, APP], env, port)
+    return gunicorn(env, home / "api.log", args=args)
 
 
-def trickle(port: int, count: int, stop: threading.Event) -> None:
-    """Open count connections and send each one header byte a second until stopped."""
+def trickle(port: int, count: int, opened: threading.Event, stop: threading.Event) -> None:
+    """Open count connections and send each one header byte a second until stopped; set
+    opened once every connection has sent its first byte."""
     sockets = []
     for _ in range(count):
         with contextlib.suppress(OSError):
@@ -59,6 +58,7 @@ def trickle(port: int, count: int, stop: threading.Event) -> None:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.send(payload[offset : offset + 1])
+        opened.set()
         if stop.wait(1.0):
             break
     for sock in sockets:
@@ -85,30 +85,28 @@ def probe(port: int, seconds: float) -> dict[str, float]:
 
 
 def measure(name: str, args: list[str], clients: int, seconds: float) -> dict[str, object]:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as home:
-        proc = start(args, port, Path(home))
-        stop = threading.Event()
-        slow = threading.Thread(target=trickle, args=(port, clients, stop), daemon=True)
+    with tempfile.TemporaryDirectory() as home, start(args, Path(home)) as api:
+        opened, stop = threading.Event(), threading.Event()
+        slow = threading.Thread(target=trickle, args=(api.port, clients, opened, stop),
+                                daemon=True)  # fmt: skip
         slow.start()
-        time.sleep(1.5)  # the connections are open and have sent their first bytes
-        result = probe(port, seconds)
+        if not opened.wait(timeout=120):
+            raise TimeoutError(f"{clients} slow connections did not open in 120 s")
+        result = probe(api.port, seconds)
         stop.set()
         slow.join(timeout=10)
-        proc.terminate()
-        proc.wait(timeout=30)
     return {"config": name, "slow_clients": clients, **result}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", default="12,100,300,900")
+    parser.add_argument("--clients", type=int_list, default=[12, 100, 300, 900])
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     rows = [
-        measure(name, config, int(count), args.seconds)
+        measure(name, config, count, args.seconds)
         for name, config in CONFIGS.items()
-        for count in args.clients.split(",")
+        for count in args.clients
     ]
     print("| configuration | slow clients | /healthz answered | p50 ms | max ms |")
     print("|---|---|---|---|---|")

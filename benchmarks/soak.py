@@ -22,8 +22,6 @@ import argparse
 import io
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from api.app import create_app  # noqa: E402
+from harness.celery_worker import CeleryWorker  # noqa: E402
+from harness.waits import wait_for  # noqa: E402
 from shared.settings import load_settings  # noqa: E402
 
 SHARED_IMAGES = REPO.parent / "shared" / "images"
@@ -70,22 +70,14 @@ def rss_mb(parent: psutil.Process) -> tuple[float, float, int]:
     return child.memory_info().rss / 2**20, total / 2**20, child.pid
 
 
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    args = [
-        sys.executable, "-m", "celery", "-A", "worker.main:app", "worker", "--queues",
-        env["NST_QUEUE"], "--concurrency", "1", "--pool", "prefork", "--hostname",
-        f"soak-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
-        "--without-heartbeat", "--loglevel", "INFO",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 180
-    while b"ready." not in log.read_bytes():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker did not start:\n{log.read_text()[-2000:]}")
-        time.sleep(0.2)
-    return proc
+def start_worker(env: dict[str, str], log: Path) -> CeleryWorker:
+    """One real worker (one pool process) on the run's queue, ready."""
+    worker = CeleryWorker(env, f"soak-{uuid.uuid4().hex[:6]}", log, queue=env["NST_QUEUE"])
+    try:
+        return worker.wait_ready(timeout=300)
+    except BaseException:
+        worker.stop()
+        raise
 
 
 def run_job(client: Any, store: Any, index: int, size: tuple[int, int], iterations: int) -> str:
@@ -100,13 +92,8 @@ def run_job(client: Any, store: Any, index: int, size: tuple[int, int], iteratio
     if response.status_code != 202:
         raise RuntimeError(f"submit failed: {response.status_code} {response.json}")
     job_id = response.json["id"]
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        job = store.get(job_id)
-        if job.status.is_final:
-            return str(job.status.value)
-        time.sleep(0.05)
-    raise RuntimeError(f"job {job_id} did not end")
+    job = wait_for(lambda: (j := store.get(job_id)).status.is_final and j, 300, f"job {job_id}")
+    return str(job.status.value)
 
 
 def flatness(rss: list[float], warmup: int) -> dict[str, float]:
@@ -167,8 +154,7 @@ def main() -> None:
             if not args.json:
                 print(json.dumps(rows[-1]), flush=True)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=60)
+        worker.stop(group=True)
         client_redis = redis.Redis.from_url(args.redis_url)
         for key in client_redis.scan_iter(f"*soak-{run}*"):
             client_redis.delete(key)

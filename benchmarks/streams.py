@@ -21,7 +21,6 @@ import os
 import selectors
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,21 +35,22 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.procs import free_port, start_gunicorn  # noqa: E402
+from harness.api_server import gunicorn  # noqa: E402
+from harness.arguments import int_list  # noqa: E402
+from harness.processes import Process  # noqa: E402
 
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 REDIS_URL = "redis://127.0.0.1:6379/12"
 
 
-def start_api(port: int, folder: Path, prefix: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NST_AUTH": "off", "NST_API_HOST": "127.0.0.1", "NST_API_PORT": str(port),
+def start_api(folder: Path, prefix: str) -> Process:
+    """One gevent worker (the repository's gunicorn config), its log in folder."""
+    env = {**os.environ, "NST_AUTH": "off",
            "NST_API_WORKERS": "1", "NST_REDIS_URL": REDIS_URL, "NST_KEY_PREFIX": prefix,
            "NST_QUEUE": prefix, "NST_STORAGE_URL": f"file://{folder}",
            "NST_EVENTS_HEARTBEAT_SECONDS": "15",
            # one caller opens them all: lift the per-key cap (what a stream costs is measured)
            "NST_MAX_STREAMS_PER_KEY": "100000"}  # fmt: skip
-    return start_gunicorn([GUNICORN, "-c", "python:api.gunicorn_conf", "api.app:create_app()"],
-                          env, port)  # fmt: skip
+    return gunicorn(env, folder / "api.log")
 
 
 def queued_job(url: str) -> str:
@@ -96,10 +96,9 @@ def read_until(sockets: list[socket.socket], marker: bytes, timeout: float) -> l
 
 def measure(count: int) -> dict[str, object]:
     prefix = f"streams-{uuid.uuid4().hex[:6]}"
-    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
-        api = start_api(port, Path(folder), prefix)
-        url = f"http://127.0.0.1:{port}"
+        api = start_api(Path(folder), prefix)
+        url, port = api.url, api.port
         try:
             worker = psutil.Process(api.pid).children()[0]
             job_id = queued_job(url)
@@ -117,8 +116,7 @@ def measure(count: int) -> dict[str, object]:
             for sock in sockets:
                 sock.close()
         finally:
-            api.terminate()
-            api.wait(timeout=30)
+            api.stop(timeout=30)
             client = redis.Redis.from_url(REDIS_URL)
             for key in client.scan_iter(f"*{prefix}*"):
                 client.delete(key)
@@ -148,9 +146,9 @@ def _healthz_ms(url: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--streams", default="100,500,950")
+    parser.add_argument("--streams", type=int_list, default=[100, 500, 950], help="e.g. 100,500")
     args = parser.parse_args()
-    rows = [measure(int(n)) for n in args.streams.split(",")]
+    rows = [measure(count) for count in args.streams]
     print("| streams | opened | KiB per stream | Redis connections added | /healthz p50 / max ms "
           "| all got `cancelled` within |")  # fmt: skip
     print("|---|---|---|---|---|---|")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from harness.waits import NeverHappened, wait_for
 
@@ -52,6 +53,13 @@ class Process:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def port(self) -> int:
+        """The port of ``url`` (for raw sockets); only for a server."""
+        port = urlsplit(self.url).port
+        assert port is not None, f"{self.args[0]} has no URL with a port"
+        return port
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -79,16 +79,22 @@ class RedisServer:
         self.stop()
 
 
-def redis_server(folder: Path, *extra: str, port: int | None = None) -> RedisServer:
+def redis_server(
+    folder: Path, *extra: str, port: int | None = None, aof_rewrite: bool = False
+) -> RedisServer:
     """A server persisted as docker-compose runs it: append-only, fsync every second, no
-    eviction, no background AOF rewrite (a test that cuts the file needs it to stay put).
-    Not started: call ``start()`` or use it as a context manager."""
+    eviction. Not started: call ``start()`` or use it as a context manager.
+
+    The background AOF rewrite is off unless ``aof_rewrite``: a test that cuts the file back
+    needs it to stay put; a benchmark that measures Redis keeps production's rewrite.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    rewrite = [] if aof_rewrite else ["--auto-aof-rewrite-percentage", "0"]
     args = [
         "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-        "--auto-aof-rewrite-percentage", "0", "--maxmemory-policy", "noeviction", *extra,
+        "--maxmemory-policy", "noeviction", *rewrite, *extra,
     ]  # fmt: skip
     return RedisServer(args, port, folder, "redis.log")
 

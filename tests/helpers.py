@@ -68,14 +68,15 @@ def submit_running(
     Fault tests start here: they break something while the job is known to be running and
     resumable. Progress is recorded at once but its state is uploaded in the background, so
     the state is awaited in storage too: a loaded machine killed a worker between the two, and
-    the job restarted from scratch.
+    the job restarted from scratch. The timeouts are generous: on a loaded 2-core machine
+    starting a worker and compiling its first step can take minutes.
     """
     job = submit(api, iterations=iterations, checkpoint_every=checkpoint_every, size=32)
     poll = poller(api, job["id"])
-    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 120,
-             f"a checkpoint at iteration {past}")  # fmt: skip
+    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 300,
+             f"a checkpoint at iteration {past}", every=0.2)  # fmt: skip
     storage, state = api.env.storage(), JobKeys(job["id"]).state
-    wait_for(lambda: storage.exists(state), 60, "the checkpoint's state in storage")
+    wait_for(lambda: storage.exists(state), 120, "the checkpoint's state in storage")
     return job, poll
 
 

@@ -44,7 +44,9 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.procs import answers, free_port, process, wait_until  # noqa: E402
+from harness.ports import free_port  # noqa: E402
+from harness.processes import process  # noqa: E402
+from harness.waits import answers, wait_for  # noqa: E402
 
 IMAGES = REPO.parent / "shared" / "images"
 RATIOS = ((4, 3), (3, 4), (16, 9), (1, 1), (9, 16), (3, 2))  # width : height
@@ -109,9 +111,9 @@ def run(args: argparse.Namespace, concurrency: int, folder: Path) -> dict[str, A
         stack.enter_context(process([gunicorn, "-c", "python:api.gunicorn_conf",
                                      "api.app:create_app()"], env, folder / "api.log"))  # fmt: skip
         api = f"http://127.0.0.1:{api_port}"
-        wait_until(lambda: answers(f"{api}/readyz"), 60, "the API")
+        wait_for(lambda: answers(f"{api}/readyz"), 60, "the API")
         stack.enter_context(process(worker, env, folder / f"worker-{concurrency}.log"))
-        wait_until(lambda: b"ready." in (folder / f"worker-{concurrency}.log").read_bytes(),
+        wait_for(lambda: b"ready." in (folder / f"worker-{concurrency}.log").read_bytes(),
                    600, "the worker")  # fmt: skip
         with GpuSampler() as gpu:
             started = time.monotonic()

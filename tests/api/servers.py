@@ -21,7 +21,7 @@ class LoggedGunicorn:
         self.server = gunicorn(env, log)
         self.proc = self.server.proc
         self.url = self.server.url
-        self.port = int(self.url.rsplit(":", 1)[1])
+        self.port = self.server.port
 
     def connect(self) -> socket.socket:
         """A raw connection, for clients that misbehave below HTTP."""

@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
-import redis
 import requests
-from moto.server import ThreadedMotoServer
 
-from api.app import create_app
-from tests.fixtures.live import Env, LiveAPI, WorkerProcess, serve
-from tests.helpers import free_port, poller, submit, submit_running, wait_for, wait_status
+from harness.moto_server import ThreadedS3
+from harness.redis_server import RedisServer, redis_server
+from tests.fixtures.live import Env, LiveAPI, WorkerProcess, api_for
+from tests.helpers import poller, submit, submit_running, wait_for, wait_status
 
 Start = Callable[..., WorkerProcess]
-
-
-@dataclass
-class RedisServer:
-    """A redis-server of the test's own, with the append-only persistence docker-compose ships."""
-
-    port: int
-    data_dir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction",
-             "--dir", str(self.data_dir)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=self.port)
-        wait_for(lambda: _pings(client), 20, "redis-server to answer")
-
-    def stop(self) -> None:
-        """Shut down cleanly, as `docker compose restart redis` would (SIGTERM)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
 
 
 @contextmanager
@@ -71,26 +38,11 @@ def outage(
         start()
 
 
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(free_port(), tmp_path / "redis-data")
-    server.data_dir.mkdir()
-    server.start()
-    yield server
-    server.stop()
-
-
-@contextmanager
-def api_for(env: Env) -> Iterator[LiveAPI]:
-    with serve(create_app(env.settings())) as url:
-        yield LiveAPI(url, env)
+    """A redis-server of the test's own, persisted as docker-compose runs it."""
+    with redis_server(tmp_path / "redis-data") as server:
+        yield server
 
 
 def test_redis_restart_loses_no_queued_or_running_job(
@@ -132,44 +84,28 @@ def test_60_second_redis_outage_stops_the_running_job_and_it_resumes_once_redis_
 
 
 @pytest.fixture
-def flaky_s3(aws_credentials: None) -> Iterator[Callable[[bool], None]]:
-    """An S3 endpoint of the test's own that can be switched off and on again on the same port."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="flaky")
-    state = {"server": server}
-
-    def switch(on: bool) -> None:
-        if on and state["server"] is None:
-            state["server"] = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-            state["server"].start()
-        elif not on and state["server"] is not None:
-            state["server"].stop()
-            state["server"] = None
-
-    switch.endpoint = endpoint  # type: ignore[attr-defined]
-    yield switch
-    switch(False)
+def flaky_s3(aws_credentials: None) -> Iterator[ThreadedS3]:
+    """An S3 endpoint of the test's own that can be stopped and started again on its port."""
+    with ThreadedS3() as server:
+        server.create_bucket("flaky")
+        yield server
 
 
-def flaky_env(service_env: Env, switch: Callable[[bool], None], **settings: str) -> Env:
+def flaky_env(service_env: Env, s3: ThreadedS3, **settings: str) -> Env:
     """The settings on the flaky S3 endpoint; storage budgets at their defaults unless given."""
     values = {k: v for k, v in service_env.values.items() if k != "NST_STORAGE_RETRY_SECONDS"}
     return Env({
-        **values, "NST_STORAGE_URL": "s3://flaky/jobs",
-        "NST_S3_ENDPOINT_URL": switch.endpoint,  # type: ignore[attr-defined]
+        **values, "NST_STORAGE_URL": "s3://flaky/jobs", "NST_S3_ENDPOINT_URL": s3.endpoint,
         **settings,
     })  # fmt: skip
 
 
 def test_api_answers_503_json_when_storage_is_down_and_names_no_address(
-    service_env: Env, flaky_s3: Callable[[bool], None]
+    service_env: Env, flaky_s3: ThreadedS3
 ) -> None:
     env = flaky_env(service_env, flaky_s3)
     with api_for(env) as api:
-        flaky_s3(False)
+        flaky_s3.stop()
         started = time.monotonic()
         response = submit_raw(api)
         assert time.monotonic() - started < 10  # the API fails fast; workers are the patient ones
@@ -198,14 +134,14 @@ def submit_raw(api: LiveAPI) -> requests.Response:
 
 
 def test_3_second_storage_outage_is_ridden_out_with_the_default_settings(
-    service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
+    service_env: Env, flaky_s3: ThreadedS3, start_worker: Start
 ) -> None:
     env = flaky_env(service_env, flaky_s3)
     with api_for(env) as api:
         start_worker(env=env)
         _, poll = submit_running(api, iterations=40, past=2)
         queued = submit(api, iterations=4, size=32)  # waits behind the running job
-        with outage(3, lambda: flaky_s3(False), lambda: flaky_s3(True)):
+        with outage(3, flaky_s3.stop, flaky_s3.start):
             seen = poll()["progress"]["iteration"]  # long enough for checkpoint writes to fail
         final = wait_status(poll, {"succeeded", "failed"}, 240)
         assert final["status"] == "succeeded", final
@@ -215,7 +151,7 @@ def test_3_second_storage_outage_is_ridden_out_with_the_default_settings(
 
 
 def test_60_second_storage_outage_sends_jobs_back_to_the_queue_and_they_resume(
-    service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
+    service_env: Env, flaky_s3: ThreadedS3, start_worker: Start
 ) -> None:
     """Past the 30 s budget a running job goes back to the queue; it resumes, it never fails."""
     env = flaky_env(service_env, flaky_s3)
@@ -223,7 +159,7 @@ def test_60_second_storage_outage_sends_jobs_back_to_the_queue_and_they_resume(
         start_worker(env=env)
         job, poll = submit_running(api, iterations=60, past=4)
         queued = submit(api, iterations=4, size=32)
-        with outage(60, lambda: flaky_s3(False), lambda: flaky_s3(True)):
+        with outage(60, flaky_s3.stop, flaky_s3.start):
             wait_for(lambda: env.store().get(job["id"]).outage_retries >= 1, 90,
                      "the running job to go back to the queue")  # fmt: skip
         final = wait_status(poll, {"succeeded", "failed"}, 300)
@@ -234,7 +170,7 @@ def test_60_second_storage_outage_sends_jobs_back_to_the_queue_and_they_resume(
 
 
 def test_job_fails_with_a_clear_message_when_storage_never_comes_back(
-    service_env: Env, flaky_s3: Callable[[bool], None], start_worker: Start
+    service_env: Env, flaky_s3: ThreadedS3, start_worker: Start
 ) -> None:
     env = flaky_env(
         service_env, flaky_s3, NST_STORAGE_RETRY_SECONDS="1", NST_MAX_OUTAGE_RETRIES="1",
@@ -243,7 +179,7 @@ def test_job_fails_with_a_clear_message_when_storage_never_comes_back(
     with api_for(env) as api:
         start_worker(env=env)
         job, _ = submit_running(api, iterations=400, past=2)
-        flaky_s3(False)
+        flaky_s3.stop()
         final = wait_status(
             lambda: _status_without_urls(env, job["id"]), {"failed", "succeeded"}, 120
         )
