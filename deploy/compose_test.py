@@ -40,7 +40,8 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from client.event_stream import follow  # noqa: E402  (the repository is not installed here)
+from client.api_client import Client  # noqa: E402  (the repository is not installed here)
+from client.event_stream import follow  # noqa: E402
 
 PROJECT = "nst-compose-test"
 API_KEY = "compose-test-key-0123456789"
@@ -98,6 +99,7 @@ class Stack:
         }
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {API_KEY}"
+        self.client = Client(self.api, API_KEY)
 
     @staticmethod
     def test_settings() -> dict[str, Any]:
@@ -149,23 +151,13 @@ class Stack:
     def job(self, job_id: str) -> dict[str, Any]:
         return dict(self.get(f"/v1/jobs/{job_id}"))
 
-    def submit(self, iterations: int, **extra: str) -> str:
-        """POST one small job; its id."""
-        files = [
-            ("content", (CONTENT.name, CONTENT.read_bytes(), "image/jpeg")),
-            ("style", (STYLE.name, STYLE.read_bytes(), "image/jpeg")),
-        ]
-        data = {
-            "size": str(SIZE),
-            "iterations": str(iterations),
-            "optimizer": "adam",
-            "early_stop": "0",
-            "checkpoint_every": str(CHECKPOINT_EVERY),
-            **extra,
-        }
-        response = self.session.post(self.api + "/v1/jobs", files=files, data=data, timeout=30)
-        assert response.status_code == 202, response.text
-        return str(response.json()["id"])
+    def submit(self, iterations: int) -> str:
+        """Submit one small job through the SDK, as a client of the stack would; its id."""
+        job = self.client.submit(
+            CONTENT, STYLE, size=SIZE, iterations=iterations, optimizer="adam", early_stop=0,
+            checkpoint_every=CHECKPOINT_EVERY,
+        )  # fmt: skip
+        return str(job.id)
 
     def wait_final(self, job_id: str, timeout: float = 300) -> dict[str, Any]:
         job = wait_for(

@@ -49,6 +49,11 @@ import requests
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from client.api_client import Client  # noqa: E402
+from deploy.offline.images import image_field  # noqa: E402
+
 K8S = REPO / "deploy" / "k8s"
 TAG = os.environ.get("NST_IMAGE_TAG", "dev")
 IMAGES = {
@@ -176,15 +181,9 @@ class Smoke:
         """docker save | podman load for each image podman lacks or holds in another build."""
         loaded = []
         for image in [*IMAGES.values(), REDIS_IMAGE, S3_IMAGE]:
-            docker_id = subprocess.run(
-                ["docker", "image", "inspect", "-f", "{{.Id}}", image],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            podman_id = self.podman(
-                "image", "inspect", "-f", "{{.Id}}", f"localhost/{image}", check=False
-            ).strip()
+            docker_id = image_field(image, "{{.Id}}")
+            assert docker_id is not None, f"docker has no image {image}: run `make images`"
+            podman_id = image_field(f"localhost/{image}", "{{.Id}}", tool="podman", env=self.env)
             if docker_id.removeprefix("sha256:") != podman_id:
                 save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
                 subprocess.run(
@@ -398,19 +397,10 @@ class Smoke:
         return f"worker metrics on host port {port}: {len(series)} nst_* samples"
 
     def job(self) -> str:
-        files = [
-            ("content", (CONTENT.name, CONTENT.read_bytes(), "image/jpeg")),
-            ("style", (STYLE.name, STYLE.read_bytes(), "image/jpeg")),
-        ]
-        data = {
-            "size": str(SIZE),
-            "iterations": str(ITERATIONS),
-            "optimizer": "adam",
-            "early_stop": "0",
-        }
-        response = self.session.post(self.api + "/v1/jobs", files=files, data=data, timeout=30)
-        assert response.status_code == 202, response.text
-        job_id = str(response.json()["id"])
+        submitted = Client(self.api, API_KEY).submit(
+            CONTENT, STYLE, size=SIZE, iterations=ITERATIONS, optimizer="adam", early_stop=0
+        )
+        job_id = str(submitted.id)
         final = {"succeeded", "failed", "cancelled"}
 
         def ended() -> dict[str, Any]:

@@ -57,6 +57,22 @@ def compose_builds() -> dict[str, dict[str, object]]:
     return builds
 
 
+def image_field(
+    image: str, template: str, tool: str = "docker", env: dict[str, str] | None = None
+) -> str | None:
+    """One field of a local image (``{{.Id}}``, ``{{.Size}}``), or None if there is no such
+    image. ``tool`` is ``docker`` or ``podman`` (same command line); ``env`` is the tool's
+    environment (podman reads its configuration from CONTAINERS_CONF)."""
+    result = subprocess.run(
+        [tool, "image", "inspect", "-f", template, image],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 def build(image: str, context: str, dockerfile: str, args: dict[str, str]) -> None:
     """One classic-builder build, timed; its output goes to a log unless it fails."""
     command = ["docker", "build", "--network", "host", "-f", dockerfile, "-t", image]
@@ -77,12 +93,8 @@ def build(image: str, context: str, dockerfile: str, args: dict[str, str]) -> No
     if result.returncode != 0:
         sys.stdout.write(log.read_text()[-4000:])
         sys.exit(f"building {image} failed after {seconds:.0f} s (log: {log})")
-    size = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{.Size}}", image],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    size = image_field(image, "{{.Size}}")
+    assert size is not None, f"{image} built but docker does not list it"
     print(f"{image:40} built in {seconds:6.1f} s, {int(size) / 1e9:5.2f} GB", flush=True)
 
 
