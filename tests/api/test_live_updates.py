@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.fixtures.live import Env, LiveAPI, WorkerProcess
+from tests.fixtures.live import Env, LiveAPI
 from tests.helpers import submit
 
 Event = tuple[str | None, str, Any]  # the id is the state tag: "version" or "version.place"
@@ -58,11 +58,10 @@ def cancel(api: LiveAPI, job_id: str, after: float = 0.0) -> None:
 
 
 def test_a_job_streams_progress_previews_and_its_end_then_the_stream_closes(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
+    worker_api: LiveAPI,
 ) -> None:
-    start_worker()
-    job = submit(live_api, iterations=8, checkpoint_every=2)
-    seen = [e for e in events(live_api, job["id"]) if e[1] != "heartbeat"]
+    job = submit(worker_api, iterations=8, checkpoint_every=2)
+    seen = [e for e in events(worker_api, job["id"]) if e[1] != "heartbeat"]
     names = [name for _, name, _ in seen]
     assert names[0] == "status" and names[-1] == "succeeded", names
     progress = [data for _, name, data in seen if name == "progress"]
@@ -92,11 +91,11 @@ def test_prefer_wait_answers_as_soon_as_the_job_changes(live_api: LiveAPI) -> No
     job = submit(live_api)
     threading.Thread(target=cancel, args=(live_api, job["id"], 0.5)).start()
     started = time.monotonic()
-    headers = {**live_api.headers, "Prefer": "wait=20"}
-    response = requests.get(f"{live_api.url}/v1/jobs/{job['id']}", headers=headers, timeout=30)
-    assert 0.4 < time.monotonic() - started < 5
+    headers = {**live_api.headers, "Prefer": "wait=60"}
+    response = requests.get(f"{live_api.url}/v1/jobs/{job['id']}", headers=headers, timeout=90)
+    assert 0.4 < time.monotonic() - started < 45  # woken by the cancel, not by the wait's end
     assert response.json()["status"] == "cancelled"
-    assert response.headers["Preference-Applied"] == "wait=20"
+    assert response.headers["Preference-Applied"] == "wait=60"
 
 
 def test_etag_gives_304_when_nothing_changed_even_after_a_wait(live_api: LiveAPI) -> None:
@@ -108,4 +107,4 @@ def test_etag_gives_304_when_nothing_changed_even_after_a_wait(live_api: LiveAPI
     started = time.monotonic()
     waited = requests.get(url, headers={**live_api.headers, "If-None-Match": etag,
                                         "Prefer": "wait=1"}, timeout=10)  # fmt: skip
-    assert waited.status_code == 304 and 0.9 < time.monotonic() - started < 5
+    assert waited.status_code == 304 and time.monotonic() - started > 0.9  # it did wait

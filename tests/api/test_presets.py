@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from flask.testing import FlaskClient
 from contract.errors import ConfigError
 from shared.presets import PresetCatalog
 from tests.api.conftest import AUTH, post_job
-from tests.fixtures.live import Env, LiveAPI, WorkerProcess
+from tests.fixtures.live import Env, LiveAPI
 from tests.helpers import poller, wait_status
 from tests.images import SHARED_IMAGES, content_bytes, style_bytes
 
@@ -59,16 +58,13 @@ def test_an_unknown_preset_is_refused_naming_those_offered(client: FlaskClient) 
     assert client.get("/v1/presets/mona_lisa/thumbnail", headers=AUTH).status_code == 404
 
 
-def test_a_preset_job_runs_to_the_end_on_a_worker(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess]
-) -> None:
-    start_worker()
+def test_a_preset_job_runs_to_the_end_on_a_worker(worker_api: LiveAPI) -> None:
     files = [("content", ("c.jpg", content_bytes(64), "image/jpeg"))]
     data = {"size": "48", "iterations": "4", "optimizer": "adam", "style_preset": "starry_night"}
-    response = requests.post(f"{live_api.url}/v1/jobs", data=data, files=files,
-                             headers=live_api.headers, timeout=30)  # fmt: skip
+    response = requests.post(f"{worker_api.url}/v1/jobs", data=data, files=files,
+                             headers=worker_api.headers, timeout=30)  # fmt: skip
     assert response.status_code == 202, response.text
-    final = wait_status(poller(live_api, response.json()["id"]), {"succeeded", "failed"})
+    final = wait_status(poller(worker_api, response.json()["id"]), {"succeeded", "failed"})
     assert final["status"] == "succeeded", final
 
 

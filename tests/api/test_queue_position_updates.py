@@ -70,12 +70,12 @@ def test_a_long_poll_on_a_queued_job_answers_when_it_moves_up(
     mover = leave_queue_later(app, ahead, 0.3)
     started = time.monotonic()
     response = client.get(
-        f"/v1/jobs/{behind}", headers={**AUTH, "If-None-Match": etag, "Prefer": "wait=20"}
+        f"/v1/jobs/{behind}", headers={**AUTH, "If-None-Match": etag, "Prefer": "wait=60"}
     )
     mover.join()
     assert response.status_code == 200
     assert response.get_json()["queue_position"] == 1
-    assert time.monotonic() - started < 15  # woken by the move, not by the end of the wait
+    assert time.monotonic() - started < 45  # woken by the move, not by the end of the wait
 
 
 def test_the_event_stream_of_a_queued_job_sends_its_new_place(

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from contract.jobs import JobStatus
 from tests.cli.test_service_commands import NST, SMALL_JOB, images, nst, nst_env
-from tests.fixtures.live import LiveAPI, WorkerProcess
+from tests.fixtures.live import LiveAPI
 from tests.images import image_size
 
 
@@ -94,12 +93,11 @@ def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: P
 
 
 def test_watch_reattaches_to_a_running_job_and_downloads_it(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    worker_api: LiveAPI, tmp_path: Path
 ) -> None:
-    start_worker()
-    job_id = submit_id(live_api, tmp_path)
+    job_id = submit_id(worker_api, tmp_path)
     out = tmp_path / "watched.png"
-    watched = subprocess.run([NST, "watch", job_id, "-o", str(out)], env=nst_env(live_api),
+    watched = subprocess.run([NST, "watch", job_id, "-o", str(out)], env=nst_env(worker_api),
                              capture_output=True, text=True, timeout=180)  # fmt: skip
     assert watched.returncode == 0, watched.stderr
     assert "succeeded" in watched.stderr and f"saved {out}" in watched.stderr
@@ -135,13 +133,10 @@ def test_delete_removes_a_finished_jobs_images_and_cancel_never_does(
     assert not live_api.env.storage().exists(f"jobs/{job_id}/content.jpg")
 
 
-def test_submit_wait_says_when_a_job_stopped_early(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess], tmp_path: Path
-) -> None:
+def test_submit_wait_says_when_a_job_stopped_early(worker_api: LiveAPI, tmp_path: Path) -> None:
     """A bar that ends at 150/300 looks like a failure unless the CLI says why it stopped."""
-    start_worker()
     out = tmp_path / "out.png"
-    done = nst(live_api, "submit", *images(tmp_path), "--size", "48", "--iterations", "300",
+    done = nst(worker_api, "submit", *images(tmp_path), "--size", "48", "--iterations", "300",
                "--early-stop", "0.05", "--checkpoint-every", "10",
                "--wait", "-o", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr

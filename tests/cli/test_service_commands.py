@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
-from tests.fixtures.live import API_KEY, LiveAPI, WorkerProcess, wait_for
+from tests.fixtures.live import API_KEY, LiveAPI, wait_for
 from tests.fixtures.services import REPO
 from tests.images import content_bytes, image_size, style_bytes
 
@@ -22,7 +21,8 @@ SMALL_JOB = ("--size", "48", "--optimizer", "adam", "--checkpoint-every", "2")
 
 
 def nst_env(api: LiveAPI) -> dict[str, str]:
-    return {**os.environ, "NST_API_URL": api.url, "NST_API_KEY": API_KEY}
+    key = api.headers["Authorization"].removeprefix("Bearer ")
+    return {**os.environ, "NST_API_URL": api.url, "NST_API_KEY": key}
 
 
 def nst(api: LiveAPI, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,11 +65,10 @@ def start_waiting(api: LiveAPI, tmp_path: Path) -> tuple[subprocess.Popen[str], 
 
 
 def test_submit_wait_writes_the_png_and_status_jobs_download_agree(
-    live_api: LiveAPI, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    worker_api: LiveAPI, tmp_path: Path
 ) -> None:
-    start_worker()
     out = tmp_path / "out.png"
-    done = nst(live_api, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "8",
+    done = nst(worker_api, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "8",
                "--wait", "-o", str(out))  # fmt: skip
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "submit-wait.txt").write_text(done.stdout + done.stderr.replace("\r", "\n"))
@@ -82,13 +81,13 @@ def test_submit_wait_writes_the_png_and_status_jobs_download_agree(
     assert lines[-2:] == ["succeeded at iteration 8 of 8", f"saved {out}"], done.stderr
     assert "running" in lines
 
-    status = nst(live_api, "status", job_id)
+    status = nst(worker_api, "status", job_id)
     assert status.returncode == 0 and status.stdout.split()[:3] == [job_id, "succeeded", "8/8"]
-    table = nst(live_api, "jobs").stdout.splitlines()
+    table = nst(worker_api, "jobs").stdout.splitlines()
     assert table[0].split() == ["ID", "STATUS", "PROGRESS", "CREATED"]
     assert table[1].split()[:2] == [job_id, "succeeded"]
     again = tmp_path / "again.png"
-    assert nst(live_api, "download", job_id, "-o", str(again)).returncode == 0
+    assert nst(worker_api, "download", job_id, "-o", str(again)).returncode == 0
     assert again.read_bytes() == out.read_bytes()
 
 
