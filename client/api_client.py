@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urljoin, urlparse
 
 import requests
@@ -45,6 +45,9 @@ __all__ = ["ApiError", "Client", "JobEnded", "JobHandle", "JobPage", "ServiceUnr
 
 ImageSource = str | Path | bytes
 Resource = TypeVar("Resource", bound=BaseModel)
+# A newer server may send fields this version does not know, in a job's params too (JobParams
+# itself forbids unknown names, which catches a caller's typo before it is sent): read past them.
+NEWER_FIELDS: Final = "ignore"
 
 
 class JobHandle:
@@ -140,14 +143,15 @@ class JobHandle:
     def _apply(self, event: ServerEvent) -> None:
         """Bring ``resource`` up to date with one event (a ValidationError if it is not one)."""
         if event.name == "status":  # status, queue_position, cancel_requested
-            self.resource = JobResource.model_validate({**self.resource.model_dump(), **event.data})
+            changed = {**self.resource.model_dump(), **event.data}
+            self.resource = JobResource.model_validate(changed, extra=NEWER_FIELDS)
         elif event.name == "progress":
-            update = {"progress": JobProgress.model_validate(event.data)}
+            update = {"progress": JobProgress.model_validate(event.data, extra=NEWER_FIELDS)}
             self.resource = self.resource.model_copy(update=update)
         elif event.name == "preview":
             self.resource = self.resource.model_copy(update={"preview_url": str(event.data["url"])})
         elif event.name in FINAL_STATUSES:
-            self.resource = JobResource.model_validate(event.data)
+            self.resource = JobResource.model_validate(event.data, extra=NEWER_FIELDS)
 
     def _poll(
         self, progress: Callable[[JobHandle], None] | None, interval: float, deadline: float | None
@@ -340,7 +344,7 @@ class Client:
         """
         response = self._send(method, path, **kwargs)
         try:
-            return model.model_validate_json(response.content)
+            return model.model_validate_json(response.content, extra=NEWER_FIELDS)
         except ValidationError:
             raise not_this_service(response) from None
 

@@ -68,3 +68,12 @@ def test_an_event_that_is_not_a_jobs_raises_a_validation_error() -> None:
     with pytest.raises(ValidationError):
         job._apply(ServerEvent("4", "progress", {"iteration": "many"}))
     assert job.progress is None
+
+
+def test_a_newer_servers_fields_are_read_past_in_the_job_and_its_params() -> None:
+    """JobParams forbids unknown names (a caller's typo); an answer's new ones are not typos."""
+    job = handle()
+    newer = {**queued(), "status": "cancelled", "priority": 3,
+             "params": {**queued()["params"], "sharpness": 0.5}}  # fmt: skip
+    job._apply(ServerEvent("5", "cancelled", newer))
+    assert job.status is JobStatus.CANCELLED and job.resource.params.size == 64
