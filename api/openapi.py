@@ -22,7 +22,7 @@ from contract.errors import ErrorBody
 from contract.jobs import JobStatus
 from contract.param_specs import ParamSpec, param_specs
 from contract.params import Limits
-from contract.resources import JobListing, JobResource, Meta, PresetList
+from contract.resources import EXAMPLE_ID, JobListing, JobResource, Meta, PresetList
 from contract.webhooks import (
     EVENTS_FIELD,
     MAX_URL_LENGTH,
@@ -36,12 +36,10 @@ WEBHOOK_EVENTS = [event.value for event in WebhookEvent]
 JOB_ID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 REF = "#/components/schemas/{model}"
 # Every JSON answer's model: its schema, and those of the models it holds, become components.
-RESOURCES: tuple[type[BaseModel], ...] = (
-    JobResource, JobListing, ErrorBody, Meta, PresetList, WebhookSecret,
-)  # fmt: skip
+RESOURCES = (JobResource, JobListing, ErrorBody, Meta, PresetList, WebhookSecret)
 
 
-class _ComponentSchema(GenerateJsonSchema):
+class ComponentSchema(GenerateJsonSchema):
     """pydantic's generator, without a ``title`` on each property (``Id``, ``Status``...): the
     property's name says it, and the document reads as it did when written by hand."""
 
@@ -59,7 +57,7 @@ def component_schemas() -> dict[str, Any]:
     _, top = models_json_schema(
         [(model, "serialization") for model in RESOURCES],
         ref_template=REF,
-        schema_generator=_ComponentSchema,
+        schema_generator=ComponentSchema,
     )
     return dict(top["$defs"])
 
@@ -82,7 +80,7 @@ IDEMPOTENCY_KEY = {
 LOCATION = {
     "Location": {
         "description": "The job's URL.",
-        "schema": {"type": "string", "example": "/v1/jobs/3f2b…"},
+        "schema": {"type": "string", "examples": [f"/v1/jobs/{EXAMPLE_ID}"]},
     }
 }
 PREFER_WAIT = {

@@ -139,10 +139,14 @@ class JobParams(BaseModel):
         description="Keep the content's colours: transfer luminance only, or match the style's "
         "colours to the content before optimizing.",
         # Each choice in words, in the enum's order: the web form's options (via /v1/meta).
-        json_schema_extra={"x-choice-labels": [
-            "No", "Yes, transfer brightness only", "Yes, match the painting's colours first",
-        ]},
-    )  # fmt: skip
+        json_schema_extra={
+            "x-choice-labels": [
+                "No",
+                "Yes, transfer brightness only",
+                "Yes, match the painting's colours first",
+            ]
+        },
+    )
     style_scale: float = Field(
         1.0, ge=0.1, le=4.0, description="Style image size relative to the output."
     )

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.openapi import REF, RESOURCES, _ComponentSchema, component_schemas, document
+from api.openapi import REF, RESOURCES, ComponentSchema, component_schemas, document
 from contract.errors import ErrorBody, InvalidParams, error_from_body
 from contract.jobs import Job, JobFailure, JobStatus, JobTiming, Losses, LossWeights, Progress
 from contract.resources import JobListing, JobResource, Meta, PresetList
@@ -51,7 +51,7 @@ def test_each_answers_schema_in_the_document_is_its_models_json_schema() -> None
     schemas = document()["components"]["schemas"]
     for model in RESOURCES:
         own = model.model_json_schema(
-            mode="serialization", ref_template=REF, schema_generator=_ComponentSchema
+            mode="serialization", ref_template=REF, schema_generator=ComponentSchema
         )
         defs = own.pop("$defs", {})
         assert schemas[model.__name__] == own, model.__name__
