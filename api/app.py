@@ -31,8 +31,8 @@ def create_app(
 ) -> Flask:
     """Build the app; settings default to the environment, read here and only here."""
     settings = settings or load_settings()
-    if settings.engine == "simulated":  # a config shared with workers must not ship it
-        raise ConfigError("NST_ENGINE=simulated is for benchmark workers; the API refuses to start")
+    if settings.engine != "vgg19":  # a config shared with workers must not ship another engine
+        raise ConfigError(f"NST_ENGINE={settings.engine} is for benchmark workers; the API refuses")
     app = Flask(__name__, static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,

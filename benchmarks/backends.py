@@ -63,7 +63,7 @@ def optimizer_seconds(optimizer: str, shape: tuple[int, ...], steps: int) -> flo
     a full history as it does on real images; on a well-conditioned one it converges at once,
     forgets its history and times almost nothing (the first version of this script did that).
     """
-    from worker.nst.optimize import make_optimizer
+    from worker.nst.optimizers.host_reference import make_optimizer
 
     rng = np.random.default_rng(0)
     centre = rng.normal(size=shape).astype(np.float32)

@@ -1,7 +1,8 @@
 """The iteration loop on the device against the host optimizers, interleaved in one process.
 
-Seconds per iteration of the engine with its optimizers on the device (``loops.py``: K
-iterations per compiled call) and with ``optimize.py``'s numpy optimizers on the host
+Seconds per iteration of the engine with its optimizers on the device
+(``worker/nst/optimizers/loops.py``: K iterations per compiled call) and with
+``optimizers/host_reference.py``'s numpy optimizers on the host
 (``StyleTransfer(on_device=False)``, the implementation before), for Adam and L-BFGS, on the
 current Keras backend (TensorFlow by default; XLA off unless ``--xla``). Each round runs every
 configuration twice, ``2`` and ``2 + --steps`` iterations, and takes the difference, so per-job
@@ -46,9 +47,10 @@ def parse_args() -> argparse.Namespace:
 
 def job(engine: Any, images: tuple[Image.Image, Image.Image], params: Any, listen: bool) -> Any:
     """One job as a worker runs it: progress every 2 s, state every 30 s (or no listener)."""
+    from worker.nst.options import RunOptions
     listener = (lambda checkpoint: None) if listen else None
-    return engine.run(images[0], [images[1]], params, progress_seconds=2.0,
-                      checkpoint_seconds=30.0, on_checkpoint=listener)  # fmt: skip
+    return engine.run(images[0], [images[1]], params, RunOptions(progress_seconds=2.0,
+                      checkpoint_seconds=30.0, on_checkpoint=listener))  # fmt: skip
 
 
 def first_job(

@@ -139,11 +139,12 @@ def engine_iteration_times(
     Per-job setup (resizing, targets) is excluded; the per-iteration checkpoint
     serialization (1 checkpoint per iteration here) is included.
     """
+    from worker.nst.options import RunOptions
     content, style = images
     stamps: list[float] = []
     params = engine_params(size, iterations=steps + 1, optimizer=optimizer)
-    engine.run(content, [style], params, checkpoint_every=1,
-               on_checkpoint=lambda c: stamps.append(c.elapsed_seconds))  # fmt: skip
+    engine.run(content, [style], params, RunOptions(checkpoint_every=1,
+               on_checkpoint=lambda c: stamps.append(c.elapsed_seconds)))  # fmt: skip
     return [float(t) for t in np.diff(stamps)]
 
 
@@ -175,6 +176,7 @@ def time_to_quality(
     engine: Any, images: tuple[Any, Any], size: int, iterations: int, scales: int, target: float
 ) -> dict[str, Any]:
     """Run L-BFGS multi-scale; report when its full-size loss first reaches ``target``."""
+    from worker.nst.options import RunOptions
     content, style = images
     params = engine_params(size, iterations=iterations, optimizer="lbfgs", scales=scales)
     warm = engine_params(size, iterations=scales, optimizer="lbfgs", scales=scales)
@@ -186,7 +188,8 @@ def time_to_quality(
         if max(checkpoint.image.shape[:2]) == full_size and checkpoint.losses.total <= target:
             reached.append((checkpoint.iteration, checkpoint.elapsed_seconds))
 
-    result = engine.run(content, [style], params, checkpoint_every=1, on_checkpoint=on_checkpoint)
+    options = RunOptions(checkpoint_every=1, on_checkpoint=on_checkpoint)
+    result = engine.run(content, [style], params, options)
     first = reached[0] if reached else (None, None)
     return {"iteration": first[0], "seconds": first[1], "final_loss": result.losses.total,
             "run_seconds": result.seconds, "image": result.image}  # fmt: skip

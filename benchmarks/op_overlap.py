@@ -24,6 +24,7 @@ from PIL import Image  # noqa: E402
 
 from contract.params import parse_params  # noqa: E402
 from worker.nst import StyleTransfer  # noqa: E402
+from worker.nst.options import RunOptions  # noqa: E402
 
 eng = StyleTransfer(str(REPO.parent / "shared" / "weights" / "vgg19_notop.weights.h5"))
 c = Image.open(REPO.parent / "shared" / "images" / "tubingen.jpg").convert("RGB")
@@ -31,8 +32,8 @@ s = Image.open(REPO.parent / "shared" / "images" / "starry_night.jpg").convert("
 eng.run(c, [s], parse_params({"size": 256, "iterations": 2, "early_stop": 0}))
 stamps: list[float] = []
 timed = parse_params({"size": 256, "iterations": 9, "early_stop": 0})
-eng.run(c, [s], timed, progress_seconds=1e-6,
-        on_checkpoint=lambda cp: stamps.append(cp.elapsed_seconds))  # fmt: skip
+eng.run(c, [s], timed, RunOptions(progress_seconds=1e-6,
+        on_checkpoint=lambda cp: stamps.append(cp.elapsed_seconds)))  # fmt: skip
 gaps = [b - a for a, b in itertools.pairwise(stamps)]
 print(json.dumps({"overlap": "--overlap" in sys.argv, "reproducible": eng.reproducible,
                   "median": statistics.median(gaps), "n": len(gaps),

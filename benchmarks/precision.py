@@ -79,7 +79,7 @@ def conv_throughput(precision: str, repeats: int = 5) -> float:
     """FLOP/s of one large 3x3 convolution (block3's 256 -> 256 at 192x256), forward, compiled."""
     import keras
 
-    from worker.nst.gradients import compile_traced
+    from worker.nst.optimizers.gradients import compile_traced
 
     layer = keras.layers.Conv2D(256, 3, padding="same", dtype=precision)
     x = keras.ops.convert_to_tensor(
@@ -100,11 +100,12 @@ def conv_throughput(precision: str, repeats: int = 5) -> float:
 def iteration_seconds(engine: Any, images: tuple[Any, Any], size: int, iterations: int) -> dict:
     """Per-iteration gaps of one run (a progress report after each iteration, no state)."""
     from contract.params import parse_params
+    from worker.nst.options import RunOptions
 
     stamps: list[float] = []
     params = parse_params({"size": size, "iterations": iterations + 1, "early_stop": 0})
-    result = engine.run(images[0], [images[1]], params, progress_seconds=1e-6,
-                        on_checkpoint=lambda c: stamps.append(c.elapsed_seconds))  # fmt: skip
+    result = engine.run(images[0], [images[1]], params, RunOptions(progress_seconds=1e-6,
+                        on_checkpoint=lambda c: stamps.append(c.elapsed_seconds)))  # fmt: skip
     return {"gaps": [float(t) for t in np.diff(stamps)],
             "evaluations_per_iteration": result.evaluations / result.iterations,
             "shape": [int(result.size[1]), int(result.size[0])]}  # fmt: skip
@@ -143,6 +144,8 @@ def time_to_quality(
     """The tutorial's target scored by the float32 engine, and when each precision reaches it."""
     from engine import engine_params, fit_to, make_tutorial  # benchmarks/engine.py
 
+    from worker.nst.options import RunOptions
+
     scorer = engines["float32"]
     paths = [SHARED / "images" / name for name in ("tubingen.jpg", "starry_night.jpg")]
     step, pixels = make_tutorial(args.weights, *paths, args.quality_size)
@@ -167,8 +170,8 @@ def time_to_quality(
             if max(checkpoint.image.shape[:2]) == args.quality_size:
                 seen.append((checkpoint.iteration, checkpoint.elapsed_seconds, checkpoint.image))
 
-        result = engine.run(images[0], [images[1]], params, checkpoint_every=1,
-                            on_checkpoint=keep)  # fmt: skip
+        result = engine.run(images[0], [images[1]], params, RunOptions(checkpoint_every=1,
+                            on_checkpoint=keep))  # fmt: skip
         reached = next(
             ((it, sec) for it, sec, image in seen
              if scorer.score(images[0], [images[1]], full, image).total <= target),

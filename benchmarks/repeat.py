@@ -20,6 +20,7 @@ sys.path.insert(0, str(REPO))
 
 from contract.params import parse_params  # noqa: E402
 from worker.nst import StyleTransfer  # noqa: E402
+from worker.nst.options import RunOptions  # noqa: E402
 
 W = str(REPO.parent / "shared" / "weights" / "vgg19_notop.weights.h5")
 IMAGES = REPO.parent / "shared" / "images"
@@ -32,8 +33,8 @@ for prec in sys.argv[1].split(","):
     for k in range(2):
         calls: list[int] = []
         t = time.time()
-        r = eng.run(c, [s], p, progress_seconds=2.0, checkpoint_seconds=30.0,
-                    on_checkpoint=lambda cp, calls=calls: calls.append(cp.iteration))  # fmt: skip
+        r = eng.run(c, [s], p, RunOptions(progress_seconds=2.0, checkpoint_seconds=30.0,
+                    on_checkpoint=lambda cp, calls=calls: calls.append(cp.iteration)))  # fmt: skip
         outs.append(r.image.astype(np.int16))
         print(prec, k, "iters", r.iterations, "evals", r.evaluations, "loss", repr(r.losses.total),
               "secs", round(time.time() - t, 1), "reports", calls[:12], flush=True)  # fmt: skip

@@ -32,12 +32,13 @@ def measure(engine: object, images: tuple[Image.Image, Image.Image], size: int,
             optimizer: str, iterations: int) -> dict[str, object]:  # fmt: skip
     """One job; the bytes of its last state, raw and compressed, and its largest arrays."""
     from contract.params import parse_params
+    from worker.nst.options import RunOptions
 
     states: list[bytes] = []
     params = parse_params({"size": size, "iterations": iterations, "optimizer": optimizer,
                            "early_stop": 0, "checkpoint_every": 1})  # fmt: skip
-    engine.run(images[0], [images[1]], params,  # type: ignore[attr-defined]
-               on_checkpoint=lambda c: states.append(c.state) if c.state else None)  # fmt: skip
+    options = RunOptions(on_checkpoint=lambda c: states.append(c.state) if c.state else None)
+    engine.run(images[0], [images[1]], params, options)  # type: ignore[attr-defined]
     state = states[-1]
     with np.load(io.BytesIO(state), allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}

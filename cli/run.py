@@ -66,6 +66,7 @@ def run(
         from contract.params import parse_params
         from shared.images import check_working_sizes, encode_png, read_image_file
         from shared.settings import load_settings
+        from worker.nst.options import RunOptions
     except ImportError:
         raise ConfigError(ENGINE_MISSING) from None
     settings = load_settings()
@@ -79,13 +80,13 @@ def run(
     if engine.precision_choice.setting == "auto":
         click.echo(engine.precision_choice.describe(), err=True)
     with _Progress(params.iterations, checkpoint_dir) as progress:
-        result = engine.run(
-            content_image, style_images, params,
+        options = RunOptions(
             checkpoint_every=settings.checkpoint_interval(params),
             progress_seconds=settings.progress_seconds,
             checkpoint_seconds=settings.checkpoint_seconds,
             on_checkpoint=progress.update, resume_from=resume_from,
         )  # fmt: skip
+        result = engine.run(content_image, style_images, params, options)
     _write_atomically(target, encode_png(result.image))
     click.echo(f"saved {target}", err=True)
     if as_json:

@@ -122,10 +122,12 @@ class Settings(BaseSettings):
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
     # -- Scale-out and broker failover (deploy/README.md, "Redis Sentinel"; benchmarks/scale.py)
-    # The engine a worker runs: the real VGG19 one, or "simulated" (worker/simulated.py: sleeps
-    # the modelled H100 time, writes real objects) for control-plane benchmarks. Never a default,
-    # and create_app refuses it, so a config shared by API and workers cannot ship it by mistake.
-    engine: Literal["vgg19", "simulated"] = "vgg19"
+    # The engine a worker runs: the real VGG19 one, or "package.module:factory", a function of
+    # these settings that returns an engine (worker/lifecycle.py), e.g. the benchmarks' simulated
+    # engine, benchmarks.simulated_engine:from_settings (sleeps the modelled H100 time, writes
+    # real objects). Never a default, and create_app refuses any other, so a config shared by API
+    # and workers cannot ship one by mistake.
+    engine: str = Field(default="vgg19", pattern=r"^(vgg19|[A-Za-z_][\w.]*:[A-Za-z_]\w*)$")
     # Bytes of each simulated checkpoint state; unset = what the real engine writes at that size.
     simulated_state_bytes: int | None = Field(default=None, ge=0, le=2**31)
     # With NST_REDIS_URL = "sentinel://host1:26379/0;sentinel://host2:26379/0": the name the

@@ -1,14 +1,15 @@
-"""What the job runner needs from an engine, stated once so that two engines can fit it.
+"""What the job runner needs from an engine, stated once so that any engine can fit it.
 
-``worker.nst.StyleTransfer`` (VGG19 on TensorFlow) and ``worker.simulated.SimulatedEngine``
-(no GPU, for benchmarks) both satisfy ``Engine``. The runner reads a checkpoint's numbers,
-image and state and a result's image, nothing more; these Protocols say exactly that, so the
-simulated engine needs no import of ``worker.nst``, whose package imports TensorFlow.
+``worker.nst.StyleTransfer`` (VGG19) satisfies ``Engine``, and so does any engine a worker is
+told to import by NST_ENGINE (``worker/lifecycle.py``; the benchmarks' simulated engine,
+``benchmarks/simulated_engine.py``, is one). The runner reads a checkpoint's numbers, image and
+state and a result's image, nothing more; these Protocols say exactly that. What a run is
+asked besides the job is one value, ``RunOptions`` (``worker/nst/options.py``, no Keras).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 
 from contract.jobs import Losses, LossWeights
 from contract.params import JobParams
+from worker.nst.options import RunOptions
 
 
 class CheckpointView(Protocol):
@@ -54,15 +56,6 @@ class Engine(Protocol):
     """Runs one job at a time; exceptions raised by ``on_checkpoint`` propagate unchanged."""
 
     def run(
-        self,
-        content: Image.Image,
-        styles: Sequence[Image.Image],
-        params: JobParams,
-        *,
-        checkpoint_every: int | None = None,
-        progress_seconds: float | None = None,
-        checkpoint_seconds: float | None = None,
-        on_checkpoint: Callable[[CheckpointView], bool | None] | None = None,
-        resume_from: bytes | None = None,
-        memory_limit_mib: float | None = None,
+        self, content: Image.Image, styles: Sequence[Image.Image], params: JobParams,
+        options: RunOptions = ...,
     ) -> ResultView: ...

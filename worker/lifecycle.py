@@ -10,11 +10,12 @@ signals; ``worker/celery_app.py`` calls it where the app is made.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from celery import Celery, signals
 
@@ -92,7 +93,7 @@ class WorkerLifecycle:
         """Build the engine in the pool child, once, before its first job; serve its metrics."""
         self.engine = self._build_engine()
         self.metrics = start_exporter(self.settings.worker_metrics_port)
-        choice = getattr(self.engine, "precision_choice", None)  # the simulated engine has none
+        choice = getattr(self.engine, "precision_choice", None)  # VGG19's; other engines: none
         if choice is not None:
             self.metrics.precision_chosen(
                 choice.precision, choice.setting,
@@ -100,13 +101,17 @@ class WorkerLifecycle:
             )  # fmt: skip
 
     def _build_engine(self) -> Engine:
-        """VGG19, or the simulated engine (no GPU, no TensorFlow import) when NST_ENGINE says so."""
-        settings = self.settings
-        if settings.engine == "simulated":
-            from worker.simulated import SimulatedEngine
+        """VGG19, or the engine NST_ENGINE names by import path (``package.module:factory``).
 
-            log.warning("NST_ENGINE=simulated: jobs sleep the modelled GPU time; no real output")
-            return SimulatedEngine(settings.simulated_state_bytes)
+        The worker knows engines only by the ``Engine`` protocol: a factory, called with the
+        settings, may return any engine that fits it. Benchmarks and tests name the simulated
+        engine this way (``benchmarks/simulated_engine.py``: no GPU, no TensorFlow import).
+        """
+        settings = self.settings
+        if settings.engine != "vgg19":
+            module, _, factory = settings.engine.partition(":")
+            log.warning("NST_ENGINE=%s: not the VGG19 engine", settings.engine)
+            return cast("Engine", getattr(importlib.import_module(module), factory)(settings))
         _use_jax_cache(settings.jax_cache_dir)
         from worker.nst import StyleTransfer
 
@@ -136,7 +141,7 @@ class WorkerLifecycle:
         Celery logs and swallows exceptions from signal handlers, so a plain raise here would
         leave a worker that says "ready" and cannot run a job; SystemExit is not swallowed.
         """
-        if self.settings.engine == "simulated":  # holds no model
+        if self.settings.engine != "vgg19":  # another engine: its weights are its own business
             return
         from worker.weights import check_weights
 

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import redis
 from PIL import Image
@@ -25,10 +24,8 @@ from shared.images import decode_image, encode_png
 from shared.storage import JobKeys, style_keys
 from worker.checkpoints import CheckpointWriter, ClaimLost, WorkerDraining
 from worker.context import WorkerContext
+from worker.nst.options import RunOptions
 from worker.uploads import Uploader
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +118,12 @@ def _report_start(job: Job, ctx: WorkerContext) -> None:
 
 
 def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
-    """Load inputs and any saved state, run the engine, store the result; return its timing."""
+    """Load inputs and any saved state, run the engine, store the result.
+
+    Returns what makes the job's timing (``_timing`` with this run's numbers bound), not the
+    timing itself: its queue and total times are read from the job's record as the store ends
+    it (``JobStore.finish(timing=...)``), which this function has not seen yet.
+    """
     keys = JobKeys(job.id)
     content = _load_image(ctx, keys.content, "content")
     styles = [
@@ -134,14 +136,14 @@ def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
     writer = CheckpointWriter(job.id, ctx, uploader)
     started = time.monotonic()
     try:
-        result = ctx.engine.run(
-            content, styles, job.params,
+        options = RunOptions(
             checkpoint_every=ctx.settings.checkpoint_interval(job.params),
             progress_seconds=ctx.settings.progress_seconds,
             checkpoint_seconds=ctx.settings.checkpoint_seconds,
             on_checkpoint=writer, resume_from=resume,
             memory_limit_mib=ctx.settings.job_memory_limit_mb,
         )  # fmt: skip
+        result = ctx.engine.run(content, styles, job.params, options)
         uploader.flush()
     finally:
         uploader.close()

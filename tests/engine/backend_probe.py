@@ -17,6 +17,7 @@ from PIL import Image
 
 from contract.params import JobParams, parse_params
 from worker.nst import StyleTransfer
+from worker.nst.options import RunOptions
 
 IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "images"
 
@@ -42,8 +43,8 @@ def probe(engine: StyleTransfer) -> dict[str, Any]:
     params = probe_params()
     start = engine.score(content, [style], params, _content_pixels(content, params))
     totals: list[float] = []
-    engine.run(content, [style], params, checkpoint_every=1,
-               on_checkpoint=lambda c: totals.append(c.losses.total))  # fmt: skip
+    engine.run(content, [style], params, RunOptions(checkpoint_every=1,
+               on_checkpoint=lambda c: totals.append(c.losses.total)))  # fmt: skip
     return {"backend": keras.backend.backend(), "start": start.total, "totals": totals}
 
 

@@ -14,8 +14,10 @@ from keras import ops
 from contract.params import EARLY_STOP_WINDOW, parse_params
 from tests.engine.backend_probe import probe_images
 from worker.nst import Checkpoint, StyleTransfer
-from worker.nst.loops import compile_device_loop
-from worker.nst.stopping import Plateau
+from worker.nst.optimizers.device_calls import EvaluationCount
+from worker.nst.optimizers.loops import compile_device_loop
+from worker.nst.optimizers.stopping import Plateau
+from worker.nst.options import RunOptions
 
 SCALES = np.linspace(1.0, 100.0, 12, dtype=np.float32).reshape(1, 2, 2, 3)  # ill-conditioned
 
@@ -29,11 +31,11 @@ def quadratic(image: Any) -> tuple[Any, Any]:
 def traces_of_a_pass(optimizer: str) -> int:
     """Times a device loop is traced by calls of several lengths, the final loss and a resume."""
     starter = compile_device_loop(optimizer, quadratic, jit_compile=False)
-    loop = starter.start(np.zeros((1, 2, 2, 3), np.float32), (), 0.5, {}, [0])
+    loop = starter.start(np.zeros((1, 2, 2, 3), np.float32), (), 0.5, {}, EvaluationCount())
     for count, tolerance in ((starter.warm_count, 0.0), (1, 0.0), (7, 1e-9), (3, 0.0)):
         loop.advance(count, Plateau(tolerance, EARLY_STOP_WINDOW, [5.0, 4.0]), True)
     loop.final_loss()
-    resumed = starter.start(loop.image(), (), 0.5, loop.state(), [0])
+    resumed = starter.start(loop.image(), (), 0.5, loop.state(), EvaluationCount())
     resumed.advance(2, Plateau(0.0, EARLY_STOP_WINDOW), False)
     return starter.traces
 
@@ -45,12 +47,12 @@ def compare(device: StyleTransfer, host: StyleTransfer, optimizer: str) -> dict[
     runs = {}
     for name, engine in (("host", host), ("device", device)):
         points: list[Checkpoint] = []
-        result = engine.run(content, [style], params, checkpoint_every=1,
-                            on_checkpoint=points.append)  # fmt: skip
+        result = engine.run(content, [style], params, RunOptions(checkpoint_every=1,
+                            on_checkpoint=points.append))  # fmt: skip
         runs[name] = (result, points)
     stepwise, points = runs["device"]
     at_once = device.run(content, [style], params)
-    resumed = device.run(content, [style], params, resume_from=points[1].state)
+    resumed = device.run(content, [style], params, RunOptions(resume_from=points[1].state))
     return {
         "host_losses": [c.losses.total for c in runs["host"][1]],
         "device_losses": [c.losses.total for c in points],

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from tests.engine.backend_probe import IMAGES
+from worker.nst.options import RunOptions
 
 
 def pair_at(long_side: int) -> tuple[Image.Image, Image.Image]:
@@ -56,8 +57,8 @@ def main() -> None:
         engine = StyleTransfer(args.weights, precision=precision)  # type: ignore[arg-type]
         # one compiled call for all iterations, then calls of 2 split by checkpoints
         results = [engine.run(content, [style], params),
-                   engine.run(content, [style], params, checkpoint_every=2,
-                              on_checkpoint=lambda checkpoint: None)]  # fmt: skip
+                   engine.run(content, [style], params, RunOptions(checkpoint_every=2,
+                              on_checkpoint=lambda checkpoint: None))]  # fmt: skip
         runs = [result.image for result in results]
         report[precision] = {
             "digests": [hashlib.sha256(image.tobytes()).hexdigest()[:16] for image in runs],

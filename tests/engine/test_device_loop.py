@@ -18,8 +18,10 @@ from contract.errors import EngineFailure
 from contract.params import EARLY_STOP_WINDOW, JobParams, parse_params
 from tests.engine.device_probe import quadratic, traces_of_a_pass
 from worker.nst import Checkpoint, StyleTransfer, TransferResult
-from worker.nst.loops import compile_device_loop
-from worker.nst.stopping import Plateau
+from worker.nst.optimizers.device_calls import EvaluationCount
+from worker.nst.optimizers.loops import compile_device_loop
+from worker.nst.optimizers.stopping import Plateau
+from worker.nst.options import RunOptions
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIMIZERS = ["adam", "lbfgs"]
@@ -27,7 +29,7 @@ OPTIMIZERS = ["adam", "lbfgs"]
 
 @pytest.fixture(scope="module")
 def host_engine(weights_path: str) -> StyleTransfer:
-    """The numpy optimizers of optimize.py: what quality was measured with."""
+    """The numpy optimizers of host_reference.py: what quality was measured with."""
     return StyleTransfer(weights_path, on_device=False)
 
 
@@ -40,9 +42,9 @@ def _losses(
     every: int | None = 1, resume_from: bytes | None = None,
 ) -> tuple[TransferResult, list[Checkpoint]]:  # fmt: skip
     checkpoints: list[Checkpoint] = []
-    result = engine.run(content, [style], params, checkpoint_every=every,
+    result = engine.run(content, [style], params, RunOptions(checkpoint_every=every,
                         on_checkpoint=checkpoints.append if every else None,
-                        resume_from=resume_from)  # fmt: skip
+                        resume_from=resume_from))  # fmt: skip
     return result, checkpoints
 
 
@@ -150,16 +152,16 @@ def test_a_non_finite_loss_on_the_device_raises_engine_failure(optimizer):
         return total, ops.stack([total, total, total])
 
     starter = compile_device_loop(optimizer, poisoned, jit_compile=False)
-    evaluations = [0]
+    evaluations = EvaluationCount()
     loop = starter.start(np.ones((1, 4, 4, 3), np.float32), (), 1.0, {}, evaluations)
     with pytest.raises(EngineFailure, match="non-finite"):
         loop.advance(5, Plateau(0.0, 3), True)
-    assert evaluations == [1]
+    assert evaluations.count == 1
 
 
 def test_lbfgs_on_the_device_minimizes_an_ill_conditionedquadratic() -> None:
     starter = compile_device_loop("lbfgs", quadratic, jit_compile=False)
-    loop = starter.start(np.zeros((1, 2, 2, 3), np.float32), (), 1.0, {}, [0])
+    loop = starter.start(np.zeros((1, 2, 2, 3), np.float32), (), 1.0, {}, EvaluationCount())
     advance = loop.advance(30, Plateau(0.0, EARLY_STOP_WINDOW), True)
     assert advance.iterations == 30 and advance.losses[-1] < 1e-6
     np.testing.assert_allclose(loop.image(), 3.0, atol=1e-3)

@@ -13,8 +13,9 @@ from contract.params import JobParams, parse_params
 from worker.nst import Checkpoint, StyleTransfer, TransferResult
 from worker.nst import images as img
 from worker.nst.inputs import scale_plan
-from worker.nst.loops import host_objective
-from worker.nst.optimize import LBFGS
+from worker.nst.optimizers.host_reference import LBFGS
+from worker.nst.optimizers.loops import host_objective
+from worker.nst.options import RunOptions
 
 
 def _params(**overrides: Any) -> JobParams:
@@ -36,8 +37,8 @@ def _recording(
     resume_from: bytes | None = None,
 ) -> tuple[TransferResult, list[Checkpoint]]:
     checkpoints: list[Checkpoint] = []
-    result = engine.run(content, [style], params, checkpoint_every=every,
-                        on_checkpoint=checkpoints.append, resume_from=resume_from)  # fmt: skip
+    result = engine.run(content, [style], params, RunOptions(checkpoint_every=every,
+                        on_checkpoint=checkpoints.append, resume_from=resume_from))  # fmt: skip
     return result, checkpoints
 
 
@@ -76,16 +77,16 @@ def test_exception_from_on_checkpoint_propagates_unchanged(engine, content, star
         raise cancel
 
     with pytest.raises(JobCancelled) as caught:
-        engine.run(
-            content, [starry_night], _params(), checkpoint_every=1, on_checkpoint=on_checkpoint
-        )
+        engine.run(content, [starry_night], _params(),
+                   RunOptions(checkpoint_every=1, on_checkpoint=on_checkpoint))  # fmt: skip
     assert caught.value is cancel
 
 
 def test_state_from_a_different_job_is_refused(engine, content, starry_night):
     _, checkpoints = _recording(engine, content, starry_night, _params(iterations=1), every=1)
     with pytest.raises(EngineFailure, match="different parameters"):
-        engine.run(content, [starry_night], _params(iterations=2), resume_from=checkpoints[0].state)
+        engine.run(content, [starry_night], _params(iterations=2),
+                   RunOptions(resume_from=checkpoints[0].state))  # fmt: skip
 
 
 def test_style_blend_selects_and_mixes_style_images(engine, content, starry_night, the_scream):

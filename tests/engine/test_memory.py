@@ -9,6 +9,7 @@ from contract.errors import InsufficientMemory
 from contract.params import parse_params
 from worker.nst import Checkpoint, StyleTransfer
 from worker.nst.memory import STYLE_MIB_PER_PIXEL, needed_mib
+from worker.nst.options import RunOptions
 
 
 def test_the_estimate_counts_the_largest_style_image_at_its_resized_size() -> None:
@@ -28,9 +29,9 @@ def test_a_job_whose_style_images_cannot_fit_fails_before_it_starts(
     checkpoints: list[Checkpoint] = []
     large_style = parse_params({"size": 32, "iterations": 2, "style_scale": 4})
     with pytest.raises(InsufficientMemory, match="smaller size or style_scale"):
-        engine.run(content, [starry_night], large_style, memory_limit_mib=15,
-                   on_checkpoint=checkpoints.append)  # fmt: skip
+        engine.run(content, [starry_night], large_style, RunOptions(memory_limit_mib=15,
+                   on_checkpoint=checkpoints.append))  # fmt: skip
     assert checkpoints == []  # nothing ran
     same_size = parse_params({"size": 32, "iterations": 2, "style_scale": 1, "early_stop": 0})
-    result = engine.run(content, [starry_night], same_size, memory_limit_mib=15)
+    result = engine.run(content, [starry_night], same_size, RunOptions(memory_limit_mib=15))
     assert result.iterations == 2

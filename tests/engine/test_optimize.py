@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker.nst.optimize import LBFGS, Adam, _dot, make_optimizer
+from worker.nst.optimizers.host_reference import LBFGS, Adam, _dot, make_optimizer
 
 SCALES = np.linspace(1.0, 100.0, 12, dtype=np.float32).reshape(1, 2, 2, 3)  # ill-conditioned
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from worker.nst.cadence import Cadence
-from worker.nst.device_loop import MAX_COUNT
-from worker.nst.pacing import Pacing
+from worker.nst.optimizers.cadence import Cadence
+from worker.nst.optimizers.device_calls import MAX_COUNT
+from worker.nst.optimizers.pacing import Pacing
 
 
 def _cadence(

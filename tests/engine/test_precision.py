@@ -17,6 +17,7 @@ from cli.run import run as run_command
 from contract.params import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, parse_params
 from tests.engine.repeat_probe import pair_at
 from worker.nst import StyleTransfer
+from worker.nst.options import RunOptions
 from worker.nst.precision import AUTO_MARGIN, choose_precision
 from worker.nst.state import load_state
 
@@ -55,8 +56,8 @@ def test_a_bfloat16_job_matches_float32_and_keeps_its_state_in_float32(
     levels (the 2 % quality gate on real sizes is benchmarks/quality.py's)."""
     params = parse_params({"size": 64, "iterations": 8, "optimizer": optimizer, "early_stop": 0})
     states: list[bytes | None] = []
-    low = bf16_engine.run(content, [starry_night], params, checkpoint_every=8,
-                          on_checkpoint=lambda c: states.append(c.state))  # fmt: skip
+    low = bf16_engine.run(content, [starry_night], params, RunOptions(checkpoint_every=8,
+                          on_checkpoint=lambda c: states.append(c.state)))  # fmt: skip
     high = engine.run(content, [starry_night], params)
     assert (low.precision, high.precision) == ("bfloat16", "float32")
     assert states[-1] is not None

@@ -1,9 +1,10 @@
 """The simulated engine: the real engine's interface, sizes and H100 timing, and no TensorFlow.
 
-It stands in for VGG19 in benchmarks/scale.py, so what it claims to reproduce is checked
-against the real thing: the checkpoint state's size against ``worker.nst.state.dump_state``, its
-result types against ``worker.nst.results``, its timing against the measurements in
-benchmarks/README.md. And it must never reach an API process or a deployment file.
+It stands in for VGG19 in benchmarks/scale.py (``benchmarks/simulated_engine.py``, selected by
+its import path in NST_ENGINE), so what it claims to reproduce is checked against the real
+thing: the checkpoint state's size against ``worker.nst.state.dump_state``, its timing against
+the measurements in benchmarks/README.md; its checkpoints and results are the real engine's
+classes (``worker.nst.results``). And it must never reach an API process or a deployment file.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -23,23 +23,24 @@ import pytest
 from PIL import Image
 
 from api.app import create_app
+from benchmarks.simulated_engine import (
+    H100_SECONDS,
+    SIMULATED_ENGINE,
+    SimulatedEngine,
+    iteration_seconds,
+    real_state_bytes,
+)
 from contract.errors import ConfigError, EngineFailure
 from contract.params import JobParams
-from shared.settings import Settings
+from shared.settings import Settings, load_settings
 from shared.storage import JobKeys
 from tests.deploy.deployfiles import API_DOCKERFILE, COMPOSE_FILE, K8S, WORKER_DOCKERFILE
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess
 from tests.fixtures.services import REPO
 from tests.helpers import poller, submit, wait_status
 from worker.engine_protocols import CheckpointView
-from worker.simulated import (
-    H100_SECONDS,
-    SimulatedCheckpoint,
-    SimulatedEngine,
-    SimulatedResult,
-    iteration_seconds,
-    real_state_bytes,
-)
+from worker.nst.options import RunOptions
+from worker.nst.results import Checkpoint, TransferResult
 
 Start = Callable[..., WorkerProcess]
 
@@ -52,7 +53,7 @@ def photo(width: int = 400, height: int = 300) -> Image.Image:
 def run(
     params: JobParams, every: int | None = 25, resume: bytes | None = None,
     stop_at: int | None = None, **cadence: float,
-) -> tuple[list[CheckpointView], SimulatedResult | None]:  # fmt: skip
+) -> tuple[list[CheckpointView], TransferResult | None]:  # fmt: skip
     """Run the engine, keeping its reports; raise at ``stop_at`` as a cancel would."""
     seen: list[CheckpointView] = []
 
@@ -62,23 +63,18 @@ def run(
             raise KeyboardInterrupt
 
     try:
-        result = SimulatedEngine(4096).run(
-            photo(), [photo(200, 200)], params, checkpoint_every=every, on_checkpoint=keep,
-            resume_from=resume, **cadence,
-        )  # fmt: skip
+        options = RunOptions(checkpoint_every=every, on_checkpoint=keep, resume_from=resume,
+                             **cadence)  # fmt: skip
+        result = SimulatedEngine(4096).run(photo(), [photo(200, 200)], params, options)
     except KeyboardInterrupt:
         return seen, None
     return seen, result
 
 
-def test_checkpoints_and_result_have_the_real_engines_fields() -> None:
-    from worker.nst.results import Checkpoint, TransferResult
-
-    def shape(cls: type) -> list[tuple[str, object]]:
-        return [(f.name, f.type) for f in fields(cls)]
-
-    assert shape(SimulatedCheckpoint) == shape(Checkpoint)
-    assert shape(SimulatedResult) == shape(TransferResult)
+def test_checkpoints_and_result_are_the_real_engines_classes() -> None:
+    checkpoints, result = run(JobParams(size=64, optimizer="adam", iterations=4), every=2)
+    assert checkpoints and all(type(c) is Checkpoint for c in checkpoints)
+    assert type(result) is TransferResult
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
@@ -143,10 +139,9 @@ def test_a_progress_report_answered_true_gets_the_state_at_once() -> None:
         seen.append(checkpoint)
         return checkpoint.iteration == 30 and checkpoint.state is None
 
-    SimulatedEngine(4096).run(
-        photo(), [photo(200, 200)], params, on_checkpoint=drain_at_30,
-        progress_seconds=10 * iteration_seconds("adam", 128, 96),
-    )  # fmt: skip
+    options = RunOptions(on_checkpoint=drain_at_30,
+                         progress_seconds=10 * iteration_seconds("adam", 128, 96))  # fmt: skip
+    SimulatedEngine(4096).run(photo(), [photo(200, 200)], params, options)
     at_30 = [c.state is not None for c in seen if c.iteration == 30]
     assert at_30 == [False, True]
 
@@ -170,15 +165,24 @@ def test_state_of_another_job_or_engine_is_refused() -> None:
 
 def test_importing_the_simulated_worker_imports_no_tensorflow() -> None:
     code = (
-        "import sys, worker.simulated, worker.lifecycle, worker.tasks; "
+        "import sys, benchmarks.simulated_engine, worker.lifecycle, worker.tasks, worker.runner; "
         "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO, timeout=60).returncode == 0
 
 
 def test_the_api_refuses_to_start_with_the_simulated_engine() -> None:
-    with pytest.raises(ConfigError, match="NST_ENGINE=simulated"):
-        create_app(Settings(engine="simulated"))
+    with pytest.raises(ConfigError, match=f"NST_ENGINE={SIMULATED_ENGINE} is for benchmark"):
+        create_app(Settings(engine=SIMULATED_ENGINE))
+
+
+@pytest.mark.parametrize("engine", ["simulated", "benchmarks.simulated_engine", "a:b:c", ""])
+def test_an_engine_is_vgg19_or_an_import_path_with_its_factory(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NST_ENGINE", engine)
+    with pytest.raises(ConfigError, match="NST_ENGINE"):
+        load_settings()
 
 
 def test_no_deployment_file_selects_the_simulated_engine() -> None:
@@ -191,7 +195,7 @@ def test_a_simulated_worker_runs_a_job_through_the_real_stack_without_tensorflow
     live_api: LiveAPI, service_env: Env, start_worker: Start
 ) -> None:
     state_bytes = 300_000
-    env = Env({**service_env.values, "NST_ENGINE": "simulated",
+    env = Env({**service_env.values, "NST_ENGINE": SIMULATED_ENGINE,
                "NST_SIMULATED_STATE_BYTES": str(state_bytes)})  # fmt: skip
     worker = start_worker(env=env)
     job = submit(live_api, size=64, iterations=40, checkpoint_every=10)

@@ -1,9 +1,10 @@
 """``StyleTransfer``: load VGG19 once per process, then run one job at a time.
 
-``run`` optimizes the output image coarse to fine (``params.scales`` passes, ``passes.py``),
-calls ``on_checkpoint`` every ``checkpoint_every`` iterations and at the end, and can continue
-from the ``state`` bytes of any checkpoint to the same total as if it had never stopped. The
-iterations run on the device, many per compiled call (``loops.py``).
+``run`` optimizes the output image coarse to fine (``params.scales`` passes,
+``optimizers/passes.py``), reports as its ``RunOptions`` ask, and can continue from the
+``state`` bytes of any checkpoint to the same total as if it had never stopped. The iterations
+run on the device, many per compiled call: the update steps are ``optimizers/device_adam.py``
+and ``optimizers/device_lbfgs.py``, chosen in ``_loop`` below.
 """
 
 from __future__ import annotations
@@ -22,14 +23,19 @@ from PIL import Image
 from contract.params import JobParams
 from worker.nst import images as img
 from worker.nst.balance import loss_weights
-from worker.nst.cadence import Cadence
-from worker.nst.gradients import LossAndGrads, compile_loss_and_grads, run_ops_one_at_a_time
 from worker.nst.inputs import feature_targets, loss_targets, pass_images, scale_plan
-from worker.nst.loops import HostSteps, LoopStarter, compile_device_loop, host_objective
 from worker.nst.losses import loss_terms
 from worker.nst.memory import check_fits, share_gpus
 from worker.nst.model import FeatureExtractors
-from worker.nst.passes import Job, output_image, run_pass
+from worker.nst.optimizers.cadence import Cadence
+from worker.nst.optimizers.gradients import (
+    LossAndGrads,
+    compile_loss_and_grads,
+    run_ops_one_at_a_time,
+)
+from worker.nst.optimizers.loops import HostSteps, LoopStarter, compile_device_loop, host_objective
+from worker.nst.optimizers.passes import RunPlan, RunTally, output_image, run_pass
+from worker.nst.options import REPORT_NOTHING, RunOptions
 from worker.nst.precision import Precision, PrecisionChoice, PrecisionSetting, choose_precision
 from worker.nst.results import Checkpoint, Losses, TransferResult
 from worker.nst.state import RunState, load_state
@@ -78,53 +84,49 @@ class StyleTransfer:
         content: Image.Image,
         styles: Sequence[Image.Image],
         params: JobParams,
-        *,
-        checkpoint_every: int | None = None,
-        progress_seconds: float | None = None,
-        checkpoint_seconds: float | None = None,
-        on_checkpoint: Callable[[Checkpoint], bool | None] | None = None,
-        resume_from: bytes | None = None,
-        memory_limit_mib: float | None = None,
+        options: RunOptions = REPORT_NOTHING,
     ) -> TransferResult:
-        """Stylize ``content``; exceptions raised by ``on_checkpoint`` propagate unchanged.
+        """Stylize ``content``; exceptions raised by ``options.on_checkpoint`` propagate unchanged.
 
-        ``on_checkpoint`` gets progress (with a preview, ``state`` None) every
-        ``progress_seconds`` and resumable state every ``checkpoint_seconds`` or every
-        ``checkpoint_every`` iterations, always at the end (``cadence.py``); answering True to
-        a progress point asks for the state at once (a worker that must hand its job back).
-        A job that would not fit in memory (``memory.check_fits``; ``memory_limit_mib`` caps
-        it) raises InsufficientMemory before anything runs.
+        Reports and state go out as ``options`` asks (``RunOptions``). A job that would not fit
+        in memory (``memory.check_fits``; ``options.memory_limit_mib`` caps it) raises
+        InsufficientMemory before anything runs.
         """
         params.check_style_count(len(styles))
         keras.utils.set_random_seed(params.seed)
         state = RunState(scale_index=0, iteration=0, elapsed=0.0, image=np.empty(0))
-        if resume_from:
-            state = load_state(resume_from, params, len(styles), self._bucket)
+        if options.resume_from:
+            state = load_state(options.resume_from, params, len(styles), self._bucket)
         layers = params.content_layers + params.style_layers
         extractor = self._extractors.get(params.pooling, layers, self.precision)
         full = pass_images(content, styles, params, params.size, self._bucket)
         height, width = full.content_target.shape[:2]
         largest_style = max(style.shape[0] * style.shape[1] for style in full.styles)
-        check_fits(height * width, params.size, memory_limit_mib, params.optimizer, largest_style)
+        check_fits(height * width, params.size, options.memory_limit_mib, params.optimizer,
+                   largest_style)  # fmt: skip
         targets = feature_targets(extractor, full, params)
-        job = Job(
-            content, styles, params, scale_plan(params),
-            Cadence(progress_seconds, checkpoint_seconds, checkpoint_every),
-            on_checkpoint, time.monotonic() - state.elapsed, extractor,
-            functools.partial(self._loop, extractor, params),
-            loss_weights(params, targets, img.preprocess_image(full.content_target)), targets,
-            self._bucket,
+        plan = RunPlan(
+            content=content, styles=styles, params=params, scales=scale_plan(params),
+            on_checkpoint=options.on_checkpoint, extractor=extractor,
+            loop_for=functools.partial(self._loop, extractor, params),
+            weights=loss_weights(params, targets, img.preprocess_image(full.content_target)),
+            full_targets=targets, bucket=self._bucket,
         )  # fmt: skip
-        job.reported[0] = state.iteration > 0  # a resumed run has reported progress before
-        for index in range(state.scale_index, len(job.plan)):
-            state, loop, images = run_pass(job, index, state)
+        tally = RunTally(
+            started=time.monotonic() - state.elapsed,
+            cadence=Cadence(options.progress_seconds, options.checkpoint_seconds,
+                            options.checkpoint_every),
+            reported=state.iteration > 0,  # a resumed run has reported progress before
+        )  # fmt: skip
+        for index in range(state.scale_index, len(plan.scales)):
+            state, loop, images = run_pass(plan, tally, index, state)
         loss, terms = loop.final_loss()
         image = output_image(state.image, images, params)
         losses = Losses.from_terms(loss, terms)
         return TransferResult(
-            image, state.iteration, job.elapsed(), losses, _size(image), job.weights,
-            job.evaluations[0], iterations_saved=job.total - state.iteration,
-            compile_seconds=job.compile_seconds[0], precision=self.precision,
+            image, state.iteration, tally.elapsed(), losses, _size(image), plan.weights,
+            tally.evaluations.count, iterations_saved=plan.total - state.iteration,
+            compile_seconds=tally.compile_seconds, precision=self.precision,
         )  # fmt: skip
 
     def score(

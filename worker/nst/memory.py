@@ -18,11 +18,11 @@ job with ``style_scale`` 4 pass a 1.5 GB estimate and peak 5.3 GB above it (issu
 largest style image is added, as the passes do not overlap.
 
 The GPU figures were measured with the optimizers on the host. Their state now lives on the
-device (``loops.py``): for L-BFGS two history rings of ``LBFGS_HISTORY`` images and a few more
-image-sized vectors, held twice while a call replaces them; for Adam three. That is computed
-from the sizes (``DEVICE_STATE_VECTORS``), not measured, and added on a GPU; on the host it was
-part of the CPU measurement already. The estimate is raised by ``HEADROOM`` before it is
-compared with what is free.
+device (``optimizers/loops.py``): for L-BFGS two history rings of ``LBFGS_HISTORY`` images and
+a few more image-sized vectors, held twice while a call replaces them; for Adam three. That is
+computed from the sizes (``DEVICE_STATE_VECTORS``), not measured, and added on a GPU; on the
+host it was part of the CPU measurement already. The estimate is raised by ``HEADROOM`` before
+it is compared with what is free.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import keras
 import psutil
 
 from contract.errors import InsufficientMemory
-from worker.nst.optimize import LBFGS_HISTORY
+from worker.nst.optimizers.host_reference import LBFGS_HISTORY
 
 GPU_BASE_MIB, GPU_MIB_PER_PIXEL = 183.0, 0.00219
 CPU_MIB_PER_PIXEL = 0.0060

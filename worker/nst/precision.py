@@ -110,7 +110,7 @@ def time_evaluations(
 
 def evaluation_step(extractor: keras.Model) -> Callable[[Any], Any]:
     """A compiled ``image -> (loss, gradient)`` through ``extractor``, float32 outside it."""
-    from worker.nst.gradients import compile_traced, traced_loss_and_grads
+    from worker.nst.optimizers.gradients import compile_traced, traced_loss_and_grads
 
     def loss(image: Any) -> tuple[Any, Any]:
         total = keras.ops.sum(

@@ -19,7 +19,7 @@ __all__ = ["Checkpoint", "LossWeights", "Losses", "TransferResult"]
 class Checkpoint:
     """Progress after ``iteration`` of ``total``; ``state`` resumes the run from here.
 
-    ``state`` is None for a progress report between state saves (``cadence.py``).
+    ``state`` is None for a progress report between state saves (``optimizers/cadence.py``).
     """
 
     iteration: int

@@ -3,9 +3,9 @@
 Everything else is ``keras.ops``; this module picks TensorFlow (``tf.GradientTape``, a
 ``tf.function``, optionally XLA) or JAX (``jax.value_and_grad`` under ``jax.jit``) from
 ``keras.backend.backend()``. ``compile_loss_and_grads`` is a host call (numpy in and out) for the
-reference optimizers of ``optimize.py`` and for scoring; ``traced_loss_and_grads``,
-``compile_traced`` and ``write_row`` build the device loops (``adam_loop.py``,
-``lbfgs_loop.py``), whose tensors never leave the device between calls.
+reference optimizers of ``host_reference.py`` and for scoring; ``traced_loss_and_grads``,
+``compile_traced`` and ``write_row`` build the device loops (``device_adam.py``,
+``device_lbfgs.py``), whose tensors never leave the device between calls.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
-"""A stand-in engine for control-plane benchmarks: an H100's time, real objects, no GPU.
+"""A simulated engine for control-plane benchmarks: an H100's time, real objects, no GPU.
 
-Selected only by ``NST_ENGINE=simulated`` (``worker/lifecycle.py``; the API refuses the
-setting). For every iteration it sleeps the device time measured on one H100
+Not part of the service: a worker runs it only when told its import path,
+``NST_ENGINE=benchmarks.simulated_engine:from_settings`` (``SIMULATED_ENGINE``;
+``worker/lifecycle.py`` imports whatever engine the setting names, and the API refuses any
+engine but vgg19). For every iteration it sleeps the device time measured on one H100
 (benchmarks/README.md, "Backends and GPU") and, on the real engine's cadence (progress every
 NST_PROGRESS_SECONDS, state every NST_CHECKPOINT_SECONDS), hands the runner what the real
 engine would: an image of the job's output size and a state blob as large as the real
@@ -31,7 +33,11 @@ from contract.errors import EngineFailure
 from contract.jobs import Losses, LossWeights
 from contract.params import JobParams
 from shared.images import working_size
-from worker.engine_protocols import CheckpointView
+from shared.settings import Settings
+from worker.nst.options import REPORT_NOTHING, RunOptions
+from worker.nst.results import Checkpoint, TransferResult
+
+SIMULATED_ENGINE = "benchmarks.simulated_engine:from_settings"  # the NST_ENGINE that selects it
 
 # Seconds per iteration on one H100 (benchmarks/README.md, "Backends and GPU", float32 dots):
 # (pixels, seconds) at 512 x 384 and at 1024 x 768, per optimizer.
@@ -61,37 +67,6 @@ def real_state_bytes(optimizer: str, width: int, height: int) -> int:
 
 
 @dataclass(frozen=True)
-class SimulatedCheckpoint:
-    """The fields of ``worker.nst.results.Checkpoint`` (a test holds them equal)."""
-
-    iteration: int
-    total: int
-    losses: Losses
-    elapsed_seconds: float
-    image: np.ndarray
-    state: bytes | None
-    weights: LossWeights
-    stopped_early: bool = False
-    compile_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class SimulatedResult:
-    """The fields of ``worker.nst.results.TransferResult`` (a test holds them equal)."""
-
-    image: np.ndarray
-    iterations: int
-    seconds: float
-    losses: Losses
-    size: tuple[int, int]
-    weights: LossWeights
-    evaluations: int = 0
-    iterations_saved: int = 0
-    compile_seconds: float = 0.0
-    precision: str = "float32"
-
-
-@dataclass(frozen=True)
 class _Run:
     """What stays fixed while one simulated job runs."""
 
@@ -108,6 +83,12 @@ class _Run:
         return time.monotonic() - self.started
 
 
+def from_settings(settings: Settings) -> SimulatedEngine:
+    """The worker's factory (``SIMULATED_ENGINE``): state as large as NST_SIMULATED_STATE_BYTES
+    says, or as the real engine's at each job's size."""
+    return SimulatedEngine(settings.simulated_state_bytes)
+
+
 class SimulatedEngine:
     """The engine interface (``worker.engine_protocols.Engine``), sleeping for the GPU's work."""
 
@@ -120,26 +101,22 @@ class SimulatedEngine:
         content: Image.Image,
         styles: Sequence[Image.Image],
         params: JobParams,
-        *,
-        checkpoint_every: int | None = None,
-        progress_seconds: float | None = None,
-        checkpoint_seconds: float | None = None,
-        on_checkpoint: Callable[[CheckpointView], bool | None] | None = None,
-        resume_from: bytes | None = None,
-        memory_limit_mib: float | None = None,  # it holds no device memory: nothing to check
-    ) -> SimulatedResult:
+        options: RunOptions = REPORT_NOTHING,
+    ) -> TransferResult:
         """Sleep through the job's iterations, reporting and saving as the real engine does.
 
         Iterations take a fixed modelled time here, so the time cadence is one in iterations:
         progress every ``progress_seconds`` worth, state every ``checkpoint_seconds`` worth or
         every ``checkpoint_every``, always at the end; True from a progress report saves the
-        state at once (a worker handing its job back).
+        state at once (a worker handing its job back). ``memory_limit_mib`` is not checked:
+        this engine holds no device memory.
         """
         params.check_style_count(len(styles))
         fingerprint = _fingerprint(params, len(styles))
+        resume_from, on_checkpoint = options.resume_from, options.on_checkpoint
         iteration, elapsed = _read_state(resume_from, fingerprint) if resume_from else (0, 0.0)
         job = self._start(content, params, fingerprint, elapsed)
-        plan = _Plan.of(job, progress_seconds, checkpoint_seconds, checkpoint_every, iteration)
+        plan = _Plan.of(job, options, iteration)
         start = iteration
         while iteration < job.total:
             due, save = plan.next(iteration) if on_checkpoint else (job.total, True)
@@ -148,7 +125,7 @@ class SimulatedEngine:
             if on_checkpoint is not None:
                 plan.reported(iteration, _report(on_checkpoint, job, iteration, save))
         height, width = job.image.shape[:2]
-        return SimulatedResult(
+        return TransferResult(
             job.image, job.total, job.elapsed(), _losses(job.total), (width, height),
             job.weights, evaluations=job.total - start,
         )  # fmt: skip
@@ -183,17 +160,14 @@ class _Plan:
     last_state: int
 
     @classmethod
-    def of(
-        cls, job: _Run, progress_seconds: float | None, checkpoint_seconds: float | None,
-        checkpoint_every: int | None, iteration: int,
-    ) -> _Plan:  # fmt: skip
+    def of(cls, job: _Run, options: RunOptions, iteration: int) -> _Plan:
         def span(seconds: float | None) -> int | None:
             return None if seconds is None else max(1, math.ceil(seconds / job.per_iteration))
 
-        by_time = span(checkpoint_seconds)
         return cls(
-            job.total, span(progress_seconds), by_time, checkpoint_every, iteration, iteration
-        )
+            job.total, span(options.progress_seconds), span(options.checkpoint_seconds),
+            options.checkpoint_every, iteration, iteration,
+        )  # fmt: skip
 
     def next(self, iteration: int) -> tuple[int, bool]:
         """The next iteration to report at, and whether the state is due there."""
@@ -213,7 +187,7 @@ class _Plan:
 
 
 def _report(
-    on_checkpoint: Callable[[CheckpointView], bool | None], job: _Run, iteration: int, save: bool
+    on_checkpoint: Callable[[Checkpoint], bool | None], job: _Run, iteration: int, save: bool
 ) -> bool:
     """Report progress (saving state if due, or if the answer asks for it); True if saved."""
     if not save and on_checkpoint(_checkpoint(job, iteration, with_state=False)):
@@ -223,8 +197,8 @@ def _report(
     return save
 
 
-def _checkpoint(job: _Run, iteration: int, with_state: bool) -> SimulatedCheckpoint:
-    return SimulatedCheckpoint(
+def _checkpoint(job: _Run, iteration: int, with_state: bool) -> Checkpoint:
+    return Checkpoint(
         iteration=iteration, total=job.total, losses=_losses(iteration),
         elapsed_seconds=job.elapsed(), image=job.image,
         state=_dump_state(job, iteration) if with_state else None, weights=job.weights,

@@ -1,6 +1,6 @@
 """L-BFGS on the device: one compiled call runs up to K iterations; the history never leaves it.
 
-The same method as ``optimize.LBFGS``: the two-loop recursion over the last ``LBFGS_HISTORY``
+The same method as ``host_reference.LBFGS``: the two-loop recursion over the last ``LBFGS_HISTORY``
 curvature pairs (here a ring buffer of fixed size), scaled steepest descent without history,
 history forgotten when its direction does not descend, a backtracking Armijo line search of at
 most ``LBFGS_MAX_TRIES`` evaluations whose last try is accepted anyway, and pairs kept only when
@@ -12,7 +12,7 @@ reach 1e12); here the gradient is instead divided by a power of two near the fir
 for the pass (``exponent``). L-BFGS's steps do not change when the objective is scaled, and a
 power-of-two scale is exact in floating point, so the iterates are those of the unscaled
 float32 method wherever that one does not overflow. Checkpoints hold unscaled values in
-``optimize.LBFGS``'s format, plus ``sy`` and ``exponent`` so that a resumed run repeats the
+``host_reference.LBFGS``'s format, plus ``sy`` and ``exponent`` so that a resumed run repeats the
 uninterrupted one's arithmetic exactly.
 """
 
@@ -25,12 +25,13 @@ import numpy as np
 from keras import ops
 
 from contract.params import EARLY_STOP_WINDOW
-from worker.nst.device_loop import (
+from worker.nst.optimizers.device_calls import (
     MAX_COUNT,
     Advance,
+    CallTally,
     CompiledLoop,
     EarlyStop,
-    Tally,
+    EvaluationCount,
     advance_of,
     call_inputs,
     completed,
@@ -38,15 +39,15 @@ from worker.nst.device_loop import (
     running,
     start_tally,
 )
-from worker.nst.gradients import LossFn, traced_loss_and_grads, write_row
-from worker.nst.optimize import (
+from worker.nst.optimizers.gradients import LossFn, traced_loss_and_grads, write_row
+from worker.nst.optimizers.host_reference import (
     ARMIJO,
     CURVATURE,
     LBFGS_FIRST_STEP,
     LBFGS_HISTORY,
     LBFGS_MAX_TRIES,
 )
-from worker.nst.stopping import Plateau
+from worker.nst.optimizers.stopping import Plateau
 
 Tensor = Any
 EXPONENTS = 100  # the gradient's scale is 2^e for |e| <= EXPONENTS
@@ -174,29 +175,29 @@ def lbfgs_iterations(loss_fn: LossFn) -> Any:
                            ready=ops.ones_like(st.ready))  # fmt: skip
 
     def tried(
-        st: LbfgsState, trial: Trial, tally: Tally, point: Tensor, evaluation: tuple[Any, ...],
+        st: LbfgsState, trial: Trial, tally: CallTally, point: Tensor, evaluation: tuple[Any, ...],
         rule: EarlyStop,
-    ) -> tuple[LbfgsState, Trial, Tally]:  # fmt: skip
+    ) -> tuple[LbfgsState, Trial, CallTally]:  # fmt: skip
         total, terms, grad = evaluation
         unit = ops.take(ops.convert_to_tensor(POWERS), EXPONENTS - st.exponent)
         tries = trial.tries + 1
         sufficient = total * unit <= st.loss * unit + ARMIJO * trial.step * trial.slope
         accept = sufficient | (tries >= LBFGS_MAX_TRIES)
 
-        def accepted() -> tuple[LbfgsState, Trial, Tally]:
+        def accepted() -> tuple[LbfgsState, Trial, CallTally]:
             scaled = grad * unit
             kept = _remember(st, _flat(point - st.x), _flat(scaled) - _flat(st.grad))
             moved = kept._replace(x=point, loss=total, terms=terms, grad=scaled)
             return moved, trial._replace(tries=tries * 0), completed(tally, total, terms, rule)
 
-        def halved() -> tuple[LbfgsState, Trial, Tally]:
+        def halved() -> tuple[LbfgsState, Trial, CallTally]:
             return st, trial._replace(step=trial.step * 0.5, tries=tries), tally
 
         return ops.cond(accept, accepted, halved)
 
     def trip(
-        st: LbfgsState, trial: Trial, tally: Tally, rule: EarlyStop, args: Sequence[Any]
-    ) -> tuple[LbfgsState, Trial, Tally]:
+        st: LbfgsState, trial: Trial, tally: CallTally, rule: EarlyStop, args: Sequence[Any]
+    ) -> tuple[LbfgsState, Trial, CallTally]:
         st, trial = ops.cond(st.ready & (trial.tries == 0), lambda: _plan(st),
                              lambda: (st, trial))  # fmt: skip
         point = ops.where(st.ready, st.x + trial.direction * trial.step, st.x)
@@ -211,7 +212,7 @@ def lbfgs_iterations(loss_fn: LossFn) -> Any:
     def run(
         st: LbfgsState, count: Tensor, recent: Tensor, held: Tensor, rule: EarlyStop,
         args: Sequence[Any],
-    ) -> tuple[LbfgsState, Tally]:  # fmt: skip
+    ) -> tuple[LbfgsState, CallTally]:  # fmt: skip
         trial = _trial(ops.zeros_like(st.x), ops.convert_to_tensor(0.0, "float32"))
         st, _, tally = ops.while_loop(
             lambda st, trial, tally: (
@@ -235,7 +236,7 @@ class CompiledLbfgs(CompiledLoop):
 
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: list[int],
+        state: dict[str, np.ndarray], evaluations: EvaluationCount,
     ) -> DeviceLbfgs:  # fmt: skip
         """``learning_rate`` is Adam's; L-BFGS's step comes from its line search."""
         return DeviceLbfgs(self._call, x, targets, state, evaluations)
@@ -246,7 +247,7 @@ class DeviceLbfgs:
 
     def __init__(
         self, call: Any, x: np.ndarray, targets: Sequence[Any], state: dict[str, np.ndarray],
-        evaluations: list[int],
+        evaluations: EvaluationCount,
     ) -> None:  # fmt: skip
         self._call, self._targets, self._evaluations = call, tuple(targets), evaluations
         self._state = _device_state(np.asarray(x, np.float32), state)
@@ -270,7 +271,7 @@ class DeviceLbfgs:
         return np.asarray(self._state.x)
 
     def state(self) -> dict[str, np.ndarray]:
-        """``optimize.LBFGS.state``'s arrays (unscaled), plus ``sy`` and ``exponent``."""
+        """``host_reference.LBFGS.state``'s arrays (unscaled), plus ``sy`` and ``exponent``."""
         st = self._state
         if not bool(st.ready):
             return {}
@@ -289,7 +290,8 @@ class DeviceLbfgs:
 
 
 def _device_state(x: np.ndarray, state: dict[str, np.ndarray]) -> LbfgsState:
-    """The device state for a start image, or for a checkpoint's (``optimize.LBFGS``'s too)."""
+    """The device state for a start image, or for a checkpoint's (``host_reference.LBFGS``'s
+    too)."""
     size = x.size
     s = np.zeros((LBFGS_HISTORY, size), np.float32)
     y, sy = np.zeros_like(s), np.zeros(LBFGS_HISTORY, np.float32)

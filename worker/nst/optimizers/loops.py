@@ -2,9 +2,9 @@
 
 The engine drives a pass through ``IterationLoop.advance(count, ...)``: up to ``count``
 iterations per call, as many as fit before the next progress report or checkpoint
-(``pacing.py``). On the device (``adam_loop.py``, ``lbfgs_loop.py``) one call is one compiled
+(``pacing.py``). On the device (``device_adam.py``, ``device_lbfgs.py``) one call is one compiled
 function; the image and the optimizer state stay there and come to the host only for a
-preview (``image``) or a checkpoint (``state``). ``HostLoop`` runs ``optimize.py``'s numpy
+preview (``image``) or a checkpoint (``state``). ``HostLoop`` runs ``host_reference.py``'s numpy
 optimizers over the compiled loss-and-gradient step, one host round trip per evaluation: the
 implementation the device loops are tested against (``StyleTransfer(on_device=False)``).
 """
@@ -17,12 +17,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from contract.errors import EngineFailure
-from worker.nst.adam_loop import CompiledAdam
-from worker.nst.device_loop import Advance
-from worker.nst.gradients import LossAndGrads, LossFn
-from worker.nst.lbfgs_loop import CompiledLbfgs
-from worker.nst.optimize import LBFGS, Adam, Objective, make_optimizer
-from worker.nst.stopping import Plateau
+from worker.nst.optimizers.device_adam import CompiledAdam
+from worker.nst.optimizers.device_calls import Advance, EvaluationCount
+from worker.nst.optimizers.device_lbfgs import CompiledLbfgs
+from worker.nst.optimizers.gradients import LossAndGrads, LossFn
+from worker.nst.optimizers.host_reference import LBFGS, Adam, Objective, make_optimizer
+from worker.nst.optimizers.stopping import Plateau
 
 
 class IterationLoop(Protocol):
@@ -42,7 +42,7 @@ class IterationLoop(Protocol):
         ...
 
     def state(self) -> dict[str, np.ndarray]:
-        """The optimizer's state for a checkpoint (``optimize.py``'s format)."""
+        """The optimizer's state for a checkpoint (``host_reference.py``'s format)."""
         ...
 
 
@@ -58,7 +58,7 @@ class LoopStarter(Protocol):
 
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: list[int],
+        state: dict[str, np.ndarray], evaluations: EvaluationCount,
     ) -> IterationLoop:  # fmt: skip
         ...
 
@@ -83,7 +83,7 @@ class HostSteps:
 
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: list[int],
+        state: dict[str, np.ndarray], evaluations: EvaluationCount,
     ) -> HostLoop:  # fmt: skip
         optimizer = make_optimizer(self._optimizer, learning_rate)
         optimizer.load_state(state)
@@ -92,17 +92,18 @@ class HostSteps:
 
 
 class HostLoop:
-    """``optimize.py``'s optimizers, a host round trip per evaluation."""
+    """``host_reference.py``'s optimizers, a host round trip per evaluation."""
 
     def __init__(
-        self, optimizer: Adam | LBFGS, objective: Objective, x: np.ndarray, calls: list[int]
-    ) -> None:
+        self, optimizer: Adam | LBFGS, objective: Objective, x: np.ndarray,
+        calls: EvaluationCount,
+    ) -> None:  # fmt: skip
         """``calls`` is the count ``objective`` keeps of its evaluations."""
         self._optimizer, self._objective, self._x, self._calls = optimizer, objective, x, calls
 
     def advance(self, count: int, plateau: Plateau, may_stop: bool) -> Advance:
         """Run up to ``count`` iterations; raises EngineFailure on a non-finite loss."""
-        before, losses, terms = self._calls[0], [], []
+        before, losses, terms = self._calls.count, [], []
         watch = Plateau(plateau.tolerance, plateau.window, plateau.losses)
         stopped = False
         if isinstance(self._optimizer, LBFGS):
@@ -115,7 +116,7 @@ class HostLoop:
             if may_stop and watch.reached():
                 stopped = True
                 break
-        return Advance(len(losses), self._calls[0] - before, np.array(losses, np.float32),
+        return Advance(len(losses), self._calls.count - before, np.array(losses, np.float32),
                        np.array(terms, np.float32).reshape(-1, 3), stopped)  # fmt: skip
 
     def final_loss(self) -> tuple[float, np.ndarray]:
@@ -134,13 +135,13 @@ class HostLoop:
 
 
 def host_objective(
-    step: LossAndGrads, targets: Sequence[Any], calls: list[int] | None = None
+    step: LossAndGrads, targets: Sequence[Any], calls: EvaluationCount | None = None
 ) -> Objective:
     """Bind a pass's targets to the compiled step, count calls, refuse non-finite losses."""
 
     def objective(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         if calls is not None:
-            calls[0] += 1
+            calls.count += 1
         loss, terms, grad = step(x, tuple(targets))
         if not np.isfinite(loss):
             raise EngineFailure(f"the loss became non-finite ({loss}); try smaller weights")

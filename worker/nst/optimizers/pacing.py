@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from worker.nst.cadence import Cadence
-from worker.nst.device_loop import MAX_COUNT
+from worker.nst.optimizers.cadence import Cadence
+from worker.nst.optimizers.device_calls import MAX_COUNT
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Adam on the device: one compiled call runs up to K iterations; the moments never leave it.
 
-The same steps as ``optimize.Adam`` (its constants, its order of operations in float32). The
+The same steps as ``host_reference.Adam`` (its constants, its order of operations in float32). The
 bias corrections ``1 - beta^t`` are computed on the host in float64, as numpy computes them
 there, and handed in as a small table per call: float32 powers of 0.999 drift from the float64
 ones by ~1e-5 after a thousand steps. The step count ``t`` stays on the host with them.
@@ -15,12 +15,13 @@ import numpy as np
 from keras import ops
 
 from contract.params import EARLY_STOP_WINDOW
-from worker.nst.device_loop import (
+from worker.nst.optimizers.device_calls import (
     MAX_COUNT,
     Advance,
+    CallTally,
     CompiledLoop,
     EarlyStop,
-    Tally,
+    EvaluationCount,
     advance_of,
     call_inputs,
     completed,
@@ -28,9 +29,9 @@ from worker.nst.device_loop import (
     running,
     start_tally,
 )
-from worker.nst.gradients import LossFn, traced_loss_and_grads
-from worker.nst.optimize import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
-from worker.nst.stopping import Plateau
+from worker.nst.optimizers.gradients import LossFn, traced_loss_and_grads
+from worker.nst.optimizers.host_reference import ADAM_BETA1, ADAM_BETA2, ADAM_EPS
+from worker.nst.optimizers.stopping import Plateau
 
 Tensor = Any
 
@@ -53,9 +54,9 @@ def adam_iterations(loss_fn: LossFn) -> Any:
     eps = np.float32(ADAM_EPS)
 
     def iteration(
-        state: AdamState, tally: Tally, rate: Tensor, corrections: Tensor, rule: EarlyStop,
+        state: AdamState, tally: CallTally, rate: Tensor, corrections: Tensor, rule: EarlyStop,
         args: Sequence[Any],
-    ) -> tuple[AdamState, Tally]:  # fmt: skip
+    ) -> tuple[AdamState, CallTally]:  # fmt: skip
         total, terms, grad = loss_and_grads(state.x, args)
         tally = evaluated(tally, total)
         m = state.m * beta1 + grad * rest1  # tensors first: numpy scalars must not lead
@@ -68,7 +69,7 @@ def adam_iterations(loss_fn: LossFn) -> Any:
     def run(
         state: AdamState, count: Tensor, rate: Tensor, corrections: Tensor, recent: Tensor,
         held: Tensor, rule: EarlyStop, args: Sequence[Any],
-    ) -> tuple[AdamState, Tally]:  # fmt: skip
+    ) -> tuple[AdamState, CallTally]:  # fmt: skip
         state, tally = ops.while_loop(
             lambda state, tally: running(tally, count),
             lambda state, tally: iteration(state, tally, rate, corrections, rule, args),
@@ -89,7 +90,7 @@ class CompiledAdam(CompiledLoop):
 
     def start(
         self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: list[int],
+        state: dict[str, np.ndarray], evaluations: EvaluationCount,
     ) -> DeviceAdam:  # fmt: skip
         return DeviceAdam(self._call, x, targets, learning_rate, state, evaluations)
 
@@ -99,7 +100,7 @@ class DeviceAdam:
 
     def __init__(
         self, call: Any, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: list[int],
+        state: dict[str, np.ndarray], evaluations: EvaluationCount,
     ) -> None:  # fmt: skip
         self._call, self._targets, self._evaluations = call, tuple(targets), evaluations
         self._rate = ops.convert_to_tensor(np.float32(learning_rate))
@@ -138,7 +139,7 @@ class DeviceAdam:
         return np.asarray(self._state.x)
 
     def state(self) -> dict[str, np.ndarray]:
-        """The moments and step count, as ``optimize.Adam.state`` has them."""
+        """The moments and step count, as ``host_reference.Adam.state`` has them."""
         if self.t == 0:
             return {"t": np.array(0)}
         return {"t": np.array(self.t), "m": np.asarray(self._state.m),

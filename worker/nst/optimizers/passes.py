@@ -1,5 +1,9 @@
 """One job's scale passes: each optimized from its start, a call of K iterations at a time.
 
+A job runs from a ``RunPlan`` (what to run: images, parameters, the passes, where to report)
+and keeps a ``RunTally`` (what was done: time, evaluations, compile time, whether progress went
+out, where early stop ended it).
+
 Between calls (and only there) the host reports progress and saves state when due
 (``Cadence``), decides how many iterations the next call runs (``Pacing``), and keeps early
 stop's history (``Plateau``). The image and optimizer state stay wherever the loop keeps them
@@ -19,8 +23,6 @@ from PIL import Image
 from contract.jobs import LossWeights
 from contract.params import EARLY_STOP_WINDOW, JobParams
 from worker.nst import images as img
-from worker.nst.cadence import Cadence
-from worker.nst.device_loop import Advance
 from worker.nst.inputs import (
     FeatureTargets,
     PassImages,
@@ -30,37 +32,45 @@ from worker.nst.inputs import (
     loss_targets,
     pass_images,
 )
-from worker.nst.loops import IterationLoop, LoopStarter
-from worker.nst.pacing import Pacing
+from worker.nst.optimizers.cadence import Cadence
+from worker.nst.optimizers.device_calls import Advance, EvaluationCount
+from worker.nst.optimizers.loops import IterationLoop, LoopStarter
+from worker.nst.optimizers.pacing import Pacing
+from worker.nst.optimizers.stopping import Plateau
 from worker.nst.results import Checkpoint, Losses
 from worker.nst.state import RunState, dump_state
-from worker.nst.stopping import Plateau
 
 
 @dataclass(frozen=True)
-class Job:
-    """What stays fixed while one job runs through its scale passes."""
+class RunPlan:
+    """What one job runs through its scale passes: fixed from its first pass to its last."""
 
     content: Image.Image
     styles: Sequence[Image.Image]
     params: JobParams
-    plan: list[ScalePass]
-    cadence: Cadence
+    scales: list[ScalePass]  # coarse to fine (``inputs.scale_plan``)
     on_checkpoint: Callable[[Checkpoint], bool | None] | None
-    started: float
     extractor: keras.Model
     loop_for: Callable[[tuple[int, ...]], tuple[LoopStarter, bool]]  # per shape; is it new
     weights: LossWeights  # from style_strength (balance.py) or the job's raw weights
     full_targets: FeatureTargets  # the last pass's, computed once for the weights
     bucket: int  # pad to multiples of this (0: exact shapes)
-    evaluations: list[int] = field(default_factory=lambda: [0])  # one mutable count per job
-    reported: list[bool] = field(default_factory=lambda: [False])  # a progress update went out
-    stopped_at: list[int] = field(default_factory=lambda: [0])  # early stop's iteration, or 0
-    compile_seconds: list[float] = field(default_factory=lambda: [0.0])  # first calls of new loops
 
     @property
     def total(self) -> int:
-        return sum(scale.iterations for scale in self.plan)
+        return sum(scale.iterations for scale in self.scales)
+
+
+@dataclass
+class RunTally:
+    """What one job has done so far, across its passes (a resumed run counts from its resume)."""
+
+    started: float  # monotonic time the run would have started had it never stopped
+    cadence: Cadence  # when progress and state fell due last
+    evaluations: EvaluationCount = field(default_factory=EvaluationCount)  # this process's
+    reported: bool = False  # a progress update went out (before a resume too)
+    stopped_at: int = 0  # early stop's iteration, or 0
+    compile_seconds: float = 0.0  # first calls of new loops
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -78,96 +88,106 @@ class _Pass:
     end: int
 
 
-def run_pass(job: Job, index: int, state: RunState) -> tuple[RunState, IterationLoop, PassImages]:
+def run_pass(
+    plan: RunPlan, tally: RunTally, index: int, state: RunState
+) -> tuple[RunState, IterationLoop, PassImages]:
     """Optimize one scale from ``state`` to the pass's last iteration, checkpointing on the way."""
-    scale, warm_count = _start(job, index, state)
+    scale, warm_count = _start(plan, tally, index, state)
     pacing = Pacing()
     if warm_count is not None:  # a new loop: its first call compiles; time it, little else
         started = time.monotonic()
-        advance = _advance(job, scale, min(warm_count, scale.end - scale.iteration))
-        job.compile_seconds[0] += time.monotonic() - started
-        if _after(job, scale, advance):
-            return _finished(job, scale)
+        advance = _advance(plan, tally, scale, min(warm_count, scale.end - scale.iteration))
+        tally.compile_seconds += time.monotonic() - started
+        if _after(plan, tally, scale, advance):
+            return _finished(tally, scale)
     while scale.iteration < scale.end:
         now = time.monotonic()
-        cadence = job.cadence if job.on_checkpoint else None
-        advance = _advance(job, scale, pacing.count(cadence, scale.iteration, scale.end, now))
+        cadence = tally.cadence if plan.on_checkpoint else None
+        count = pacing.count(cadence, scale.iteration, scale.end, now)
+        advance = _advance(plan, tally, scale, count)
         pacing.observe(time.monotonic() - now, advance.iterations)
-        if _after(job, scale, advance):
+        if _after(plan, tally, scale, advance):
             break
-    return _finished(job, scale)
+    return _finished(tally, scale)
 
 
-def _start(job: Job, index: int, state: RunState) -> tuple[_Pass, int | None]:
+def _start(
+    plan: RunPlan, tally: RunTally, index: int, state: RunState
+) -> tuple[_Pass, int | None]:
     """Images, targets, loop and early stop's window of pass ``index``, continuing ``state``;
     and if the loop is new (not compiled yet), the iterations its first call should run."""
-    size = job.plan[index].size
-    images = pass_images(job.content, job.styles, job.params, size, job.bucket)
-    x = _starting_image(state, images, job.params)
+    params = plan.params
+    size = plan.scales[index].size
+    images = pass_images(plan.content, plan.styles, params, size, plan.bucket)
+    x = _starting_image(state, images, params)
     targets = (
-        job.full_targets if size == job.params.size
-        else feature_targets(job.extractor, images, job.params)
+        plan.full_targets if size == params.size
+        else feature_targets(plan.extractor, images, params)
     )  # fmt: skip
-    starter, fresh = job.loop_for(images.content_target.shape[:2])
+    starter, fresh = plan.loop_for(images.content_target.shape[:2])
     resuming = index == state.scale_index
     loop = starter.start(
-        x, loss_targets(targets, job.weights, job.params, size), job.params.learning_rate,
-        state.optimizer if resuming else {}, job.evaluations,
+        x, loss_targets(targets, plan.weights, params, size), params.learning_rate,
+        state.optimizer if resuming else {}, tally.evaluations,
     )  # fmt: skip
-    final = index == len(job.plan) - 1  # early stop watches the finest pass only
-    plateau = Plateau(job.params.early_stop if final else 0.0, EARLY_STOP_WINDOW,
+    final = index == len(plan.scales) - 1  # early stop watches the finest pass only
+    plateau = Plateau(params.early_stop if final else 0.0, EARLY_STOP_WINDOW,
                       list(state.loss_history) if resuming else [])  # fmt: skip
-    end = sum(scale.iterations for scale in job.plan[: index + 1])
+    end = sum(scale.iterations for scale in plan.scales[: index + 1])
     return _Pass(index, loop, images, plateau, state.iteration, end), (
         starter.warm_count if fresh else None
     )
 
 
-def _advance(job: Job, scale: _Pass, count: int) -> Advance:
+def _advance(plan: RunPlan, tally: RunTally, scale: _Pass, count: int) -> Advance:
     """One call; early stop may act once the user has seen progress (or nobody listens)."""
-    return scale.loop.advance(count, scale.plateau, job.reported[0] or not job.on_checkpoint)
+    return scale.loop.advance(count, scale.plateau, tally.reported or not plan.on_checkpoint)
 
 
-def _after(job: Job, scale: _Pass, advance: Advance) -> bool:
+def _after(plan: RunPlan, tally: RunTally, scale: _Pass, advance: Advance) -> bool:
     """Account for a call's iterations and report if due; True when early stop ends the run."""
     if advance.iterations == 0:
         return False
     for loss in advance.losses:
         scale.plateau.add(float(loss))
     scale.iteration += advance.iterations
-    if job.on_checkpoint:
+    if plan.on_checkpoint:
         latest = (float(advance.losses[-1]), advance.terms[-1])
-        _report(job, scale, latest, advance.stopped)
+        _report(plan, tally, scale, latest, advance.stopped)
     if advance.stopped:
-        job.stopped_at[0] = scale.iteration
+        tally.stopped_at = scale.iteration
     return advance.stopped
 
 
-def _finished(job: Job, scale: _Pass) -> tuple[RunState, IterationLoop, PassImages]:
-    done = job.stopped_at[0] or scale.end
-    state = RunState(scale.index + 1, done, job.elapsed(), scale.loop.image(),
+def _finished(tally: RunTally, scale: _Pass) -> tuple[RunState, IterationLoop, PassImages]:
+    done = tally.stopped_at or scale.end
+    state = RunState(scale.index + 1, done, tally.elapsed(), scale.loop.image(),
                      picture=scale.images.size)  # fmt: skip
     return state, scale.loop, scale.images
 
 
-def _report(job: Job, scale: _Pass, loss: tuple[float, np.ndarray], stop: bool) -> None:
+def _report(
+    plan: RunPlan, tally: RunTally, scale: _Pass, loss: tuple[float, np.ndarray], stop: bool
+) -> None:
     """Report progress or save state when due (``Cadence``), or when the caller asks for it."""
-    assert job.on_checkpoint is not None
+    assert plan.on_checkpoint is not None
     now = time.monotonic()
-    save = stop or job.cadence.state_due(scale.iteration, job.total, now)
-    if not save and not job.cadence.progress_due(now):
+    save = stop or tally.cadence.state_due(scale.iteration, plan.total, now)
+    if not save and not tally.cadence.progress_due(now):
         return
-    state = RunState(scale.index, scale.iteration, job.elapsed(), scale.loop.image(),
+    state = RunState(scale.index, scale.iteration, tally.elapsed(), scale.loop.image(),
                      loss_history=scale.plateau.state(), picture=scale.images.size)  # fmt: skip
-    if not save and job.on_checkpoint(
-        checkpoint(state, job, *loss, scale.images, with_state=False)
+    if not save and plan.on_checkpoint(
+        checkpoint(state, plan, tally, *loss, scale.images, with_state=False)
     ):
         save = True  # e.g. a worker shutting down: save the state now, then hand the job back
     if save:
         state.optimizer = scale.loop.state()
-        job.on_checkpoint(checkpoint(state, job, *loss, scale.images, stopped_early=stop))
-    job.cadence.reported(time.monotonic(), saved=save)
-    job.reported[0] = True
+        plan.on_checkpoint(
+            checkpoint(state, plan, tally, *loss, scale.images, stopped_early=stop)
+        )
+    tally.cadence.reported(time.monotonic(), saved=save)
+    tally.reported = True
 
 
 def _starting_image(state: RunState, images: PassImages, params: JobParams) -> np.ndarray:
@@ -190,20 +210,21 @@ def _starting_image(state: RunState, images: PassImages, params: JobParams) -> n
 
 
 def checkpoint(
-    state: RunState, job: Job, loss: float, terms: np.ndarray, images: PassImages,
-    stopped_early: bool = False, with_state: bool = True,
+    state: RunState, plan: RunPlan, tally: RunTally, loss: float, terms: np.ndarray,
+    images: PassImages, stopped_early: bool = False, with_state: bool = True,
 ) -> Checkpoint:  # fmt: skip
     """Package progress and resumable state for ``on_checkpoint``."""
+    params, styles = plan.params, len(plan.styles)
     return Checkpoint(
         iteration=state.iteration,
-        total=job.total,
+        total=plan.total,
         losses=Losses.from_terms(loss, terms),
         elapsed_seconds=state.elapsed,
-        image=output_image(state.image, images, job.params),
-        state=dump_state(state, job.params, len(job.styles), job.bucket) if with_state else None,
-        weights=job.weights,
+        image=output_image(state.image, images, params),
+        state=dump_state(state, params, styles, plan.bucket) if with_state else None,
+        weights=plan.weights,
         stopped_early=stopped_early,
-        compile_seconds=job.compile_seconds[0],
+        compile_seconds=tally.compile_seconds,
     )
 
 

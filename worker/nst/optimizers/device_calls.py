@@ -1,6 +1,6 @@
 """What the compiled K-iteration loops share: the tally one call hands back, and the call's shape.
 
-A compiled call (``adam_loop.py``, ``lbfgs_loop.py``) runs up to ``count`` iterations on the
+A compiled call (``device_adam.py``, ``device_lbfgs.py``) runs up to ``count`` iterations on the
 device and tells the host, in a few small tensors, what they did: each iteration's loss and
 terms (progress, and early stop's history in checkpoints), how many loss-and-gradient
 evaluations they took, and why the call ended: the count reached, early stop's plateau, or a
@@ -23,8 +23,8 @@ import numpy as np
 from keras import ops
 
 from contract.errors import EngineFailure
-from worker.nst.gradients import compile_traced, traces
-from worker.nst.stopping import Plateau
+from worker.nst.optimizers.gradients import compile_traced, traces
+from worker.nst.optimizers.stopping import Plateau
 
 Tensor = Any
 MAX_COUNT = 1024  # iterations per call at most: ~1.5 s of 512 px Adam on an H100
@@ -37,7 +37,7 @@ class EarlyStop(NamedTuple):
     allowed: Tensor  # bool: a progress update went out (or nobody listens for one)
 
 
-class Tally(NamedTuple):
+class CallTally(NamedTuple):
     """What a call has done so far (tensors, carried through its loop)."""
 
     done: Tensor  # int32 iterations completed
@@ -50,9 +50,9 @@ class Tally(NamedTuple):
     bad_loss: Tensor  # float32: a non-finite loss that ended the call, else 0
 
 
-def start_tally(recent: Tensor, held: Tensor) -> Tally:
+def start_tally(recent: Tensor, held: Tensor) -> CallTally:
     """An empty tally that continues early stop's window."""
-    return Tally(
+    return CallTally(
         done=ops.convert_to_tensor(0, "int32"),
         evaluations=ops.convert_to_tensor(0, "int32"),
         losses=ops.zeros((MAX_COUNT,), "float32"),
@@ -63,12 +63,12 @@ def start_tally(recent: Tensor, held: Tensor) -> Tally:
     )  # fmt: skip
 
 
-def running(tally: Tally, count: Tensor) -> Tensor:
+def running(tally: CallTally, count: Tensor) -> Tensor:
     """Whether the call goes on: iterations left, no plateau, no non-finite loss."""
     return (tally.done < count) & ~tally.stopped & ops.isfinite(tally.bad_loss)
 
 
-def evaluated(tally: Tally, loss: Tensor) -> Tally:
+def evaluated(tally: CallTally, loss: Tensor) -> CallTally:
     """Count one evaluation; a non-finite ``loss`` ends the call."""
     return tally._replace(
         evaluations=tally.evaluations + 1,
@@ -76,7 +76,7 @@ def evaluated(tally: Tally, loss: Tensor) -> Tally:
     )
 
 
-def completed(tally: Tally, loss: Tensor, terms: Tensor, early_stop: EarlyStop) -> Tally:
+def completed(tally: CallTally, loss: Tensor, terms: Tensor, early_stop: EarlyStop) -> CallTally:
     """Record an iteration's loss and check for a plateau, as ``stopping.Plateau`` does."""
     slot = ops.arange(MAX_COUNT) == tally.done
     recent = ops.concatenate([tally.recent[1:], ops.reshape(loss, (1,))])
@@ -94,6 +94,14 @@ def completed(tally: Tally, loss: Tensor, terms: Tensor, early_stop: EarlyStop) 
         recent=recent, held=held,
         stopped=plateau & early_stop.allowed,
     )  # fmt: skip
+
+
+@dataclass
+class EvaluationCount:
+    """A job's loss-and-gradient evaluations in this process, kept by the loops of all its
+    passes (their final-loss evaluations too), so that ``Advance`` need not carry those."""
+
+    count: int = 0
 
 
 @dataclass(frozen=True)
@@ -124,10 +132,10 @@ def call_inputs(plateau: Plateau, allowed: bool) -> tuple[Tensor, Tensor, EarlyS
     )
 
 
-def advance_of(tally: Tally, evaluations: list[int]) -> Advance:
+def advance_of(tally: CallTally, evaluations: EvaluationCount) -> Advance:
     """Bring a call's tally to the host and add its evaluations to the job's count; raise
     EngineFailure if a loss was non-finite."""
-    evaluations[0] += int(tally.evaluations)
+    evaluations.count += int(tally.evaluations)
     bad = float(tally.bad_loss)
     if not np.isfinite(bad):
         raise EngineFailure(f"the loss became non-finite ({bad}); try smaller weights")

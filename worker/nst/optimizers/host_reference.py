@@ -1,9 +1,13 @@
-"""Adam and L-BFGS over a numpy float32 image, with all their state in plain arrays.
+"""The reference: Adam and L-BFGS in numpy on the host, with all their state in plain arrays.
 
-Both are written out by hand (no scipy, no keras optimizer objects) so that everything a run
-needs to continue lives in ``state()``: a dict of numpy arrays that ``state.py`` serializes into a
-checkpoint and ``from_state`` reads back, so a resumed run takes exactly the steps an
-uninterrupted one would. One ``step`` is one iteration: for L-BFGS one accepted line-search step.
+Not what a worker runs: production optimizes on the device (``device_adam.py``,
+``device_lbfgs.py``), many iterations per compiled call. These are the same methods written
+out by hand (no scipy, no keras optimizer objects), one host round trip per evaluation, that
+the device loops are tested against (``StyleTransfer(on_device=False)``, ``loops.HostLoop``);
+their constants are the device loops' too, and their ``state()`` is the checkpoint format both
+read: a dict of numpy arrays that ``state.py`` serializes, so a resumed run takes exactly the
+steps an uninterrupted one would. One ``step`` is one iteration: for L-BFGS one accepted
+line-search step.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import numpy as np
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 StepOutcome = tuple[np.ndarray, float, np.ndarray]
 
-# The constants of both optimizers, shared with their device versions (adam_loop.py,
-# lbfgs_loop.py) so that the two compute the same steps.
+# The constants of both optimizers, shared with their device versions (device_adam.py,
+# device_lbfgs.py) so that the two compute the same steps.
 ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.9, 0.999, 1e-8
 LBFGS_HISTORY = 10  # curvature pairs kept
 LBFGS_FIRST_STEP = 1.0  # largest pixel change of a step without history
