@@ -1,7 +1,8 @@
 """Bad input gets a specific 4xx JSON error and nothing else: no job, no queued task, no object.
 
-One table of malicious and broken requests, each sent to the live API (real HTTP, real Redis,
-real S3 endpoint), then the checks that nothing was created anywhere.
+One table of malicious and broken requests, each sent to the app in-process (Flask's test client,
+the body as bytes; real Redis, real S3 endpoint), then the checks that nothing was created
+anywhere; and the whole table once more over real HTTP to one server, which must stay well.
 """
 
 from __future__ import annotations
@@ -13,20 +14,22 @@ import socket
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import boto3
 import numpy as np
 import pytest
 import requests
+from flask.testing import FlaskClient
 from PIL import Image
+from urllib3 import encode_multipart_formdata
 
 from api.app import create_app
 from api.keys import key_digest
-from tests.fixtures.live import API_KEY, Env, LiveAPI, serve
+from tests.api.conftest import AUTH
+from tests.fixtures.live import API_KEY, Env, LiveAPI
 from tests.images import content_bytes, photo_bytes, style_bytes
 
 BASE_PARAMS: dict[str, Any] = {"size": 64, "iterations": 4}
@@ -69,7 +72,7 @@ GOOD_STYLE = ("style", jpeg(style_bytes(), "s.jpg"))
 
 @dataclass(frozen=True)
 class BadRequest:
-    """One request: multipart (form and files) through requests, anything else sent verbatim."""
+    """One request: multipart (form and files) encoded as ``requests`` would, or a raw body."""
 
     method: str = "POST"
     path: str = "/v1/jobs"
@@ -79,14 +82,20 @@ class BadRequest:
     content_type: str | None = None
     env: dict[str, str] = field(default_factory=dict)
 
-    def send(self, api: LiveAPI) -> tuple[int, dict[str, str], bytes]:
-        if self.form is None and self.files is None:
-            return _send_verbatim(api, self.method, self.path, self.body, self.content_type)
-        response = requests.request(
-            self.method, api.url + self.path, data=self.form, files=self.files,
-            headers=api.headers, timeout=30,
+    def send(self, client: FlaskClient) -> tuple[int, dict[str, str], bytes]:
+        """In-process, the body as bytes: a form encoded as ``requests`` encodes it (multipart
+        by urllib3 when there are files), anything else as written; the path as written."""
+        body, content_type = self.body, self.content_type
+        form = list(self.form.items() if isinstance(self.form, dict) else (self.form or []))
+        if self.files is not None:
+            body, content_type = encode_multipart_formdata([*form, *self.files])
+        elif self.form is not None:
+            body, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
+        response = client.open(
+            self.path, method=self.method, data=body, headers=AUTH,
+            **({"content_type": content_type} if content_type else {}),
         )  # fmt: skip
-        return response.status_code, dict(response.headers), response.content
+        return response.status_code, dict(response.headers), response.get_data()
 
 
 def _send_verbatim(
@@ -511,15 +520,14 @@ CASES = [
 
 
 @pytest.fixture
-def start_api(service_env: Env) -> Iterator[Callable[..., LiveAPI]]:
-    """Start a live API on the test's services, with some settings overridden."""
-    with ExitStack() as servers:
+def start_api(service_env: Env) -> Callable[..., tuple[FlaskClient, Env]]:
+    """The app in-process on the test's services, with some settings overridden."""
 
-        def start(**overrides: str) -> LiveAPI:
-            env = Env({**service_env.values, **overrides})
-            return LiveAPI(servers.enter_context(serve(create_app(env.settings()))), env)
+    def start(**overrides: str) -> tuple[FlaskClient, Env]:
+        env = Env({**service_env.values, **overrides})
+        return create_app(env.settings(), test_config={"TESTING": True}).test_client(), env
 
-        yield start
+    return start
 
 
 def stored_objects(env: Env) -> list[str]:
@@ -554,20 +562,22 @@ def assert_error(
 
 @pytest.mark.parametrize(("request_", "status", "code", "fld"), CASES)
 def test_bad_request_gets_a_specific_error_and_creates_nothing(
-    start_api: Callable[..., LiveAPI], request_: BadRequest, status: int, code: str, fld: str | None
-) -> None:
-    api = start_api(**request_.env)
-    assert_error(request_.send(api), status, code, fld)
-    assert_nothing_created(api.env)
+    start_api: Callable[..., tuple[FlaskClient, Env]], request_: BadRequest, status: int,
+    code: str, fld: str | None,
+) -> None:  # fmt: skip
+    client, env = start_api(**request_.env)
+    assert_error(request_.send(client), status, code, fld)
+    assert_nothing_created(env)
 
 
 def test_after_every_bad_request_the_api_is_healthy_and_accepts_a_good_job(
     live_api: LiveAPI,
 ) -> None:
+    """Over real HTTP, every bad request in turn on one server: none leaves it unwell."""
     for case in CASES:
         request_, status, code, fld = case.values
         if not request_.env:
-            assert_error(request_.send(live_api), status, code, fld)
+            assert_error(_send_over_http(live_api, request_), status, code, fld)
     assert_nothing_created(live_api.env)
     assert requests.get(f"{live_api.url}/readyz", timeout=10).status_code == 200
     response = requests.post(
@@ -576,6 +586,18 @@ def test_after_every_bad_request_the_api_is_healthy_and_accepts_a_good_job(
     )  # fmt: skip
     assert response.status_code == 202, response.text
     assert live_api.env.store().redis.llen(live_api.env.values["NST_QUEUE"]) == 1
+
+
+def _send_over_http(api: LiveAPI, request_: BadRequest) -> tuple[int, dict[str, str], bytes]:
+    """The request through ``requests`` (multipart) or ``http.client`` (as written)."""
+    if request_.form is None and request_.files is None:
+        return _send_verbatim(api, request_.method, request_.path, request_.body,
+                              request_.content_type)  # fmt: skip
+    response = requests.request(
+        request_.method, api.url + request_.path, data=request_.form, files=request_.files,
+        headers=api.headers, timeout=30,
+    )  # fmt: skip
+    return response.status_code, dict(response.headers), response.content
 
 
 def test_oversized_upload_is_refused_before_its_body_is_read(live_api: LiveAPI) -> None:
