@@ -23,7 +23,14 @@ from pydantic.json_schema import models_json_schema
 from api.openapi import REF, RESOURCES, ComponentSchema, component_schemas, document
 from contract.errors import ErrorBody, InvalidParams, error_from_body
 from contract.jobs import Job, JobFailure, JobStatus, JobTiming, Losses, LossWeights, Progress
-from contract.resources import JobListing, JobResource, Meta, PresetList
+from contract.resources import (
+    DeliveryAttempt,
+    JobListing,
+    JobProgress,
+    JobResource,
+    Meta,
+    PresetList,
+)
 from contract.webhooks import JobWebhook, WebhookAttempt, WebhookEvent, WebhookSecret
 from tests.api.conftest import AUTH, post_job
 from tests.fixtures.live import Env
@@ -86,6 +93,17 @@ def test_the_job_schema_requires_every_field_the_api_sends() -> None:
     assert set(schema["required"]) == set(JobResource.model_fields)
     assert schema["properties"]["created_at"]["format"] == "date-time"
     assert "title" not in schema["properties"]["id"]  # no generated "Id" titles
+
+
+@pytest.mark.parametrize(
+    ("record", "resource"), [(Progress, JobProgress), (WebhookAttempt, DeliveryAttempt)]
+)
+def test_a_field_added_to_a_record_part_is_shown_by_its_resource(
+    record: type[BaseModel], resource: type[BaseModel]
+) -> None:
+    """The resource's ``of`` passes the record's fields on; one it lacked would vanish silently
+    (answers ignore unknown fields), so each record field must be a resource field too."""
+    assert set(record.model_fields) <= set(resource.model_fields)
 
 
 def test_models_json_schema_finds_no_model_twice_under_two_names() -> None:
