@@ -183,7 +183,9 @@ def request_digest(request: Request) -> str:
     are. The files are read and rewound, so the submission can still read them.
     """
     digest = hashlib.sha256()
-    for name, value in sorted(request.form.items(multi=True)):
+    # A part may come without a name (werkzeug keys it None): it is part of what was asked too.
+    fields = sorted(request.form.items(multi=True), key=lambda item: (item[0] or "", item[1]))
+    for name, value in fields:
         digest.update(f"field:{name}={value}\0".encode())
     for name, upload in request.files.items(multi=True):
         digest.update(f"file:{name}:".encode() + hashlib.sha256(upload.read()).digest())
