@@ -96,7 +96,10 @@ def _presets(request: Request, catalog: PresetCatalog) -> tuple[Preset, ...]:
 
 
 def _check_form_shape(request: Request) -> None:
-    """No unknown file field, and no form field twice (which one would win is a guess)."""
+    """No unknown file field, no nameless part, and no form field twice (which one would win
+    is a guess)."""
+    if None in request.form or None in request.files:
+        raise InvalidParams("a form part has no name (Content-Disposition: form-data; name=...)")
     unexpected = [name for name in request.files if name not in FILE_FIELDS]
     if unexpected:
         raise InvalidParams(f"unknown file field {unexpected[0]!r}", field=unexpected[0])
