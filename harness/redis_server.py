@@ -60,7 +60,13 @@ class RedisServer:
         self.process = Process(self.args, dict(os.environ), self.log, append=True)
         probe = self.client()
         what = f"{' '.join(self.args[:2])} to answer on port {self.port}"
-        self.process.wait_until(lambda: pings(probe), START_TIMEOUT, what)
+        try:
+            self.process.wait_until(lambda: pings(probe), START_TIMEOUT, what)
+        except BaseException:
+            self.process.stop()
+            raise
+        finally:
+            probe.close()
         return self
 
     def stop(self) -> None:
