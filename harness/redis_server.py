@@ -110,8 +110,9 @@ def redis_sentinel(
 ) -> RedisServer:
     """A sentinel watching the primary (down after ``down_after_ms`` without an answer).
 
-    Run as ``redis-server CONFIG --sentinel``, the same binary in sentinel mode: packages do
-    not always install the ``redis-sentinel`` link (Debian's redis-server package does not).
+    Run as ``redis-server CONFIG --sentinel``, the same binary in sentinel mode: the
+    ``redis-sentinel`` name is not always installed (Debian ships it as a package of its own),
+    and this way the suite needs only redis-server.
     The config file is the sentinel's own: it rewrites it as it learns the topology.
     """
     folder.mkdir(parents=True, exist_ok=True)
