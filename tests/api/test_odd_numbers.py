@@ -47,7 +47,7 @@ def test_an_odd_prefer_wait_is_ignored(client: FlaskClient, value: str) -> None:
     response = client.get(f"/v1/jobs/{job_id}", headers={**AUTH, "Prefer": f"wait={value}"})
     assert response.status_code == 200, response.get_json()
     assert "Preference-Applied" not in response.headers
-    assert time.monotonic() - started < 5  # answered at once: no wait was applied
+    assert time.monotonic() - started < 30  # not held for a wait (up to 60 s) it was not asked
 
 
 @pytest.mark.parametrize(

@@ -34,17 +34,22 @@ HEADER_SECONDS = 3
 BODY_SECONDS = 3
 
 
-@pytest.fixture
-def api(service_env: Env, tmp_path: Path) -> Iterator[LoggedGunicorn]:
-    """One gevent worker with short header and body timeouts, and its own HOME."""
-    home = tmp_path / "home"
+def gunicorn(env: Env, folder: Path, header_seconds: float) -> LoggedGunicorn:
+    """One gevent worker with these header and short body timeouts, and its own HOME."""
+    home = folder / "home"
     home.mkdir()
     settings = {
-        **service_env.process_env(), "HOME": str(home),
-        "NST_API_HEADER_TIMEOUT_SECONDS": str(HEADER_SECONDS),
+        **env.process_env(), "HOME": str(home),
+        "NST_API_HEADER_TIMEOUT_SECONDS": str(header_seconds),
         "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS),
     }  # fmt: skip
-    server = LoggedGunicorn(settings, tmp_path / "api.log")
+    return LoggedGunicorn(settings, folder / "api.log")
+
+
+@pytest.fixture
+def api(service_env: Env, tmp_path: Path) -> Iterator[LoggedGunicorn]:
+    """The API with short header and body timeouts."""
+    server = gunicorn(service_env, tmp_path, HEADER_SECONDS)
     yield server
     server.stop()
 
@@ -74,8 +79,9 @@ class Trickle:
 
 
 def healthz_seconds(api: LoggedGunicorn) -> float:
+    """How long /healthz took (at most 20 s: a server starved that long has failed)."""
     started = time.monotonic()
-    assert requests.get(f"{api.url}/healthz", timeout=5).status_code == 200
+    assert requests.get(f"{api.url}/healthz", timeout=20).status_code == 200
     return time.monotonic() - started
 
 
@@ -92,15 +98,19 @@ def answer_before_close(sock: socket.socket) -> bytes:
 
 
 def test_300_clients_sending_headers_a_byte_a_second_leave_healthz_answering(
-    api: LoggedGunicorn,
+    service_env: Env, tmp_path: Path
 ) -> None:
+    """With a header timeout of a minute, a starved server would keep /healthz waiting until
+    the slow clients were cut off: 60 s. Answered in a few seconds even on a loaded machine."""
+    api = gunicorn(service_env, tmp_path, header_seconds=60)
     slow = [api.connect() for _ in range(SLOW_CLIENTS)]
     trickle = Trickle(slow, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60)
     try:
         latencies = [healthz_seconds(api) for _ in range(10)]
-        assert max(latencies) < 1.0, latencies
+        assert max(latencies) < 10, latencies
     finally:
         trickle.close()
+        api.stop()
 
 
 def test_headers_that_do_not_arrive_in_time_are_cut_off(api: LoggedGunicorn) -> None:
@@ -109,7 +119,8 @@ def test_headers_that_do_not_arrive_in_time_are_cut_off(api: LoggedGunicorn) -> 
     try:
         started = time.monotonic()
         assert answer_before_close(sock) == b""  # closed by the server, no answer
-        assert HEADER_SECONDS - 0.5 <= time.monotonic() - started <= HEADER_SECONDS + 5
+        # not before the timeout, and long before the trickle's ~100 bytes (a second each) end
+        assert HEADER_SECONDS - 0.5 <= time.monotonic() - started <= HEADER_SECONDS + 30
     finally:
         trickle.close()
 
@@ -142,7 +153,7 @@ def test_an_over_long_url_gets_the_apis_json_414(api: LoggedGunicorn) -> None:
 
 
 def test_each_api_has_no_shared_control_socket(api: LoggedGunicorn) -> None:
-    assert healthz_seconds(api) < 5
+    assert healthz_seconds(api) < 20
     assert not (Path(api.env["HOME"]) / ".gunicorn").exists()
     assert not os.path.exists(Path(api.env["HOME"]) / ".gunicorn" / "gunicorn.ctl")
 
