@@ -45,7 +45,7 @@ shell: demo-env
 
 lint: env
 	$(VENV)/bin/ruff check api worker shared contract client cli tests benchmarks harness
-	$(VENV)/bin/mypy api worker shared contract client cli
+	$(VENV)/bin/mypy api worker shared contract client cli harness
 	$(VENV)/bin/lint-imports
 
 # The system packages the suite needs (Redis, Sentinel, Chromium, an ICC profile): installed
