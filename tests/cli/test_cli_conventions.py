@@ -96,7 +96,7 @@ def test_a_server_that_is_not_this_service_is_named_with_its_own_exit_status(
 
 def test_watch_on_a_finished_job_shows_its_end_not_a_bar(live_api: LiveAPI, tmp_path: Path) -> None:
     """Found by a user: 'queued [00:00]succeeded' and a rate of 559240 it/s, in a terminal."""
-    job_id = submit_id(live_api, tmp_path)
+    job_id = submit_id(live_api)
     store = live_api.env.store()
     store.mark_running(job_id, "w@host", stale_after=60)
     store.record_progress(job_id, "w@host", Progress(iteration=4, total=4), has_preview=False)

@@ -12,16 +12,18 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from api.keys import key_digest
 from contract.jobs import JobStatus
 from tests.cli.test_service_commands import NST, SMALL_JOB, images, nst, nst_env
-from tests.fixtures.live import LiveAPI
+from tests.fixtures.live import API_KEY, LiveAPI
+from tests.helpers import submit
 from tests.images import image_size
 
 
-def submit_id(api: LiveAPI, tmp_path: Path, *extra: str) -> str:
-    result = nst(api, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "4", *extra)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+def submit_id(api: LiveAPI) -> str:
+    """A small job submitted over the API, for tests whose subject is another command: each
+    ``nst`` run is a Python start, and ``nst submit`` has tests of its own."""
+    return str(submit(api, iterations=4, checkpoint_every=2)["id"])
 
 
 def test_version_and_short_help() -> None:
@@ -54,10 +56,8 @@ def test_json_on_submit_jobs_and_cancel_and_a_second_cancel_succeeds(
     assert again.returncode == 0 and again.stdout.strip() == f"{job['id']}  cancelled"
 
 
-def test_status_says_cancelling_while_a_cancel_is_pending(
-    live_api: LiveAPI, tmp_path: Path
-) -> None:
-    job_id = submit_id(live_api, tmp_path)
+def test_status_says_cancelling_while_a_cancel_is_pending(live_api: LiveAPI) -> None:
+    job_id = submit_id(live_api)
     live_api.env.store().mark_running(job_id, "busy@host", stale_after=60)  # a worker has it
     assert nst(live_api, "cancel", job_id).stdout.strip().endswith("cancelling: it stops "
                                                                   "at its next checkpoint")
@@ -65,10 +65,10 @@ def test_status_says_cancelling_while_a_cancel_is_pending(
     assert shown.stdout.split()[:2] == [job_id, "cancelling"]
 
 
-def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: Path) -> None:
+def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI) -> None:
     """Found by a user: the hint after --page 2 --limit 5 dropped --limit (an empty page)."""
-    ids = [submit_id(live_api, tmp_path) for _ in range(3)]
-    nst(live_api, "cancel", ids[0])
+    ids = [submit_id(live_api) for _ in range(3)]
+    live_api.env.store().request_cancel(ids[0], key_digest(API_KEY)[:16])
     env = {**nst_env(live_api), "TZ": "Asia/Tokyo"}
     first = subprocess.run([NST, "jobs", "--limit", "2"], env=env, capture_output=True,
                            text=True, timeout=60)  # fmt: skip
@@ -76,7 +76,7 @@ def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: P
     assert [row.split()[0] for row in rows] == ids[:0:-1]  # newest first
     hint = first.stderr.strip().removeprefix("more: ").split()
     assert hint[:4] == ["nst", "jobs", "--limit", "2"] and hint[4] == "--cursor"
-    newer = submit_id(live_api, tmp_path)  # arrives between the pages: repeats nothing
+    newer = submit_id(live_api)  # arrives between the pages: repeats nothing
     second = nst(live_api, *hint[1:])
     assert [row.split()[0] for row in second.stdout.splitlines()[1:]] == [ids[0]]
     assert second.stderr == ""  # the last page: no hint
@@ -95,7 +95,7 @@ def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI, tmp_path: P
 def test_watch_reattaches_to_a_running_job_and_downloads_it(
     worker_api: LiveAPI, tmp_path: Path
 ) -> None:
-    job_id = submit_id(worker_api, tmp_path)
+    job_id = submit_id(worker_api)
     out = tmp_path / "watched.png"
     watched = subprocess.run([NST, "watch", job_id, "-o", str(out)], env=nst_env(worker_api),
                              capture_output=True, text=True, timeout=180)  # fmt: skip
@@ -114,10 +114,8 @@ def test_submit_needs_a_style_file_or_a_preset(live_api: LiveAPI, tmp_path: Path
     assert unknown.stderr.startswith("nst: error: unknown style preset 'mona_lisa'")
 
 
-def test_delete_removes_a_finished_jobs_images_and_cancel_never_does(
-    live_api: LiveAPI, tmp_path: Path
-) -> None:
-    job_id = submit_id(live_api, tmp_path)
+def test_delete_removes_a_finished_jobs_images_and_cancel_never_does(live_api: LiveAPI) -> None:
+    job_id = submit_id(live_api)
     early = nst(live_api, "delete", job_id)
     assert early.returncode == 2 and f"cancel it first (nst cancel {job_id})" in early.stderr
     assert live_api.env.store().get(job_id).status == JobStatus.QUEUED  # delete never cancels
