@@ -1,13 +1,11 @@
-"""Run a tiny, fixed job on whatever ``KERAS_BACKEND`` this process has; print losses as JSON.
+"""A tiny, fixed job on whatever ``KERAS_BACKEND`` this process has, and its losses.
 
-``test_backends.py`` runs this under JAX in a subprocess (a process has one Keras backend) and
-compares it with the same job on TensorFlow in the test process.
+``test_jax.py`` runs this under JAX in a subprocess (``jax_probe.py``: a process has one Keras
+backend) and compares it with the same job on TensorFlow in the test process.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +35,13 @@ def probe_images() -> tuple[Image.Image, Image.Image]:
     return pair[0], pair[1]
 
 
-def probe(engine: StyleTransfer) -> dict[str, Any]:
-    """Loss of the untouched content image, then the losses along a short run."""
+def probe(engine: StyleTransfer, scorer: StyleTransfer | None = None) -> dict[str, Any]:
+    """Loss of the untouched content image (by ``scorer``, else ``engine``: any engine scores
+    alike), then the losses along a short run."""
     content, style = probe_images()
     params = probe_params()
-    start = engine.score(content, [style], params, _content_pixels(content, params))
+    pixels = _content_pixels(content, params)
+    start = (scorer or engine).score(content, [style], params, pixels)
     totals: list[float] = []
     engine.run(content, [style], params, RunOptions(checkpoint_every=1,
                on_checkpoint=lambda c: totals.append(c.losses.total)))  # fmt: skip
@@ -52,7 +52,3 @@ def _content_pixels(content: Image.Image, params: JobParams) -> Any:
     resized = content.copy()
     resized.thumbnail((params.size, params.size), Image.Resampling.LANCZOS)
     return np.asarray(resized, dtype=np.uint8)
-
-
-if __name__ == "__main__":
-    print(json.dumps(probe(StyleTransfer(sys.argv[1]))))

@@ -1,13 +1,10 @@
-"""Run the device loops against the host reference on whatever ``KERAS_BACKEND`` this process
-has, and print what ``test_device_loop.py`` checks, as JSON (it runs this under JAX)."""
+"""The device loops against the host reference on whatever ``KERAS_BACKEND`` this process has:
+what ``test_device_loop.py`` checks, as plain data (``jax_probe.py`` collects it under JAX)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Any
 
-import keras
 import numpy as np
 from keras import ops
 
@@ -64,12 +61,3 @@ def compare(device: StyleTransfer, host: StyleTransfer, optimizer: str) -> dict[
         "resume_equals_whole": bool(np.array_equal(resumed.image, stepwise.image)),
         "traces": traces_of_a_pass(optimizer),
     }
-
-
-if __name__ == "__main__":
-    weights = sys.argv[1]
-    device, host = StyleTransfer(weights), StyleTransfer(weights, on_device=False)
-    report: dict[str, Any] = {"backend": keras.backend.backend()}
-    for optimizer in ("adam", "lbfgs"):
-        report[optimizer] = compare(device, host, optimizer)
-    print(json.dumps(report))

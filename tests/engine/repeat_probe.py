@@ -33,6 +33,29 @@ def pair_at(long_side: int) -> tuple[Image.Image, Image.Image]:
     return pair[0], pair[1]
 
 
+def repeat_report(
+    weights: str, size: int, iterations: int, precision: str, optimizer: str = "lbfgs"
+) -> dict[str, object]:
+    """Run the pair's job twice on one engine (one call, then calls of 2); digests and losses."""
+    from contract.params import parse_params
+    from worker.nst import StyleTransfer
+
+    content, style = pair_at(size)
+    params = parse_params({"size": size, "iterations": iterations, "seed": 1,
+                           "optimizer": optimizer, "early_stop": 0})  # fmt: skip
+    engine = StyleTransfer(weights, precision=precision)  # type: ignore[arg-type]
+    # one compiled call for all iterations, then calls of 2 split by checkpoints
+    split = RunOptions(checkpoint_every=2, on_checkpoint=lambda checkpoint: None)
+    results = [engine.run(content, [style], params), engine.run(content, [style], params, split)]
+    runs = [result.image for result in results]
+    return {
+        "digests": [hashlib.sha256(image.tobytes()).hexdigest()[:16] for image in runs],
+        "losses": [result.losses.total for result in results],
+        "mean_difference": float(np.abs(runs[0].astype(int) - runs[1]).mean()),
+        "reproducible": engine.reproducible,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("weights")
@@ -46,26 +69,11 @@ def main() -> None:
         import keras
 
         keras.ops.convert_to_numpy(keras.ops.ones(1) + 1)  # starts TensorFlow's runtime
-    from contract.params import parse_params
-    from worker.nst import StyleTransfer
-
-    content, style = pair_at(args.size)
-    params = parse_params({"size": args.size, "iterations": args.iterations, "seed": 1,
-                           "optimizer": args.optimizer, "early_stop": 0})  # fmt: skip
-    report: dict[str, object] = {}
-    for precision in args.precisions.split(","):
-        engine = StyleTransfer(args.weights, precision=precision)  # type: ignore[arg-type]
-        # one compiled call for all iterations, then calls of 2 split by checkpoints
-        results = [engine.run(content, [style], params),
-                   engine.run(content, [style], params, RunOptions(checkpoint_every=2,
-                              on_checkpoint=lambda checkpoint: None))]  # fmt: skip
-        runs = [result.image for result in results]
-        report[precision] = {
-            "digests": [hashlib.sha256(image.tobytes()).hexdigest()[:16] for image in runs],
-            "losses": [result.losses.total for result in results],
-            "mean_difference": float(np.abs(runs[0].astype(int) - runs[1]).mean()),
-            "reproducible": engine.reproducible,
-        }
+    report = {
+        precision: repeat_report(args.weights, args.size, args.iterations, precision,
+                                 args.optimizer)
+        for precision in args.precisions.split(",")
+    }  # fmt: skip
     print(json.dumps(report))
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,21 +166,3 @@ def test_lbfgs_on_the_device_minimizes_an_ill_conditionedquadratic() -> None:
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_calls_of_any_length_and_the_final_loss_share_one_compilation(optimizer) -> None:
     assert traces_of_a_pass(optimizer) == 1
-
-
-def test_device_loops_on_jax_take_the_host_steps_and_resume_exactly(weights_path):
-    """The same checks under JAX, in a subprocess (a process has one Keras backend)."""
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run(
-        [sys.executable, "-m", "tests.engine.device_probe", weights_path],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=True,
-    )  # fmt: skip
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["backend"] == "jax"
-    for optimizer in OPTIMIZERS:
-        run = report[optimizer]
-        assert run["device_losses"] == pytest.approx(run["host_losses"], rel=1e-3)
-        assert run["evaluations"][0] == run["evaluations"][1]
-        assert run["image_difference"] <= 2
-        assert run["one_call_equals_stepwise"] and run["resume_equals_whole"]
-        assert run["traces"] == 1

@@ -172,16 +172,18 @@ def test_result_counts_loss_evaluations(engine, content, starry_night):
     assert lbfgs.evaluations >= 1 + 3  # the start point, >= 1 try per step; its loss is known
 
 
-def test_compiled_steps_are_bounded_least_recently_used_first(weights_path, content, starry_night):
+def test_compiled_steps_are_bounded_least_recently_used_first(
+    engine, weights_path, content, starry_night
+):
     """Every new image shape compiles a step; beyond the bound the oldest is dropped (memory)."""
-    engine = StyleTransfer(weights_path, max_compiled_steps=2)
+    bounded = StyleTransfer(weights_path, max_compiled_steps=2)
     for size in (32, 40, 48, 32):
-        engine.run(content, [starry_night], _params(size=size, iterations=1))
-        assert engine.compiled_steps <= 2
-    assert engine.compiled_steps == 2
-    again = engine.run(content, [starry_night], _params(size=48, iterations=1))
-    fresh = StyleTransfer(weights_path).run(content, [starry_night], _params(size=48, iterations=1))
-    np.testing.assert_array_equal(again.image, fresh.image)  # a dropped step recompiles the same
+        bounded.run(content, [starry_night], _params(size=size, iterations=1))
+        assert bounded.compiled_steps <= 2
+    assert bounded.compiled_steps == 2
+    again = bounded.run(content, [starry_night], _params(size=48, iterations=1))
+    reference = engine.run(content, [starry_night], _params(size=48, iterations=1))
+    np.testing.assert_array_equal(again.image, reference.image)  # a dropped step, recompiled
 
 
 def test_early_stop_ends_a_run_on_a_plateau_after_the_first_progress_update(
