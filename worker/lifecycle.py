@@ -14,6 +14,7 @@ import importlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
@@ -53,6 +54,13 @@ def _use_jax_cache(folder: str | None) -> None:
 
         jax.config.update("jax_compilation_cache_dir", folder)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def _engine_factory(path: str) -> Callable[[Settings], Engine]:
+    """The function NST_ENGINE names ("package.module:factory"); ImportError or AttributeError
+    when there is none."""
+    module, _, name = path.partition(":")
+    return cast("Callable[[Settings], Engine]", getattr(importlib.import_module(module), name))
 
 
 class WorkerLifecycle:
@@ -109,9 +117,8 @@ class WorkerLifecycle:
         """
         settings = self.settings
         if settings.engine != "vgg19":
-            module, _, factory = settings.engine.partition(":")
             log.warning("NST_ENGINE=%s: not the VGG19 engine", settings.engine)
-            return cast("Engine", getattr(importlib.import_module(module), factory)(settings))
+            return _engine_factory(settings.engine)(settings)
         _use_jax_cache(settings.jax_cache_dir)
         from worker.nst import StyleTransfer
 
@@ -142,6 +149,11 @@ class WorkerLifecycle:
         leave a worker that says "ready" and cannot run a job; SystemExit is not swallowed.
         """
         if self.settings.engine != "vgg19":  # another engine: its weights are its own business
+            try:
+                _engine_factory(self.settings.engine)
+            except (ImportError, AttributeError) as exc:
+                log.critical("cannot start: NST_ENGINE=%s: %s", self.settings.engine, exc)
+                raise SystemExit(2) from None
             return
         from worker.weights import check_weights
 

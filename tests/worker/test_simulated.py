@@ -37,7 +37,7 @@ from shared.storage import JobKeys
 from tests.deploy.deployfiles import API_DOCKERFILE, COMPOSE_FILE, K8S, WORKER_DOCKERFILE
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess
 from tests.fixtures.services import REPO
-from tests.helpers import poller, submit, wait_status
+from tests.helpers import poller, submit, wait_for, wait_status
 from worker.engine_protocols import CheckpointView
 from worker.nst.options import RunOptions
 from worker.nst.results import Checkpoint, TransferResult
@@ -183,6 +183,18 @@ def test_an_engine_is_vgg19_or_an_import_path_with_its_factory(
     monkeypatch.setenv("NST_ENGINE", engine)
     with pytest.raises(ConfigError, match="NST_ENGINE"):
         load_settings()
+
+
+def test_a_worker_told_an_engine_that_cannot_be_imported_stops_at_start(
+    service_env: Env, start_worker: Start
+) -> None:
+    env = Env({**service_env.values, "NST_ENGINE": "benchmarks.simulated_engine:no_such_factory"})
+    worker = start_worker(env=env, wait=False)
+    wait_for(lambda: worker.proc.poll() is not None, 90, "the worker to exit")
+    out = worker.output()
+    assert worker.proc.returncode == 2
+    assert "cannot start: NST_ENGINE=benchmarks.simulated_engine:no_such_factory" in out
+    assert "ready." not in out
 
 
 def test_no_deployment_file_selects_the_simulated_engine() -> None:
