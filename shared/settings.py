@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     max_style_images: int = Field(default=DEFAULT_LIMITS.max_style_images, ge=1, le=16)
     max_iterations: int = Field(default=DEFAULT_LIMITS.max_iterations, ge=1)
     # Progress (and a preview) this often, resumable state this often, by time on any hardware
-    # (worker/nst/cadence.py); NST_CHECKPOINT_EVERY saves state every N iterations instead.
+    # (worker/nst/optimizers/cadence.py); NST_CHECKPOINT_EVERY saves state every N iterations
+    # instead.
     progress_seconds: float = Field(default=2.0, gt=0, le=60)
     checkpoint_seconds: float = Field(default=30.0, gt=0)
     checkpoint_every: int | None = Field(default=None, ge=1)
