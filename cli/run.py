@@ -25,7 +25,8 @@ from contract.errors import ConfigError, ImageError, InvalidParams
 from contract.files import write_atomically
 
 if TYPE_CHECKING:
-    from worker.nst import Checkpoint, StyleTransfer, TransferResult
+    from worker.nst.engine import StyleTransfer
+    from worker.nst.results import Checkpoint, TransferResult
 
 STATE_FILE = "state.bin"
 ENGINE_MISSING = (
@@ -112,7 +113,7 @@ def _engine(weights: str, xla: bool, precision: str) -> StyleTransfer:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     try:
         with _native_stderr_silenced():
-            from worker.nst import StyleTransfer
+            from worker.nst.engine import StyleTransfer
             from worker.weights import check_weights
     except ImportError:
         raise ConfigError(ENGINE_MISSING) from None

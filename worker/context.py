@@ -26,7 +26,7 @@ class WorkerContext:
     settings: Settings
     store: JobStore
     storage: ObjectStorage
-    engine: Engine  # worker.nst.StyleTransfer, or the one NST_ENGINE names (lifecycle.py)
+    engine: Engine  # worker.nst.engine.StyleTransfer, or the one NST_ENGINE names (lifecycle.py)
     worker_name: str
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     webhooks: WebhookNotifier | None = None  # queues progress events; never waits on a receiver

@@ -1,6 +1,6 @@
 """What the job runner needs from an engine, stated once so that any engine can fit it.
 
-``worker.nst.StyleTransfer`` (VGG19) satisfies ``Engine``, and so does any engine a worker is
+``worker.nst.engine.StyleTransfer`` (VGG19) satisfies ``Engine``, and so does any engine a worker is
 told to import by NST_ENGINE (``worker/lifecycle.py``; the benchmarks' simulated engine,
 ``benchmarks/simulated_engine.py``, is one). The runner reads a checkpoint's numbers, image and
 state and a result's image, nothing more; these Protocols say exactly that. What a run is

@@ -120,7 +120,7 @@ class WorkerLifecycle:
             log.warning("NST_ENGINE=%s: not the VGG19 engine", settings.engine)
             return _engine_factory(settings.engine)(settings)
         _use_jax_cache(settings.jax_cache_dir)
-        from worker.nst import StyleTransfer
+        from worker.nst.engine import StyleTransfer
 
         engine = StyleTransfer(
             settings.vgg19_weights, jit_compile=settings.xla == "on",

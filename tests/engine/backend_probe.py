@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from contract.params import JobParams, parse_params
-from worker.nst import StyleTransfer
+from worker.nst.engine import StyleTransfer
 from worker.nst.options import RunOptions
 
 IMAGES = Path(__file__).resolve().parents[2].parent / "shared" / "images"

@@ -10,11 +10,12 @@ from keras import ops
 
 from contract.params import EARLY_STOP_WINDOW, parse_params
 from tests.engine.backend_probe import probe_images
-from worker.nst import Checkpoint, StyleTransfer
+from worker.nst.engine import StyleTransfer
 from worker.nst.optimizers.device_calls import EvaluationCount
 from worker.nst.optimizers.loops import compile_device_loop
 from worker.nst.optimizers.stopping import Plateau
 from worker.nst.options import RunOptions
+from worker.nst.results import Checkpoint
 
 SCALES = np.linspace(1.0, 100.0, 12, dtype=np.float32).reshape(1, 2, 2, 3)  # ill-conditioned
 

@@ -16,7 +16,7 @@ import keras
 from tests.engine.backend_probe import probe
 from tests.engine.device_probe import compare
 from tests.engine.repeat_probe import repeat_report
-from worker.nst import StyleTransfer
+from worker.nst.engine import StyleTransfer
 
 BFLOAT16_JOB = {"size": 64, "iterations": 4, "optimizer": "adam"}  # repeat_report's arguments
 

@@ -38,7 +38,7 @@ def repeat_report(
 ) -> dict[str, object]:
     """Run the pair's job twice on one engine (one call, then calls of 2); digests and losses."""
     from contract.params import parse_params
-    from worker.nst import StyleTransfer
+    from worker.nst.engine import StyleTransfer
 
     content, style = pair_at(size)
     params = parse_params({"size": size, "iterations": iterations, "seed": 1,

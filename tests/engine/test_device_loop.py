@@ -13,11 +13,12 @@ from PIL import Image
 from contract.errors import EngineFailure
 from contract.params import EARLY_STOP_WINDOW, JobParams, parse_params
 from tests.engine.device_probe import quadratic, traces_of_a_pass
-from worker.nst import Checkpoint, StyleTransfer, TransferResult
+from worker.nst.engine import StyleTransfer
 from worker.nst.optimizers.device_calls import EvaluationCount
 from worker.nst.optimizers.loops import compile_device_loop
 from worker.nst.optimizers.stopping import Plateau
 from worker.nst.options import RunOptions
+from worker.nst.results import Checkpoint, TransferResult
 
 REPO = Path(__file__).resolve().parents[2]
 OPTIMIZERS = ["adam", "lbfgs"]

@@ -10,12 +10,13 @@ from PIL import Image
 
 from contract.errors import EngineFailure, JobCancelled
 from contract.params import JobParams, parse_params
-from worker.nst import Checkpoint, StyleTransfer, TransferResult
 from worker.nst import images as img
+from worker.nst.engine import StyleTransfer
 from worker.nst.inputs import scale_plan
 from worker.nst.optimizers.host_reference import LBFGS
 from worker.nst.optimizers.loops import host_objective
 from worker.nst.options import RunOptions
+from worker.nst.results import Checkpoint, TransferResult
 
 
 def _params(**overrides: Any) -> JobParams:

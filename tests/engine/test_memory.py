@@ -7,9 +7,10 @@ from PIL import Image
 
 from contract.errors import InsufficientMemory
 from contract.params import parse_params
-from worker.nst import Checkpoint, StyleTransfer
+from worker.nst.engine import StyleTransfer
 from worker.nst.memory import STYLE_MIB_PER_PIXEL, needed_mib
 from worker.nst.options import RunOptions
+from worker.nst.results import Checkpoint
 
 
 def test_the_estimate_counts_the_largest_style_image_at_its_resized_size() -> None:

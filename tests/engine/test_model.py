@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contract.errors import WeightsUnavailable
-from worker.nst import StyleTransfer
+from worker.nst.engine import StyleTransfer
 from worker.nst.model import FeatureExtractors
 
 

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from cli.run import run as run_command
 from contract.params import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, parse_params
-from worker.nst import StyleTransfer
 from worker.nst import precision as nst_precision
+from worker.nst.engine import StyleTransfer
 from worker.nst.options import RunOptions
 from worker.nst.precision import AUTO_MARGIN, choose_precision
 from worker.nst.state import load_state

@@ -15,7 +15,7 @@ from PIL import Image
 from benchmarks.yardstick import Scores, Yardstick
 from contract.params import parse_params
 from tests.images import SHARED_IMAGES
-from worker.nst import StyleTransfer
+from worker.nst.engine import StyleTransfer
 
 CONTENT, STYLE = SHARED_IMAGES / "tubingen.jpg", SHARED_IMAGES / "starry_night.jpg"
 
