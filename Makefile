@@ -45,6 +45,7 @@ shell: demo-env
 
 lint: env
 	$(VENV)/bin/ruff check api worker shared contract client cli tests benchmarks harness
+	$(VENV)/bin/ruff format --check api worker shared contract client cli tests benchmarks harness deploy
 	$(VENV)/bin/mypy api worker shared contract client cli harness
 	$(VENV)/bin/lint-imports
 

@@ -48,7 +48,17 @@ def create_app(
         app.config.update(test_config)
     app.extensions["nst"] = Services.from_settings(settings)
     modules = (
-        errors, metrics, health, meta, presets, jobs, events, webhook_secret, openapi, docs, web
+        errors,
+        metrics,
+        health,
+        meta,
+        presets,
+        jobs,
+        events,
+        webhook_secret,
+        openapi,
+        docs,
+        web,
     )
     for module in modules:
         module.init_app(app)

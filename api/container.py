@@ -42,9 +42,11 @@ class Services:
         client = client_for(settings, patient=False)
         queue = make_producer(settings)
         store = JobStore(  # a job cancelled while queued ends here: its webhook is queued too
-            client, settings.key_prefix, settings.job_ttl_seconds,
+            client,
+            settings.key_prefix,
+            settings.job_ttl_seconds,
             on_final=WebhookNotifier(queue).job_finished,
-        )  # fmt: skip
+        )
         return cls(
             settings=settings,
             store=store,

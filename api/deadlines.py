@@ -110,8 +110,11 @@ class RequestDeadline:
             where = "".join(traceback.format_tb(exc.__traceback__))
             log.error(
                 "%s %s: no answer after %gs, answered 503; it was waiting here:\n%s",
-                environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), self.seconds, where,
-            )  # fmt: skip
+                environ.get("REQUEST_METHOD"),
+                environ.get("PATH_INFO"),
+                self.seconds,
+                where,
+            )
             return _server_timeout(start_response)
         finally:
             timer.close()
@@ -121,7 +124,11 @@ def _server_timeout(start_response: Callable[..., Any]) -> list[bytes]:
     """The API's JSON 503, replacing any headers the app had started (WSGI's exc_info)."""
     error = ServerTimeout("the request took too long and was stopped; try again")
     body = json.dumps({"error": error.body()}).encode()
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-               ("Connection", "close"), ("Retry-After", "5")]  # fmt: skip
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+        ("Retry-After", "5"),
+    ]
     start_response(f"{error.http_status} Service Unavailable", headers, sys.exc_info())
     return [body]

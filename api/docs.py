@@ -20,10 +20,13 @@ VIEWPORT = b'<meta name="viewport" content="width=device-width, initial-scale=1"
 
 def init_app(app: Flask) -> None:
     api_doc(
-        app, config=document(app.extensions["nst"].limits), url_prefix=PREFIX,
-        title="Neural style transfer API", host_inject=False,
+        app,
+        config=document(app.extensions["nst"].limits),
+        url_prefix=PREFIX,
+        title="Neural style transfer API",
+        host_inject=False,
         parameters={"persistAuthorization": "true", "tryItOutEnabled": "false"},
-    )  # fmt: skip
+    )
     blueprint = "bp" + PREFIX.replace("/", "_")  # the name swagger-ui-py gives it
 
     @app.after_request

@@ -44,9 +44,10 @@ class JsonErrorWorker(GeventWorker):
             return bool(super().handle_request(listener_name, req, sock, addr))
         except TimeoutError:
             self.log.warning(
-                "cut off %s: one read or write stalled over %gs", (addr or ("",))[0],
+                "cut off %s: one read or write stalled over %gs",
+                (addr or ("",))[0],
                 self.stall_seconds,
-            )  # fmt: skip
+            )
             raise StopIteration from None  # gunicorn's way to close the connection quietly
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:

@@ -59,9 +59,7 @@ class JobWatcher:
     def waiting(self) -> int:
         """How many waiters there are now (open streams and long polls)."""
         with self._lock:
-            return sum(
-                len(events) for name, events in self._waiters.items() if name != QUEUE_MOVED
-            )
+            return sum(len(events) for name, events in self._waiters.items() if name != QUEUE_MOVED)
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -55,10 +55,14 @@ def submit_job() -> tuple[Response, int, dict[str, str]]:
     )
     webhook = parse_webhook_fields(request, svc.settings)
     job = Job(
-        id=new_job_id(), owner=owner, params=submission.params,
-        style_count=len(submission.styles) + len(submission.presets), request_digest=digest,
-        style_presets=tuple(preset.id for preset in submission.presets), webhook=webhook,
-    )  # fmt: skip
+        id=new_job_id(),
+        owner=owner,
+        params=submission.params,
+        style_count=len(submission.styles) + len(submission.presets),
+        request_digest=digest,
+        style_presets=tuple(preset.id for preset in submission.presets),
+        webhook=webhook,
+    )
     _store_inputs(job, submission, svc)
     try:
         created = svc.store.create(job, svc.settings.max_active_jobs_per_key, idempotency_key)

@@ -35,9 +35,7 @@ class JobCollector(Collector):
         queued.add_metric([], store.count(JobStatus.QUEUED))
         running = GaugeMetricFamily("nst_jobs_running", "Jobs a worker is running now.")
         running.add_metric([], store.count(JobStatus.RUNNING))
-        backlog = GaugeMetricFamily(
-            "nst_queue_length", "Messages waiting in the Celery queue."
-        )
+        backlog = GaugeMetricFamily("nst_queue_length", "Messages waiting in the Celery queue.")
         backlog.add_metric([], queue_length(self.svc.queue))
         finished = CounterMetricFamily(
             "nst_jobs_finished",
@@ -54,10 +52,12 @@ class JobCollector(Collector):
 def init_app(app: Flask) -> None:
     registry = CollectorRegistry()
     latency = Histogram(
-        "nst_api_request_seconds", "API request latency by route and status.",
-        ["method", "route", "status"], registry=registry,
+        "nst_api_request_seconds",
+        "API request latency by route and status.",
+        ["method", "route", "status"],
+        registry=registry,
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-    )  # fmt: skip
+    )
     registry.register(JobCollector(app.extensions["nst"]))
     app.extensions["nst_metrics"] = registry
 

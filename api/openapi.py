@@ -73,9 +73,7 @@ IDEMPOTENCY_KEY = {
     "description": "Any unique text; a retried request with the same key and body returns the "
     "first job (200), with another body 422 (IETF Idempotency-Key draft). 1 to 255 printable "
     "ASCII characters, else 400 invalid_idempotency_key.",
-    "schema": {
-        "type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[ -~]+$"
-    },
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": "^[ -~]+$"},
 }
 LOCATION = {
     "Location": {
@@ -109,17 +107,24 @@ LAST_EVENT_ID = {
     "schema": {"type": "string", "pattern": "^[0-9]*$"},
 }
 ETAG = {
-    "ETag": {"description": "The job's state tag: W/\"version\", or W/\"version.place\" while "
-             "queued (it changes when the job moves up the queue).", "schema": {"type": "string"}}
-}  # fmt: skip
+    "ETag": {
+        "description": 'The job\'s state tag: W/"version", or W/"version.place" while '
+        "queued (it changes when the job moves up the queue).",
+        "schema": {"type": "string"},
+    }
+}
 PREFERENCE_APPLIED = {
-    "Preference-Applied": {"description": "wait=N when Prefer: wait was honoured.",
-                           "schema": {"type": "string"}}
-}  # fmt: skip
+    "Preference-Applied": {
+        "description": "wait=N when Prefer: wait was honoured.",
+        "schema": {"type": "string"},
+    }
+}
 RETRY_AFTER = {
-    "Retry-After": {"description": "Seconds to wait before trying again.",
-                    "schema": {"type": "integer"}}
-}  # fmt: skip
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer"},
+    }
+}
 
 
 def _error_responses(*codes: int) -> dict[str, Any]:
@@ -178,8 +183,11 @@ def _form_field(spec: ParamSpec) -> dict[str, Any]:
         items = ", ".join(spec.item_choices or ()) or f"{spec.item_kind}s"
         return {"type": "string", "description": f"{spec.description} Comma-separated ({items})."}
     field: dict[str, Any] = {"type": spec.kind, "description": spec.description}
-    for key, value in (("default", spec.default), ("enum", spec.choices),
-                       ("maximum", spec.maximum)):  # fmt: skip
+    for key, value in (
+        ("default", spec.default),
+        ("enum", spec.choices),
+        ("maximum", spec.maximum),
+    ):
         if value is not None:
             field[key] = list(value) if isinstance(value, tuple) else value
     if spec.minimum is not None:
@@ -192,15 +200,18 @@ def _webhook_form_fields() -> dict[str, Any]:
     events = ", ".join(WEBHOOK_EVENTS)
     return {
         URL_FIELD: {
-            "type": "string", "format": "uri", "maxLength": MAX_URL_LENGTH,
+            "type": "string",
+            "format": "uri",
+            "maxLength": MAX_URL_LENGTH,
             "description": "http(s) URL to POST the job's events to, signed as Standard Webhooks "
             "says; it must resolve to public addresses.",
         },
         EVENTS_FIELD: {
-            "type": "string", "default": WebhookEvent.COMPLETED.value,
+            "type": "string",
+            "default": WebhookEvent.COMPLETED.value,
             "description": f"Events to send, comma-separated ({events}).",
         },
-    }  # fmt: skip
+    }
 
 
 def _webhook_secret_path() -> dict[str, Any]:
@@ -334,8 +345,14 @@ def _paths(limits: Limits) -> dict[str, Any]:
             }
         },
         "/v1/presets/{preset_id}/thumbnail": {
-            "parameters": [{"name": "preset_id", "in": "path", "required": True,
-                            "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}}],
+            "parameters": [
+                {
+                    "name": "preset_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"},
+                }
+            ],
             "get": {
                 "summary": "A preset's thumbnail (public)",
                 "security": [],

@@ -27,9 +27,7 @@ def job_resource(job: Job, svc: Services) -> JobResource:
     return JobResource(
         id=job.id,
         status=job.status,
-        queue_position=svc.store.queue_position(job.id)
-        if job.status == JobStatus.QUEUED
-        else None,
+        queue_position=svc.store.queue_position(job.id) if job.status == JobStatus.QUEUED else None,
         progress=JobProgress.of(job.progress) if job.progress is not None else None,
         preview_url=_url(job, "preview", keys.preview, svc) if job.has_preview else None,
         result_url=_url(job, "result", keys.result, svc) if has_result else None,

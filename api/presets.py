@@ -19,10 +19,14 @@ bp = Blueprint("presets", __name__, url_prefix="/v1/presets")
 def list_presets() -> Response:
     catalog = services().presets
     presets = [
-        Preset(id=p.id, title=p.title, artist=p.artist,
-               thumbnail_url=url_for("presets.thumbnail", preset_id=p.id))
+        Preset(
+            id=p.id,
+            title=p.title,
+            artist=p.artist,
+            thumbnail_url=url_for("presets.thumbnail", preset_id=p.id),
+        )
         for p in catalog.presets.values()
-    ]  # fmt: skip
+    ]
     response = jsonify(PresetList(presets=presets).model_dump(mode="json"))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response

@@ -50,9 +50,12 @@ class Submission:
 
 
 def parse_submission(
-    request: Request, limits: Limits, max_pixels: int, pool: Executor,
+    request: Request,
+    limits: Limits,
+    max_pixels: int,
+    pool: Executor,
     catalog: PresetCatalog | None = None,
-) -> Submission:  # fmt: skip
+) -> Submission:
     """Validate a submission completely; raise InvalidParams or ImageError on the first problem.
 
     Images are decoded and re-encoded on ``pool`` in parallel: Pillow releases the GIL,

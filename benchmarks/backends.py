@@ -125,11 +125,14 @@ def child(args: argparse.Namespace) -> None:
     size = args.child
     started = time.perf_counter()
     settings = Settings()  # NST_XLA, NST_PRECISION
-    engine = StyleTransfer(args.weights, jit_compile=settings.xla == "on",
-                           precision=settings.precision)  # fmt: skip
+    engine = StyleTransfer(
+        args.weights, jit_compile=settings.xla == "on", precision=settings.precision
+    )
     load_seconds = time.perf_counter() - started
-    images = (Image.open(Path(args.images) / "tubingen.jpg").convert("RGB"),
-              Image.open(Path(args.images) / "starry_night.jpg").convert("RGB"))  # fmt: skip
+    images = (
+        Image.open(Path(args.images) / "tubingen.jpg").convert("RGB"),
+        Image.open(Path(args.images) / "starry_night.jpg").convert("RGB"),
+    )
     limits = Limits(max_size=max(size, 1024))
     backend, device = device_info()
     for optimizer in OPTIMIZERS:
@@ -145,23 +148,45 @@ def child(args: argparse.Namespace) -> None:
         evaluations = (result.evaluations - short_result.evaluations) / args.steps
         height, width = result.image.shape[:2]
         host = optimizer_seconds(optimizer, (1, height, width, 3), args.steps)
-        print(json.dumps({
-            "backend": backend, "device": device, "size": size, "optimizer": optimizer,
-            "precision": result.precision, "image": [width, height],
-            "load_seconds": round(load_seconds, 2),
-            "first_job_seconds": round(first, 2), "seconds_per_iteration": round(per_iteration, 4),
-            "evaluations_per_iteration": round(evaluations, 2),
-            "host_optimizer_share": round(min(host / per_iteration, 1.0), 3),
-            "final_total_loss": float(result.losses.total),
-            "peak_device_mib": peak_device_mib(),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        }), flush=True)  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "backend": backend,
+                    "device": device,
+                    "size": size,
+                    "optimizer": optimizer,
+                    "precision": result.precision,
+                    "image": [width, height],
+                    "load_seconds": round(load_seconds, 2),
+                    "first_job_seconds": round(first, 2),
+                    "seconds_per_iteration": round(per_iteration, 4),
+                    "evaluations_per_iteration": round(evaluations, 2),
+                    "host_optimizer_share": round(min(host / per_iteration, 1.0), 3),
+                    "final_total_loss": float(result.losses.total),
+                    "peak_device_mib": peak_device_mib(),
+                    "peak_rss_mib": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    ),
+                }
+            ),
+            flush=True,
+        )
 
 
 def measure(args: argparse.Namespace, size: int) -> list[dict[str, Any]]:
     """Run the per-size child and collect its rows."""
-    command = [sys.executable, __file__, "--child", str(size), "--steps", str(args.steps),
-               "--weights", args.weights, "--images", args.images]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(size),
+        "--steps",
+        str(args.steps),
+        "--weights",
+        args.weights,
+        "--images",
+        args.images,
+    ]
     out = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=os.environ.copy())
     if out.returncode != 0:
         sys.exit(f"size {size} failed:\n{out.stderr[-4000:]}")

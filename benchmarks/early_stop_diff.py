@@ -30,11 +30,16 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=BENCH / "out" / "quality")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
-    runs = {(r["content"], r["style"], r["setting"]): r for r in rows
-            if r["iterations"] == args.iterations and r["size"] == args.size}  # fmt: skip
-    print(f"| pair | iterations run (saved) at {args.tolerance} | content / style at 0 | "
-          f"content / style at {args.tolerance} | mean abs pixel diff (/255) | 99th percentile | "
-          "pixels off by > 8/255 |")  # fmt: skip
+    runs = {
+        (r["content"], r["style"], r["setting"]): r
+        for r in rows
+        if r["iterations"] == args.iterations and r["size"] == args.size
+    }
+    print(
+        f"| pair | iterations run (saved) at {args.tolerance} | content / style at 0 | "
+        f"content / style at {args.tolerance} | mean abs pixel diff (/255) | 99th percentile | "
+        "pixels off by > 8/255 |"
+    )
     print("|---|---|---|---|---|---|---|")
     saved = total = 0
     for (content, style, setting), full in sorted(runs.items()):
@@ -44,11 +49,13 @@ def main() -> None:
         diff = np.abs(_pixels(args, full) - _pixels(args, stopped))
         saved += stopped["iterations_saved"]
         total += args.iterations
-        print(f"| {content} x {style} | {stopped['iterations_run']} ({stopped['iterations_saved']})"
-              f" | {full['content_distance']:.3f} / {full['style_distance']:.3f}"
-              f" | {stopped['content_distance']:.3f} / {stopped['style_distance']:.3f}"
-              f" | {diff.mean():.2f} | {np.percentile(diff, 99):.0f}"
-              f" | {(diff.max(axis=2) > 8).mean() * 100:.1f} % |")  # fmt: skip
+        print(
+            f"| {content} x {style} | {stopped['iterations_run']} ({stopped['iterations_saved']})"
+            f" | {full['content_distance']:.3f} / {full['style_distance']:.3f}"
+            f" | {stopped['content_distance']:.3f} / {stopped['style_distance']:.3f}"
+            f" | {diff.mean():.2f} | {np.percentile(diff, 99):.0f}"
+            f" | {(diff.max(axis=2) > 8).mean() * 100:.1f} % |"
+        )
     if total:
         print(f"\nsaved {saved} of {total} iterations ({saved / total * 100:.0f} %)")
 

@@ -140,11 +140,16 @@ def engine_iteration_times(
     serialization (1 checkpoint per iteration here) is included.
     """
     from worker.nst.options import RunOptions
+
     content, style = images
     stamps: list[float] = []
     params = engine_params(size, iterations=steps + 1, optimizer=optimizer)
-    engine.run(content, [style], params, RunOptions(checkpoint_every=1,
-               on_checkpoint=lambda c: stamps.append(c.elapsed_seconds)))  # fmt: skip
+    engine.run(
+        content,
+        [style],
+        params,
+        RunOptions(checkpoint_every=1, on_checkpoint=lambda c: stamps.append(c.elapsed_seconds)),
+    )
     return [float(t) for t in np.diff(stamps)]
 
 
@@ -177,6 +182,7 @@ def time_to_quality(
 ) -> dict[str, Any]:
     """Run L-BFGS multi-scale; report when its full-size loss first reaches ``target``."""
     from worker.nst.options import RunOptions
+
     content, style = images
     params = engine_params(size, iterations=iterations, optimizer="lbfgs", scales=scales)
     warm = engine_params(size, iterations=scales, optimizer="lbfgs", scales=scales)
@@ -191,16 +197,24 @@ def time_to_quality(
     options = RunOptions(checkpoint_every=1, on_checkpoint=on_checkpoint)
     result = engine.run(content, [style], params, options)
     first = reached[0] if reached else (None, None)
-    return {"iteration": first[0], "seconds": first[1], "final_loss": result.losses.total,
-            "run_seconds": result.seconds, "image": result.image}  # fmt: skip
+    return {
+        "iteration": first[0],
+        "seconds": first[1],
+        "final_loss": result.losses.total,
+        "run_seconds": result.seconds,
+        "image": result.image,
+    }
 
 
 def peak_rss_mb(size: int, steps: int) -> float:
     """Peak RSS of a fresh process that loads the engine and runs ``steps`` L-BFGS iterations."""
     out = subprocess.run(
         [sys.executable, __file__, "--memory-child", str(size), "--speed-steps", str(steps)],
-        check=True, capture_output=True, text=True, cwd=REPO,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -306,14 +320,21 @@ def report(
     print(f"| tutorial, {args.baseline_steps} Adam steps: wall time (warm) | {warm_wall:.1f} s |")
     print(f"| tutorial's final image, scored with this engine's loss | {target:.4g} |")
     print(f"| engine L-BFGS (XLA off), {args.scales} scales: reaches that loss at | {reach} |")
-    print(f"| engine L-BFGS, loss after {args.quality_iterations} iterations | "
-          f"{quality['final_loss']:.4g} ({quality['run_seconds']:.1f} s) |")  # fmt: skip
+    print(
+        f"| engine L-BFGS, loss after {args.quality_iterations} iterations | "
+        f"{quality['final_loss']:.4g} ({quality['run_seconds']:.1f} s) |"
+    )
     for size, mb in memory.items():
         print(f"| peak RSS, fresh process, engine L-BFGS at {size} px | {mb:.0f} MiB |")
     print(f"\nload average (1/5/15 min) before: {loads[0]}, after: {loads[1]}")
-    summary = {"speeds": speeds, "tutorial_times": tutorial_times, "target": target,
-               "memory_mib": memory, "loads": loads,
-               "quality": {k: v for k, v in quality.items() if k != "image"}}  # fmt: skip
+    summary = {
+        "speeds": speeds,
+        "tutorial_times": tutorial_times,
+        "target": target,
+        "memory_mib": memory,
+        "loads": loads,
+        "quality": {k: v for k, v in quality.items() if k != "image"},
+    }
     print(json.dumps(summary))
 
 

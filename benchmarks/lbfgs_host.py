@@ -30,8 +30,11 @@ def astype64(a: np.ndarray, b: np.ndarray) -> float:
 
 if __name__ == "__main__":
     shipped = host_reference._dot
-    for name, dot in [("float64 via astype", astype64), ("float64 via einsum", einsum64),
-                      ("float32 BLAS (shipped)", shipped)]:  # fmt: skip
+    for name, dot in [
+        ("float64 via astype", astype64),
+        ("float64 via einsum", einsum64),
+        ("float32 BLAS (shipped)", shipped),
+    ]:
         host_reference._dot = dot
         best = [min(optimizer_seconds("lbfgs", shape, 15) for _ in range(3)) for shape in SHAPES]
         print(f"{name:<24} " + "  ".join(f"{s * 1000:6.1f} ms" for s in best), "(512, 1024 px)")

@@ -134,11 +134,18 @@ def start_api(
 ) -> str:
     """The API under gunicorn as in deploy/local/services.sh, with an access log of timings."""
     args = [
-        "--workers", str(workers), "--threads", "4", "--access-logfile", str(logs / "access.log"),
-        "--access-logformat", ACCESS_LOG_FORMAT,
-    ]  # fmt: skip
-    api = gunicorn(env, logs / "api.log", args=args, app=app_factory(form_memory_bytes),
-                   ready_path="/readyz")  # fmt: skip
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--access-logfile",
+        str(logs / "access.log"),
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+    ]
+    api = gunicorn(
+        env, logs / "api.log", args=args, app=app_factory(form_memory_bytes), ready_path="/readyz"
+    )
     return stack.enter_context(api).url
 
 
@@ -147,12 +154,16 @@ def celery_workers(count: int, env: dict[str, str], logs: Path) -> Iterator[None
     """count worker processes (concurrency 1 each), ready before the block starts."""
     with ExitStack() as stack:
         workers = [
-            stack.enter_context(CeleryWorker(
-                env, f"bench{count}-{index}", logs / f"worker{count}-{index}.log",
-                queue=env["NST_QUEUE"],
-            ))
+            stack.enter_context(
+                CeleryWorker(
+                    env,
+                    f"bench{count}-{index}",
+                    logs / f"worker{count}-{index}.log",
+                    queue=env["NST_QUEUE"],
+                )
+            )
             for index in range(count)
-        ]  # fmt: skip
+        ]
         for worker in workers:
             worker.wait_ready(timeout=300)
         yield
@@ -315,9 +326,14 @@ def wait_final(store: JobStore, ids: list[str], timeout: float) -> list[Job]:
 
 
 def throughput_phase(
-    client: Client, store: JobStore, env: dict[str, str], args: argparse.Namespace,
-    workers: int, tiny: bytes, logs: Path,
-) -> dict[str, object]:  # fmt: skip
+    client: Client,
+    store: JobStore,
+    env: dict[str, str],
+    args: argparse.Namespace,
+    workers: int,
+    tiny: bytes,
+    logs: Path,
+) -> dict[str, object]:
     """Jobs per minute with workers ready; checks every job ended once, none lost or duplicated."""
     with celery_workers(workers, env, logs):
         started = time.time()
@@ -343,9 +359,14 @@ def throughput_phase(
 
 
 def deep_queue_phase(
-    client: Client, store: JobStore, log: AccessLog, args: argparse.Namespace,
-    queue: str, tiny: bytes, big: bytes,
-) -> dict[str, object]:  # fmt: skip
+    client: Client,
+    store: JobStore,
+    log: AccessLog,
+    args: argparse.Namespace,
+    queue: str,
+    tiny: bytes,
+    big: bytes,
+) -> dict[str, object]:
     """Queue --queued tiny jobs through the API; Redis bytes per job and latency while deep."""
     before = int(store.redis.info("memory")["used_memory"])
     started = time.monotonic()

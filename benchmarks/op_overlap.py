@@ -32,9 +32,21 @@ s = Image.open(REPO.parent / "shared" / "images" / "starry_night.jpg").convert("
 eng.run(c, [s], parse_params({"size": 256, "iterations": 2, "early_stop": 0}))
 stamps: list[float] = []
 timed = parse_params({"size": 256, "iterations": 9, "early_stop": 0})
-eng.run(c, [s], timed, RunOptions(progress_seconds=1e-6,
-        on_checkpoint=lambda cp: stamps.append(cp.elapsed_seconds)))  # fmt: skip
+eng.run(
+    c,
+    [s],
+    timed,
+    RunOptions(progress_seconds=1e-6, on_checkpoint=lambda cp: stamps.append(cp.elapsed_seconds)),
+)
 gaps = [b - a for a, b in itertools.pairwise(stamps)]
-print(json.dumps({"overlap": "--overlap" in sys.argv, "reproducible": eng.reproducible,
-                  "median": statistics.median(gaps), "n": len(gaps),
-                  "load": os.getloadavg()[0]}))  # fmt: skip
+print(
+    json.dumps(
+        {
+            "overlap": "--overlap" in sys.argv,
+            "reproducible": eng.reproducible,
+            "median": statistics.median(gaps),
+            "n": len(gaps),
+            "load": os.getloadavg()[0],
+        }
+    )
+)

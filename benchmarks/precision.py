@@ -55,8 +55,11 @@ def cpu() -> dict[str, Any]:
     except OSError:
         pass
     wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "amx_int8")
-    return {"model": model, "cores": os.cpu_count(),
-            "flags": {flag: flag in flags for flag in wanted}}  # fmt: skip
+    return {
+        "model": model,
+        "cores": os.cpu_count(),
+        "flags": {flag: flag in flags for flag in wanted},
+    }
 
 
 def conv_flops(height: int, width: int) -> float:
@@ -86,8 +89,9 @@ def conv_throughput(precision: str, repeats: int = 5) -> float:
         np.random.default_rng(0).normal(size=(1, 192, 256, 256)).astype(np.float32)
     )
     layer.build(x.shape)
-    call = compile_traced(lambda image: keras.ops.sum(keras.ops.cast(layer(image), "float32")),
-                          False)  # fmt: skip
+    call = compile_traced(
+        lambda image: keras.ops.sum(keras.ops.cast(layer(image), "float32")), False
+    )
     float(call(x))
     seconds = []
     for _ in range(repeats):
@@ -104,11 +108,17 @@ def iteration_seconds(engine: Any, images: tuple[Any, Any], size: int, iteration
 
     stamps: list[float] = []
     params = parse_params({"size": size, "iterations": iterations + 1, "early_stop": 0})
-    result = engine.run(images[0], [images[1]], params, RunOptions(progress_seconds=1e-6,
-                        on_checkpoint=lambda c: stamps.append(c.elapsed_seconds)))  # fmt: skip
-    return {"gaps": [float(t) for t in np.diff(stamps)],
-            "evaluations_per_iteration": result.evaluations / result.iterations,
-            "shape": [int(result.size[1]), int(result.size[0])]}  # fmt: skip
+    result = engine.run(
+        images[0],
+        [images[1]],
+        params,
+        RunOptions(progress_seconds=1e-6, on_checkpoint=lambda c: stamps.append(c.elapsed_seconds)),
+    )
+    return {
+        "gaps": [float(t) for t in np.diff(stamps)],
+        "evaluations_per_iteration": result.evaluations / result.iterations,
+        "shape": [int(result.size[1]), int(result.size[0])],
+    }
 
 
 def speed(engines: dict[str, Any], images: tuple[Any, Any], args: argparse.Namespace) -> dict:
@@ -118,8 +128,11 @@ def speed(engines: dict[str, Any], images: tuple[Any, Any], args: argparse.Names
     table: dict[int, dict[str, Any]] = {}
     for size in args.sizes:
         for engine in engines.values():  # compile outside the timing
-            engine.run(images[0], [images[1]],
-                       parse_params({"size": size, "iterations": 2, "early_stop": 0}))  # fmt: skip
+            engine.run(
+                images[0],
+                [images[1]],
+                parse_params({"size": size, "iterations": 2, "early_stop": 0}),
+            )
         gaps: dict[str, list[float]] = {p: [] for p in engines}
         runs: dict[str, dict] = {}
         for _ in range(args.rounds):
@@ -128,12 +141,19 @@ def speed(engines: dict[str, Any], images: tuple[Any, Any], args: argparse.Names
                 gaps[precision] += runs[precision]["gaps"]
         height, width = runs["float32"]["shape"]
         table[size] = {
-            "shape": [height, width], "loadavg": os.getloadavg()[0],
+            "shape": [height, width],
+            "loadavg": os.getloadavg()[0],
             "gflop_per_evaluation": conv_flops(height, width) / 1e9,
-            **{p: {"median": statistics.median(g), "mean": statistics.mean(g), "n": len(g),
-                   "evaluations_per_iteration": runs[p]["evaluations_per_iteration"]}
-               for p, g in gaps.items()},
-        }  # fmt: skip
+            **{
+                p: {
+                    "median": statistics.median(g),
+                    "mean": statistics.mean(g),
+                    "n": len(g),
+                    "evaluations_per_iteration": runs[p]["evaluations_per_iteration"],
+                }
+                for p, g in gaps.items()
+            },
+        }
         print(f"{size} px: {json.dumps(table[size])}", flush=True)
     return table
 
@@ -156,13 +176,22 @@ def time_to_quality(
     full = engine_params(args.quality_size)
     reference = scorer.run(images[0], [images[1]], engine_params(args.quality_size, iterations=1))
     target = scorer.score(images[0], [images[1]], full, fit_to(pixels(), reference.image)).total
-    out: dict[str, Any] = {"target": target, "tutorial_seconds": tutorial_seconds,
-                           "baseline_steps": args.baseline_steps}  # fmt: skip
-    params = engine_params(args.quality_size, iterations=args.quality_iterations,
-                           optimizer="lbfgs", scales=2, early_stop=0)  # fmt: skip
+    out: dict[str, Any] = {
+        "target": target,
+        "tutorial_seconds": tutorial_seconds,
+        "baseline_steps": args.baseline_steps,
+    }
+    params = engine_params(
+        args.quality_size,
+        iterations=args.quality_iterations,
+        optimizer="lbfgs",
+        scales=2,
+        early_stop=0,
+    )
     for precision, engine in engines.items():
-        warm = engine_params(args.quality_size, iterations=2, optimizer="lbfgs", scales=2,
-                             early_stop=0)  # fmt: skip
+        warm = engine_params(
+            args.quality_size, iterations=2, optimizer="lbfgs", scales=2, early_stop=0
+        )
         engine.run(images[0], [images[1]], warm)
         seen: list[tuple[int, float, np.ndarray]] = []
 
@@ -170,17 +199,23 @@ def time_to_quality(
             if max(checkpoint.image.shape[:2]) == args.quality_size:
                 seen.append((checkpoint.iteration, checkpoint.elapsed_seconds, checkpoint.image))
 
-        result = engine.run(images[0], [images[1]], params, RunOptions(checkpoint_every=1,
-                            on_checkpoint=keep))  # fmt: skip
+        result = engine.run(
+            images[0], [images[1]], params, RunOptions(checkpoint_every=1, on_checkpoint=keep)
+        )
         reached = next(
-            ((it, sec) for it, sec, image in seen
-             if scorer.score(images[0], [images[1]], full, image).total <= target),
+            (
+                (it, sec)
+                for it, sec, image in seen
+                if scorer.score(images[0], [images[1]], full, image).total <= target
+            ),
             (None, None),
-        )  # fmt: skip
-        out[precision] = {"iteration": reached[0], "seconds": reached[1],
-                          "run_seconds": result.seconds,
-                          "final_loss_float32": scorer.score(images[0], [images[1]], full,
-                                                             result.image).total}  # fmt: skip
+        )
+        out[precision] = {
+            "iteration": reached[0],
+            "seconds": reached[1],
+            "run_seconds": result.seconds,
+            "final_loss_float32": scorer.score(images[0], [images[1]], full, result.image).total,
+        }
         print(f"time to quality {precision}: {json.dumps(out[precision])}", flush=True)
     return out
 
@@ -193,13 +228,18 @@ def report(summary: dict[str, Any]) -> str:
     auto = summary["auto"]
     lines.append(f"auto: {auto['describe']}")
     f32_tp, bf16_tp = summary["throughput"]["float32"], summary["throughput"]["bfloat16"]
-    lines.append(f"one 3x3 conv (256->256, 192x256): float32 {f32_tp / 1e9:.0f} GFLOP/s, "
-                 f"bfloat16 {bf16_tp / 1e9:.0f} GFLOP/s ({bf16_tp / f32_tp:.2f}x)")  # fmt: skip
-    lines += ["", "| size (H x W) | load | float32 s/it median (mean, n) | bfloat16 s/it median "
-              "(mean, n) | bf16 speed-up | conv GFLOP/evaluation | "
-              "bf16 floor s/evaluation (conv FLOPs / bf16 conv throughput) | floor / engine bf16 "
-              "s/it |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines.append(
+        f"one 3x3 conv (256->256, 192x256): float32 {f32_tp / 1e9:.0f} GFLOP/s, "
+        f"bfloat16 {bf16_tp / 1e9:.0f} GFLOP/s ({bf16_tp / f32_tp:.2f}x)"
+    )
+    lines += [
+        "",
+        "| size (H x W) | load | float32 s/it median (mean, n) | bfloat16 s/it median "
+        "(mean, n) | bf16 speed-up | conv GFLOP/evaluation | "
+        "bf16 floor s/evaluation (conv FLOPs / bf16 conv throughput) | floor / engine bf16 "
+        "s/it |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for size, row in summary["speed"].items():
         f32, bf16 = row["float32"], row["bfloat16"]
         floor = row["gflop_per_evaluation"] * 1e9 / bf16_tp  # one evaluation per iteration
@@ -212,24 +252,33 @@ def report(summary: dict[str, Any]) -> str:
         )
     quality = summary.get("quality")
     if quality:
-        lines += ["", f"time to quality: target {quality['target']:.4g} (the tutorial's image "
-                  f"after {quality['baseline_steps']} Adam steps, {quality['tutorial_seconds']:.1f}"
-                  " s, scored by the float32 engine)"]  # fmt: skip
+        lines += [
+            "",
+            f"time to quality: target {quality['target']:.4g} (the tutorial's image "
+            f"after {quality['baseline_steps']} Adam steps, {quality['tutorial_seconds']:.1f}"
+            " s, scored by the float32 engine)",
+        ]
         for precision in PRECISIONS:
             q = quality[precision]
-            reached = (f"iteration {q['iteration']}, {q['seconds']:.1f} s" if q["iteration"]
-                       else "not reached")  # fmt: skip
+            reached = (
+                f"iteration {q['iteration']}, {q['seconds']:.1f} s"
+                if q["iteration"]
+                else "not reached"
+            )
             final = q["final_loss_float32"]
-            lines.append(f"- {precision}: {reached}; loss after the run {final:.4g}"
-                         f" ({q['run_seconds']:.1f} s)")  # fmt: skip
+            lines.append(
+                f"- {precision}: {reached}; loss after the run {final:.4g}"
+                f" ({q['run_seconds']:.1f} s)"
+            )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(SHARED / "weights" / "vgg19_notop.weights.h5"))
-    parser.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")],
-                        default=[256, 512, 1024])  # fmt: skip
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(v) for v in s.split(",")], default=[256, 512, 1024]
+    )
     parser.add_argument("--iterations", type=int, default=4, help="Timed per round and size.")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quality-size", type=int, default=256)
@@ -251,13 +300,18 @@ def main() -> None:
     images = tuple(open_rgb(SHARED / "images" / n) for n in ("tubingen.jpg", "starry_night.jpg"))
     auto = choose_precision("auto", engines["float32"]._extractors)
     summary: dict[str, Any] = {
-        "cpu": cpu(), "command": " ".join([os.path.relpath(sys.executable, REPO), *sys.argv]),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg_start": os.getloadavg()[0],
-        "auto": {"describe": auto.describe(), "precision": auto.precision,
-                 "float32_seconds": auto.float32_seconds,
-                 "bfloat16_seconds": auto.bfloat16_seconds},
+        "cpu": cpu(),
+        "command": " ".join([os.path.relpath(sys.executable, REPO), *sys.argv]),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "loadavg_start": os.getloadavg()[0],
+        "auto": {
+            "describe": auto.describe(),
+            "precision": auto.precision,
+            "float32_seconds": auto.float32_seconds,
+            "bfloat16_seconds": auto.bfloat16_seconds,
+        },
         "throughput": {p: conv_throughput(p) for p in PRECISIONS},
-    }  # fmt: skip
+    }
     print(json.dumps(summary), flush=True)
     summary["speed"] = speed(engines, images, args)  # type: ignore[arg-type]
     if not args.no_quality:

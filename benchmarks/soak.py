@@ -85,9 +85,11 @@ def run_job(client: Any, store: Any, index: int, size: tuple[int, int], iteratio
     data = {
         "content": (io.BytesIO(image_of("tubingen.jpg", *size)), "c.jpg"),
         "style": (io.BytesIO(image_of("starry_night.jpg", 96, 72)), "s.jpg"),
-        "size": str(max(size)), "iterations": str(iterations), "optimizer": "adam",
+        "size": str(max(size)),
+        "iterations": str(iterations),
+        "optimizer": "adam",
         "seed": str(index),
-    }  # fmt: skip
+    }
     response = client.post("/v1/jobs", data=data, content_type="multipart/form-data")
     if response.status_code != 202:
         raise RuntimeError(f"submit failed: {response.status_code} {response.json}")
@@ -116,9 +118,12 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--compiled-steps", default=None, help="NST_COMPILED_STEPS for the worker")
     parser.add_argument("--max-memory-mb", default=None, help="NST_WORKER_MAX_MEMORY_MB")
-    parser.add_argument("--shape-bucket", default="1",
-                        help="NST_SHAPE_BUCKET; 1 (the worst case, and every run before "
-                        "buckets existed) compiles one step per distinct shape")  # fmt: skip
+    parser.add_argument(
+        "--shape-bucket",
+        default="1",
+        help="NST_SHAPE_BUCKET; 1 (the worst case, and every run before "
+        "buckets existed) compiles one step per distinct shape",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
@@ -126,14 +131,21 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     folder = Path(tempfile.mkdtemp(prefix="nst-soak-"))
     env = {
-        **os.environ, "NST_REDIS_URL": args.redis_url, "NST_KEY_PREFIX": f"soak-{run}",
-        "NST_QUEUE": f"soak-{run}", "NST_STORAGE_URL": f"file://{folder / 'storage'}",
-        "NST_AUTH": "off", "NST_WORKER_METRICS_PORT": "0", "NST_CHECKPOINT_EVERY": "100",
+        **os.environ,
+        "NST_REDIS_URL": args.redis_url,
+        "NST_KEY_PREFIX": f"soak-{run}",
+        "NST_QUEUE": f"soak-{run}",
+        "NST_STORAGE_URL": f"file://{folder / 'storage'}",
+        "NST_AUTH": "off",
+        "NST_WORKER_METRICS_PORT": "0",
+        "NST_CHECKPOINT_EVERY": "100",
         "TF_CPP_MIN_LOG_LEVEL": "3",
-    }  # fmt: skip
-    for name, value in (("NST_COMPILED_STEPS", args.compiled_steps),
-                        ("NST_WORKER_MAX_MEMORY_MB", args.max_memory_mb),
-                        ("NST_SHAPE_BUCKET", args.shape_bucket)):  # fmt: skip
+    }
+    for name, value in (
+        ("NST_COMPILED_STEPS", args.compiled_steps),
+        ("NST_WORKER_MAX_MEMORY_MB", args.max_memory_mb),
+        ("NST_SHAPE_BUCKET", args.shape_bucket),
+    ):
         if value is not None:
             env[name] = value
     os.environ.update({k: v for k, v in env.items() if k.startswith("NST_")})
@@ -148,9 +160,17 @@ def main() -> None:
         for index, size in enumerate(shapes(args.jobs)):
             status = run_job(client, store, index, size, args.iterations)
             child, total, pid = rss_mb(parent)
-            rows.append({"job": index + 1, "shape": size, "status": status, "child_rss_mb":
-                         round(child, 1), "total_rss_mb": round(total, 1), "child_pid": pid,
-                         "seconds": round(time.monotonic() - started, 1)})  # fmt: skip
+            rows.append(
+                {
+                    "job": index + 1,
+                    "shape": size,
+                    "status": status,
+                    "child_rss_mb": round(child, 1),
+                    "total_rss_mb": round(total, 1),
+                    "child_pid": pid,
+                    "seconds": round(time.monotonic() - started, 1),
+                }
+            )
             if not args.json:
                 print(json.dumps(rows[-1]), flush=True)
     finally:

@@ -28,15 +28,27 @@ sys.path.insert(0, str(REPO))
 SHARED = REPO.parent / "shared"
 
 
-def measure(engine: object, images: tuple[Image.Image, Image.Image], size: int,
-            optimizer: str, iterations: int) -> dict[str, object]:  # fmt: skip
+def measure(
+    engine: object,
+    images: tuple[Image.Image, Image.Image],
+    size: int,
+    optimizer: str,
+    iterations: int,
+) -> dict[str, object]:
     """One job; the bytes of its last state, raw and compressed, and its largest arrays."""
     from contract.params import parse_params
     from worker.nst.options import RunOptions
 
     states: list[bytes] = []
-    params = parse_params({"size": size, "iterations": iterations, "optimizer": optimizer,
-                           "early_stop": 0, "checkpoint_every": 1})  # fmt: skip
+    params = parse_params(
+        {
+            "size": size,
+            "iterations": iterations,
+            "optimizer": optimizer,
+            "early_stop": 0,
+            "checkpoint_every": 1,
+        }
+    )
     options = RunOptions(on_checkpoint=lambda c: states.append(c.state) if c.state else None)
     engine.run(images[0], [images[1]], params, options)  # type: ignore[attr-defined]
     state = states[-1]
@@ -46,10 +58,13 @@ def measure(engine: object, images: tuple[Image.Image, Image.Image], size: int,
     np.savez_compressed(compressed, **arrays)  # type: ignore[arg-type]
     parts = sorted(((k, int(v.nbytes)) for k, v in arrays.items()), key=lambda kv: -kv[1])
     return {
-        "size": size, "optimizer": optimizer, "image_shape": list(arrays["image"].shape),
-        "state_bytes": len(state), "compressed_bytes": compressed.tell(),
+        "size": size,
+        "optimizer": optimizer,
+        "image_shape": list(arrays["image"].shape),
+        "state_bytes": len(state),
+        "compressed_bytes": compressed.tell(),
         "largest_arrays": dict(parts[:4]),
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
@@ -61,8 +76,10 @@ def main() -> None:
     args = parser.parse_args()
     from worker.nst.engine import StyleTransfer
 
-    images = (Image.open(SHARED / "images" / "tubingen.jpg").convert("RGB"),
-              Image.open(SHARED / "images" / "starry_night.jpg").convert("RGB"))  # fmt: skip
+    images = (
+        Image.open(SHARED / "images" / "tubingen.jpg").convert("RGB"),
+        Image.open(SHARED / "images" / "starry_night.jpg").convert("RGB"),
+    )
     engine = StyleTransfer(args.weights)
     for size in (int(s) for s in args.sizes.split(",")):
         for optimizer in args.optimizers.split(","):

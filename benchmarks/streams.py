@@ -44,12 +44,18 @@ REDIS_URL = "redis://127.0.0.1:6379/12"
 
 def start_api(folder: Path, prefix: str) -> Process:
     """One gevent worker (the repository's gunicorn config), its log in folder."""
-    env = {**os.environ, "NST_AUTH": "off",
-           "NST_API_WORKERS": "1", "NST_REDIS_URL": REDIS_URL, "NST_KEY_PREFIX": prefix,
-           "NST_QUEUE": prefix, "NST_STORAGE_URL": f"file://{folder}",
-           "NST_EVENTS_HEARTBEAT_SECONDS": "15",
-           # one caller opens them all: lift the per-key cap (what a stream costs is measured)
-           "NST_MAX_STREAMS_PER_KEY": "100000"}  # fmt: skip
+    env = {
+        **os.environ,
+        "NST_AUTH": "off",
+        "NST_API_WORKERS": "1",
+        "NST_REDIS_URL": REDIS_URL,
+        "NST_KEY_PREFIX": prefix,
+        "NST_QUEUE": prefix,
+        "NST_STORAGE_URL": f"file://{folder}",
+        "NST_EVENTS_HEARTBEAT_SECONDS": "15",
+        # one caller opens them all: lift the per-key cap (what a stream costs is measured)
+        "NST_MAX_STREAMS_PER_KEY": "100000",
+    }
     return gunicorn(env, folder / "api.log")
 
 
@@ -63,8 +69,9 @@ def queued_job(url: str) -> str:
 
 
 def open_streams(port: int, job_id: str, count: int) -> list[socket.socket]:
-    request = (f"GET /v1/jobs/{job_id}/events HTTP/1.1\r\nHost: x\r\n"
-               "Accept: text/event-stream\r\n\r\n").encode()  # fmt: skip
+    request = (
+        f"GET /v1/jobs/{job_id}/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+    ).encode()
     sockets = []
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -149,13 +156,17 @@ def main() -> None:
     parser.add_argument("--streams", type=int_list, default=[100, 500, 950], help="e.g. 100,500")
     args = parser.parse_args()
     rows = [measure(count) for count in args.streams]
-    print("| streams | opened | KiB per stream | Redis connections added | /healthz p50 / max ms "
-          "| all got `cancelled` within |")  # fmt: skip
+    print(
+        "| streams | opened | KiB per stream | Redis connections added | /healthz p50 / max ms "
+        "| all got `cancelled` within |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['streams']} | {r['opened']} | {r['kib_per_stream']} | "
-              f"{r['redis_connections_added']} | {r['healthz_p50_ms']} / {r['healthz_max_ms']} | "
-              f"{r['all_cancelled_events_within_s']} s |")  # fmt: skip
+        print(
+            f"| {r['streams']} | {r['opened']} | {r['kib_per_stream']} | "
+            f"{r['redis_connections_added']} | {r['healthz_p50_ms']} / {r['healthz_max_ms']} | "
+            f"{r['all_cancelled_events_within_s']} s |"
+        )
     print(json.dumps({"rows": rows}))
 
 

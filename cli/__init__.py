@@ -27,9 +27,10 @@ The client commands talk to NST_API_URL (default http://127.0.0.1:8000) with NST
 
 
 @click.group(
-    cls=OneLineUsageGroup, epilog=f"{EXAMPLES}\n\n{exit_status_help()}",
+    cls=OneLineUsageGroup,
+    epilog=f"{EXAMPLES}\n\n{exit_status_help()}",
     context_settings={"help_option_names": ["-h", "--help"]},
-)  # fmt: skip
+)
 @click.version_option(package_name="nst-service", prog_name="nst")
 def main() -> None:
     """Neural style transfer: run locally, or submit and follow jobs on the service."""

@@ -45,9 +45,13 @@ def client_command(
             "--api-key", envvar="NST_API_KEY", default=None, help="API key (or NST_API_KEY)."
         )(wrapped)
         wrapped = click.option(
-            "--api", "api_url", envvar="NST_API_URL", default=DEFAULT_API_URL, show_default=True,
+            "--api",
+            "api_url",
+            envvar="NST_API_URL",
+            default=DEFAULT_API_URL,
+            show_default=True,
             help="Service URL, e.g. 127.0.0.1:8000 (or NST_API_URL).",
-        )(wrapped)  # fmt: skip
+        )(wrapped)
         return click.command(name, short_help=summary, epilog=epilog)(wrapped)
 
     return decorate
@@ -58,35 +62,61 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(to_jsonable_python(data), indent=2))
 
 
-@client_command("submit", "Submit a photo and paintings; print the job id.", (
-    "nst submit photo.jpg starry.jpg                  # prints the job id",
-    "nst submit photo.jpg --preset starry_night --size 256 --wait -o out.png",
-    "ID=$(nst submit photo.jpg a.jpg b.jpg --style-blend 0.7,0.3)",
-))  # fmt: skip
+@client_command(
+    "submit",
+    "Submit a photo and paintings; print the job id.",
+    (
+        "nst submit photo.jpg starry.jpg                  # prints the job id",
+        "nst submit photo.jpg --preset starry_night --size 256 --wait -o out.png",
+        "ID=$(nst submit photo.jpg a.jpg b.jpg --style-blend 0.7,0.3)",
+    ),
+)
 @click.argument("content", type=click.Path(dir_okay=False))
 @click.argument("styles", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--preset", "presets", multiple=True, metavar="ID",
-              help="A built-in painting instead of (or besides) STYLE files; repeatable.")
+@click.option(
+    "--preset",
+    "presets",
+    multiple=True,
+    metavar="ID",
+    help="A built-in painting instead of (or besides) STYLE files; repeatable.",
+)
 @click.option("--webhook-url", default=None, help="POST signed job events to this URL.")
-@click.option("--webhook-events", default=None, metavar="progress,completed",
-              help="Which events the webhook gets [default: completed].")  # fmt: skip
+@click.option(
+    "--webhook-events",
+    default=None,
+    metavar="progress,completed",
+    help="Which events the webhook gets [default: completed].",
+)
 @click.option("--wait", is_flag=True, help="Show progress until the job ends, then download.")
 @click.option("-o", "--output", default=None, help="Where --wait writes the PNG result.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, hidden=True)
 @param_options
 def submit(
-    api_url: str, api_key: str | None, as_json: bool, content: str, styles: tuple[str, ...],
-    presets: tuple[str, ...], webhook_url: str | None, webhook_events: str | None, wait: bool,
-    output: str | None, poll_interval: float, **raw_params: Any,
-) -> None:  # fmt: skip
+    api_url: str,
+    api_key: str | None,
+    as_json: bool,
+    content: str,
+    styles: tuple[str, ...],
+    presets: tuple[str, ...],
+    webhook_url: str | None,
+    webhook_events: str | None,
+    wait: bool,
+    output: str | None,
+    poll_interval: float,
+    **raw_params: Any,
+) -> None:
     """Submit CONTENT with STYLE images and/or --preset paintings; print the job id."""
     if not styles and not presets:
         raise click.UsageError("give at least one STYLE image or --preset")
     target = _checked_output(output) if wait else None
     job = Client(api_url, api_key).submit(
-        content, list(styles), style_preset=",".join(presets) or None, webhook_url=webhook_url,
-        webhook_events=webhook_events, **given(raw_params),
-    )  # fmt: skip
+        content,
+        list(styles),
+        style_preset=",".join(presets) or None,
+        webhook_url=webhook_url,
+        webhook_events=webhook_events,
+        **given(raw_params),
+    )
     if not wait:
         _echo_json(job.resource) if as_json else click.echo(job.id)
         return
@@ -95,16 +125,20 @@ def submit(
     _follow(job, target or Path(f"nst-{job.id}.png"), poll_interval, as_json)
 
 
-@client_command("watch", "Follow a job until it ends, then download it.", (
-    "nst watch JOB_ID -o out.png",
-))  # fmt: skip
+@client_command(
+    "watch", "Follow a job until it ends, then download it.", ("nst watch JOB_ID -o out.png",)
+)
 @click.argument("job_id")
 @click.option("-o", "--output", default=None, help="Where to write the PNG result.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True, hidden=True)
 def watch(
-    api_url: str, api_key: str | None, as_json: bool, job_id: str, output: str | None,
+    api_url: str,
+    api_key: str | None,
+    as_json: bool,
+    job_id: str,
+    output: str | None,
     poll_interval: float,
-) -> None:  # fmt: skip
+) -> None:
     """Follow a job with a progress bar until it ends, then download its result."""
     target = _checked_output(output)
     job = Client(api_url, api_key).job(job_id)
@@ -167,8 +201,14 @@ class _ProgressBar:
 
             # Until the first progress there is nothing to count: the state and the time
             # waited, not tqdm's "0it [00:05, ?it/s]".
-            self.bar = tqdm(total=None, unit="it", file=sys.stderr, dynamic_ncols=True,
-                            desc=_state_text(job), bar_format="{desc} [{elapsed}]")  # fmt: skip
+            self.bar = tqdm(
+                total=None,
+                unit="it",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                desc=_state_text(job),
+                bar_format="{desc} [{elapsed}]",
+            )
         self.bar.set_description_str(_state_text(job))  # set_description would add ": "
         progress = job.progress
         if progress is None:
@@ -248,9 +288,14 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise ImageError(f"cannot write {path}: {exc.strerror}") from None
 
 
-@client_command("status", "Show one job: state, progress, time left.", (
-    "nst status JOB_ID", "nst status JOB_ID --json",
-))  # fmt: skip
+@client_command(
+    "status",
+    "Show one job: state, progress, time left.",
+    (
+        "nst status JOB_ID",
+        "nst status JOB_ID --json",
+    ),
+)
 @click.argument("job_id")
 def status(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
     """Show one job: state, progress, time left, error."""
@@ -273,9 +318,7 @@ def _progress_text(job: JobHandle) -> str:
     return text
 
 
-@client_command("cancel", "Stop a queued or running job (never deletes).", (
-    "nst cancel JOB_ID",
-))  # fmt: skip
+@client_command("cancel", "Stop a queued or running job (never deletes).", ("nst cancel JOB_ID",))
 @click.argument("job_id")
 def cancel(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
     """Cancel a job: a queued one never runs, a running one stops at its next checkpoint.
@@ -298,9 +341,7 @@ def cancel(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
         click.echo(f"{job.id}  cancelling: it stops at its next checkpoint")
 
 
-@client_command("delete", "Delete a finished job's images now.", (
-    "nst delete JOB_ID",
-))  # fmt: skip
+@client_command("delete", "Delete a finished job's images now.", ("nst delete JOB_ID",))
 @click.argument("job_id")
 def delete(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> None:
     """Delete a finished job's images now (photo, paintings, previews, result).
@@ -320,21 +361,44 @@ def delete(api_url: str, api_key: str | None, as_json: bool, job_id: str) -> Non
         click.echo(f"{job.id}  images deleted")
 
 
-@client_command("jobs", "List your jobs, newest first.", (
-    "nst jobs --status running", "nst jobs --limit 5 --cursor CURSOR   # the next page, as printed",
-))  # fmt: skip
-@click.option("--status", "status_filter", default=None,
-              type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]),
-              help="Only jobs in this state.")  # fmt: skip
-@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True,
-              help="At most this many jobs.")  # fmt: skip
-@click.option("--cursor", default=None, metavar="CURSOR",
-              help="Start after the previous page (the command it prints says which).")  # fmt: skip
+@client_command(
+    "jobs",
+    "List your jobs, newest first.",
+    (
+        "nst jobs --status running",
+        "nst jobs --limit 5 --cursor CURSOR   # the next page, as printed",
+    ),
+)
+@click.option(
+    "--status",
+    "status_filter",
+    default=None,
+    type=click.Choice(["queued", "running", "succeeded", "failed", "cancelled"]),
+    help="Only jobs in this state.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100),
+    default=20,
+    show_default=True,
+    help="At most this many jobs.",
+)
+@click.option(
+    "--cursor",
+    default=None,
+    metavar="CURSOR",
+    help="Start after the previous page (the command it prints says which).",
+)
 @click.option("--page", type=int, default=None, hidden=True)  # gone: says what replaced it
 def jobs(
-    api_url: str, api_key: str | None, as_json: bool, status_filter: str | None, limit: int,
-    cursor: str | None, page: int | None,
-) -> None:  # fmt: skip
+    api_url: str,
+    api_key: str | None,
+    as_json: bool,
+    status_filter: str | None,
+    limit: int,
+    cursor: str | None,
+    page: int | None,
+) -> None:
     """List your jobs as a table, newest first, with local times.
 
     When there are more, the command for the next page is printed on stderr; jobs submitted
@@ -374,13 +438,14 @@ def _local_time(job: JobHandle) -> str:
     return job.resource.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-@client_command("download", "Download a finished job's PNG result.", (
-    "nst download JOB_ID -o out.png",
-))  # fmt: skip
+@client_command(
+    "download", "Download a finished job's PNG result.", ("nst download JOB_ID -o out.png",)
+)
 @click.argument("job_id")
 @click.option("-o", "--output", default=None, help="Where to write the PNG result.")
-def download(api_url: str, api_key: str | None, as_json: bool, job_id: str,
-             output: str | None) -> None:  # fmt: skip
+def download(
+    api_url: str, api_key: str | None, as_json: bool, job_id: str, output: str | None
+) -> None:
     """Download a finished job's result as PNG."""
     target = _checked_output(output)
     job = Client(api_url, api_key).job(job_id)

@@ -47,9 +47,13 @@ def param_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add one option per job parameter (keyword arguments named like the fields)."""
     for spec in reversed(param_specs()):
         option = click.option(
-            spec.flag, spec.name, type=_click_type(spec), default=None,
-            metavar=_metavar(spec), help=_help(spec),
-        )  # fmt: skip
+            spec.flag,
+            spec.name,
+            type=_click_type(spec),
+            default=None,
+            metavar=_metavar(spec),
+            help=_help(spec),
+        )
         command = option(command)
     return command
 

@@ -35,10 +35,12 @@ ENGINE_MISSING = (
 )
 
 
-@click.command("run", short_help="Stylize local files on this machine (no service).",
-               epilog="\b\nExamples:\n  nst run photo.jpg starry.jpg -o out.png --size 256\n"
-                      "  nst run photo.jpg a.jpg b.jpg -o out.png --json   # one JSON line\n\n"
-                      + exit_status_help())  # fmt: skip
+@click.command(
+    "run",
+    short_help="Stylize local files on this machine (no service).",
+    epilog="\b\nExamples:\n  nst run photo.jpg starry.jpg -o out.png --size 256\n"
+    "  nst run photo.jpg a.jpg b.jpg -o out.png --json   # one JSON line\n\n" + exit_status_help(),
+)
 @click.argument("content")
 @click.argument("styles", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="Where to write the PNG result.")
@@ -46,10 +48,12 @@ ENGINE_MISSING = (
 @click.option("--resume", is_flag=True, help="Continue from the state in --checkpoint-dir.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line with the result.")
 @click.option(
-    "--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default=None,
+    "--precision",
+    type=click.Choice(["auto", "float32", "bfloat16"]),
+    default=None,
     help="What VGG19's convolutions run in (default: NST_PRECISION, else float32); auto times "
     "both first and takes bfloat16 only if clearly faster. Same picture within 2 %.",
-)  # fmt: skip
+)
 @param_options
 @reports_errors
 def run(
@@ -85,8 +89,9 @@ def run(
             checkpoint_every=settings.checkpoint_interval(params),
             progress_seconds=settings.progress_seconds,
             checkpoint_seconds=settings.checkpoint_seconds,
-            on_checkpoint=progress.update, resume_from=resume_from,
-        )  # fmt: skip
+            on_checkpoint=progress.update,
+            resume_from=resume_from,
+        )
         result = engine.run(content_image, style_images, params, options)
     _write_atomically(target, encode_png(result.image))
     click.echo(f"saved {target}", err=True)

@@ -120,8 +120,14 @@ class JobHandle:
         if stream and not self.is_final:
             try:
                 return self._follow_events(progress, deadline)
-            except (NotFound, NotThisService, ServiceUnreachable, TooManyStreams,
-                    requests.RequestException, ValueError):  # fmt: skip
+            except (
+                NotFound,
+                NotThisService,
+                ServiceUnreachable,
+                TooManyStreams,
+                requests.RequestException,
+                ValueError,
+            ):
                 pass  # no stream here (an older server, a buffering proxy, the key's stream
                 # cap NST_MAX_STREAMS_PER_KEY reached), or an event that is not a job's: poll
         return self._poll(progress, poll_interval, deadline)
@@ -263,8 +269,11 @@ class Client:
         uploaded ``styles``; ``webhook_url`` and ``webhook_events`` ask for signed callbacks.
         """
         fields = _checked(params)
-        extras = {"style_preset": style_preset, "webhook_url": webhook_url,
-                  "webhook_events": webhook_events}  # fmt: skip
+        extras = {
+            "style_preset": style_preset,
+            "webhook_url": webhook_url,
+            "webhook_events": webhook_events,
+        }
         fields.update({name: value for name, value in extras.items() if value})
         style_list = [styles] if isinstance(styles, str | Path | bytes) else list(styles)
         files = [("content", _upload(content, "content"))]

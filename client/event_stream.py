@@ -30,8 +30,9 @@ def parse(lines: Iterator[str]) -> Iterator[ServerEvent]:
     for line in lines:
         if line == "":
             if "data" in fields:
-                yield ServerEvent(fields.get("id"), fields.get("event", "message"),
-                                  json.loads(fields["data"]))  # fmt: skip
+                yield ServerEvent(
+                    fields.get("id"), fields.get("event", "message"), json.loads(fields["data"])
+                )
             fields = {}
         elif not line.startswith(":"):
             name, _, value = line.partition(":")
@@ -39,9 +40,12 @@ def parse(lines: Iterator[str]) -> Iterator[ServerEvent]:
 
 
 def follow(
-    session: requests.Session, url: str, check: Callable[[requests.Response], None],
-    resumes: int = 5, last_id: str | None = None,
-) -> Iterator[ServerEvent]:  # fmt: skip
+    session: requests.Session,
+    url: str,
+    check: Callable[[requests.Response], None],
+    resumes: int = 5,
+    last_id: str | None = None,
+) -> Iterator[ServerEvent]:
     """Every event at ``url`` until the server closes the stream; resume up to ``resumes`` times.
 
     ``check`` raises for an error answer (the client maps it to its exception); connection
@@ -51,8 +55,9 @@ def follow(
     while True:
         headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_id} if last_id else {})}
         try:
-            with session.get(url, headers=headers, stream=True,
-                             timeout=(10, HEARTBEAT_GRACE_SECONDS)) as response:  # fmt: skip
+            with session.get(
+                url, headers=headers, stream=True, timeout=(10, HEARTBEAT_GRACE_SECONDS)
+            ) as response:
                 check(response)
                 for event in parse(response.iter_lines(decode_unicode=True)):
                     last_id = event.id or last_id

@@ -67,8 +67,11 @@ def param_specs(limits: Limits | None = None) -> list[ParamSpec]:
     specs = [_spec(name, prop) for name, prop in schema.items()]
     if limits is None:
         return specs
-    bound = {"size": limits.max_size, "iterations": limits.max_iterations,
-             "checkpoint_every": limits.max_iterations}  # fmt: skip
+    bound = {
+        "size": limits.max_size,
+        "iterations": limits.max_iterations,
+        "checkpoint_every": limits.max_iterations,
+    }
     return [
         ParamSpec(**{**spec.__dict__, "maximum": bound[spec.name]}) if spec.name in bound else spec
         for spec in specs

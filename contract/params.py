@@ -32,16 +32,31 @@ from pydantic import (
 from contract.errors import InvalidParams
 
 VGG19_CONV_LAYERS: tuple[str, ...] = (
-    "block1_conv1", "block1_conv2",
-    "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
-    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4",
-    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4",
-)  # fmt: skip
+    "block1_conv1",
+    "block1_conv2",
+    "block2_conv1",
+    "block2_conv2",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_conv4",
+    "block4_conv1",
+    "block4_conv2",
+    "block4_conv3",
+    "block4_conv4",
+    "block5_conv1",
+    "block5_conv2",
+    "block5_conv3",
+    "block5_conv4",
+)
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("block5_conv2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = (
-    "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1",
-)  # fmt: skip
+    "block1_conv1",
+    "block2_conv1",
+    "block3_conv1",
+    "block4_conv1",
+    "block5_conv1",
+)
 MIN_SIDE = 16  # VGG19 pools four times before block5; a shorter side leaves no activations
 _LAYER_ITEMS: dict[str, Any] = {"items": {"type": "string", "enum": list(VGG19_CONV_LAYERS)}}
 MIN_STRENGTH, MAX_STRENGTH, DEFAULT_STRENGTH = 0.01, 100.0, 1.0
@@ -51,8 +66,12 @@ EARLY_STOP_WINDOW = 25  # iterations the relative improvement is measured over
 DEFAULT_EARLY_STOP = 0.01  # saved 43 % of 300 iterations, same look (benchmarks/README.md)
 MAX_WEIGHT_PRODUCT = 1e30  # float32 overflows at 3.4e38; losses and gradients need headroom
 _TUPLE_FIELDS = (
-    "content_layers", "content_layer_weights", "style_layers", "style_layer_weights", "style_blend",
-)  # fmt: skip
+    "content_layers",
+    "content_layer_weights",
+    "style_layers",
+    "style_layer_weights",
+    "style_blend",
+)
 
 
 @dataclass(frozen=True)
@@ -95,20 +114,26 @@ class JobParams(BaseModel):
         json_schema_extra={"x-effective-default": DEFAULT_STRENGTH},
     )
     content_weight: float | None = Field(
-        None, ge=0, le=1e12,
+        None,
+        ge=0,
+        le=1e12,
         description=f"Expert: alpha, the raw content-loss weight (default {RAW_WEIGHTS[0]:g}); "
         "instead of style_strength.",
-    )  # fmt: skip
+    )
     style_weight: float | None = Field(
-        None, ge=0, le=1e12,
+        None,
+        ge=0,
+        le=1e12,
         description=f"Expert: beta, the raw style-loss weight (default {RAW_WEIGHTS[1]:g}); "
         "instead of style_strength.",
-    )  # fmt: skip
+    )
     tv_weight: float | None = Field(
-        None, ge=0, le=1e12,
+        None,
+        ge=0,
+        le=1e12,
         description=f"Expert: the raw total-variation weight (default {RAW_WEIGHTS[2]:g}); "
         "instead of style_strength.",
-    )  # fmt: skip
+    )
     content_layers: tuple[str, ...] = Field(
         DEFAULT_CONTENT_LAYERS,
         min_length=1,
@@ -164,11 +189,13 @@ class JobParams(BaseModel):
         description="Iterations between progress checkpoints; default from configuration.",
     )
     early_stop: float = Field(
-        DEFAULT_EARLY_STOP, ge=0, le=0.5,
+        DEFAULT_EARLY_STOP,
+        ge=0,
+        le=0.5,
         description=f"Stop when the loss improves by less than this fraction over the last "
         f"{EARLY_STOP_WINDOW} iterations of the finest scale, never before the first progress "
         "update; 0 runs every iteration.",
-    )  # fmt: skip
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -249,9 +276,7 @@ class JobParams(BaseModel):
         """One way to weigh the terms per job: a strength, or the raw weights, not both."""
         raw = [name for name in _RAW_FIELDS if getattr(self, name) is not None]
         if self.style_strength is not None and raw:
-            raise ValueError(
-                f"give style_strength or the raw weights ({', '.join(raw)}), not both"
-            )
+            raise ValueError(f"give style_strength or the raw weights ({', '.join(raw)}), not both")
         return self
 
     @property

@@ -154,9 +154,14 @@ class Stack:
     def submit(self, iterations: int) -> str:
         """Submit one small job through the SDK, as a client of the stack would; its id."""
         job = self.client.submit(
-            CONTENT, STYLE, size=SIZE, iterations=iterations, optimizer="adam", early_stop=0,
+            CONTENT,
+            STYLE,
+            size=SIZE,
+            iterations=iterations,
+            optimizer="adam",
+            early_stop=0,
             checkpoint_every=CHECKPOINT_EVERY,
-        )  # fmt: skip
+        )
         return str(job.id)
 
     def wait_final(self, job_id: str, timeout: float = 300) -> dict[str, Any]:

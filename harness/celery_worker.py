@@ -41,11 +41,27 @@ class CeleryWorker(Process):
     ) -> None:
         self.name = name if "@" in name else f"{name}@{os.uname().nodename}"
         args = [
-            sys.executable, "-m", "celery", "-A", app, "worker", "--queues", queue,
-            "--concurrency", str(concurrency), "--pool", "prefork", "--hostname", self.name,
-            "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-            *([] if heartbeat else ["--without-heartbeat"]), *extra_args,
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app,
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "--hostname",
+            self.name,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+            *([] if heartbeat else ["--without-heartbeat"]),
+            *extra_args,
+        ]
         super().__init__(args, {**env, "PYTHONUNBUFFERED": "1"}, log_path)
 
     def wait_ready(self, timeout: float = 300) -> CeleryWorker:

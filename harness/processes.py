@@ -46,9 +46,13 @@ class Process:
         self.log_path = log_path
         with open(log_path, "ab" if append else "wb") as out:
             self.proc: subprocess.Popen[bytes] = subprocess.Popen(
-                self.args, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                self.args,
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
 
     @property
     def pid(self) -> int:

@@ -98,10 +98,24 @@ def redis_server(
     port = port or free_port()
     rewrite = [] if aof_rewrite else ["--auto-aof-rewrite-percentage", "0"]
     args = [
-        "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-        "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-        "--maxmemory-policy", "noeviction", *rewrite, *extra,
-    ]  # fmt: skip
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--maxmemory-policy",
+        "noeviction",
+        *rewrite,
+        *extra,
+    ]
     return RedisServer(args, port, folder, "redis.log")
 
 

@@ -25,9 +25,7 @@ class NeverHappened(AssertionError):
     """
 
 
-def wait_for(
-    condition: Callable[[], T], timeout: float, what: str, every: float = 0.1
-) -> T:
+def wait_for(condition: Callable[[], T], timeout: float, what: str, every: float = 0.1) -> T:
     """Poll condition until it returns something truthy, and return that value.
 
     Polls start FIRST_POLL seconds apart and double up to ``every``. After ``timeout``

@@ -34,9 +34,12 @@ class JobStore:
     """CRUD and state transitions of job records; one instance per process is enough."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str = "nst", ttl_seconds: int = 30 * 86400,
+        self,
+        client: redis.Redis,
+        prefix: str = "nst",
+        ttl_seconds: int = 30 * 86400,
         on_final: Callable[[Job], None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """``on_final`` is called with a job right after this store's transaction ended it.
 
         Only the winner of the compare-and-set calls it, so it runs once per job whichever
@@ -153,8 +156,11 @@ class JobStore:
             if not batch:
                 break
             start += len(batch)
-            ids = [_text(member) for member, score in batch
-                   if after is None or score < after[0] or _text(member) < after[1]]  # fmt: skip
+            ids = [
+                _text(member)
+                for member, score in batch
+                if after is None or score < after[0] or _text(member) < after[1]
+            ]
             raws = self.redis.mget([self._job_key(i) for i in ids]) if ids else []
             for raw in raws:
                 if raw is None:
@@ -393,9 +399,13 @@ class JobStore:
         return claimed if claimed is not None and claimed.status == JobStatus.RUNNING else None
 
     def record_progress(
-        self, job_id: str, worker: str, progress: Progress, has_preview: bool,
+        self,
+        job_id: str,
+        worker: str,
+        progress: Progress,
+        has_preview: bool,
         weights: LossWeights | None = None,
-    ) -> Job | None:  # fmt: skip
+    ) -> Job | None:
         """Store a checkpoint's numbers; the returned job tells whether a cancel was asked.
 
         None when the job is no longer running on this worker: its run must stop.
@@ -429,9 +439,12 @@ class JobStore:
         return self.update(job_id, beat)
 
     def finish(
-        self, job_id: str, status: JobStatus, failure: JobFailure | None = None,
+        self,
+        job_id: str,
+        status: JobStatus,
+        failure: JobFailure | None = None,
         timing: Callable[[Job], JobTiming] | None = None,
-    ) -> Job | None:  # fmt: skip
+    ) -> Job | None:
         """Move a job to a final state once; None if it already was final.
 
         ``timing`` makes the job's time breakdown from the record as it ends.

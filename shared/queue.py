@@ -76,9 +76,13 @@ def enqueue_job(app: Celery, job_id: str, countdown: float | None = None) -> Non
     reads, per greenlet; the API left those behind with unread replies (issue 21).
     """
     app.send_task(
-        RUN_JOB_TASK, args=[job_id], task_id=job_id, queue=app.conf.task_default_queue,
-        countdown=countdown, ignore_result=True,
-    )  # fmt: skip
+        RUN_JOB_TASK,
+        args=[job_id],
+        task_id=job_id,
+        queue=app.conf.task_default_queue,
+        countdown=countdown,
+        ignore_result=True,
+    )
 
 
 def enqueue_webhook(
@@ -93,9 +97,13 @@ def enqueue_webhook(
     message, and the consumer would apply those instead of its own (``webhook_config``).
     """
     app.send_task(
-        DELIVER_WEBHOOK_TASK, args=[job_id, event, message_id, body], ignore_result=True,
-        priority=priority, time_limit=None, soft_time_limit=None,
-    )  # fmt: skip
+        DELIVER_WEBHOOK_TASK,
+        args=[job_id, event, message_id, body],
+        ignore_result=True,
+        priority=priority,
+        time_limit=None,
+        soft_time_limit=None,
+    )
 
 
 def queue_length(app: Celery) -> int:

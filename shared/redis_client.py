@@ -52,16 +52,19 @@ class SentinelURL:
         """
         parts = [urlsplit(chunk.strip()) for chunk in url.split(";") if chunk.strip()]
         if not parts or any(p.scheme != SENTINEL_SCHEME or not p.hostname for p in parts):
-            raise ConfigError("NST_REDIS_URL: every ';'-separated entry must be sentinel://host:port")
+            raise ConfigError(
+                "NST_REDIS_URL: every ';'-separated entry must be sentinel://host:port"
+            )
         first = parts[0]
         db = first.path.strip("/") or "0"
         if not (db.isascii() and db.isdigit()):  # isdigit() alone takes "²", which int() refuses
             raise ConfigError(f"NST_REDIS_URL: database {db!r} is not a number")
         return cls(
-            tuple((str(p.hostname), p.port or SENTINEL_PORT) for p in parts), int(db),
+            tuple((str(p.hostname), p.port or SENTINEL_PORT) for p in parts),
+            int(db),
             unquote(first.username) if first.username else None,
             unquote(first.password) if first.password else None,
-        )  # fmt: skip
+        )
 
 
 def is_sentinel_url(url: str) -> bool:
@@ -72,24 +75,31 @@ def client_for(settings: Settings, patient: bool) -> redis.Redis:
     """The job store's client for these settings: one server, or the primary Sentinel names."""
     password = settings.redis_sentinel_password
     return connect(
-        settings.redis_url, patient, sentinel_master=settings.redis_sentinel_master,
+        settings.redis_url,
+        patient,
+        sentinel_master=settings.redis_sentinel_master,
         sentinel_password=password.get_secret_value() if password else None,
-    )  # fmt: skip
+    )
 
 
 def connect(
-    url: str, patient: bool, *, sentinel_master: str | None = None,
+    url: str,
+    patient: bool,
+    *,
+    sentinel_master: str | None = None,
     sentinel_password: str | None = None,
-) -> redis.Redis:  # fmt: skip
+) -> redis.Redis:
     """A client for url; patient clients ride out a restart (or a failover) of the server."""
     options = _patient_options() if patient else _impatient_options()
     if not is_sentinel_url(url):
         if patient:
             return redis.Redis.from_url(url, **options)
         pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=API_POOL_CONNECTIONS, timeout=options["socket_timeout"],
+            url,
+            max_connections=API_POOL_CONNECTIONS,
+            timeout=options["socket_timeout"],
             **options,
-        )  # fmt: skip
+        )
         return redis.Redis(connection_pool=pool)
     if not sentinel_master:
         raise ConfigError("NST_REDIS_SENTINEL_MASTER is required with a sentinel:// NST_REDIS_URL")
@@ -106,9 +116,13 @@ def _primary_via_sentinel(
         sentinel_kwargs["password"] = sentinel_password  # type: ignore[assignment]
     sentinel = Sentinel(list(where.sentinels), sentinel_kwargs=sentinel_kwargs)
     client: redis.Redis = sentinel.master_for(
-        master, redis_class=redis.Redis, db=where.db, username=where.username,
-        password=where.password, **options,
-    )  # fmt: skip
+        master,
+        redis_class=redis.Redis,
+        db=where.db,
+        username=where.username,
+        password=where.password,
+        **options,
+    )
     return client
 
 
@@ -117,14 +131,20 @@ def _patient_options() -> dict[str, Any]:
         ExponentialBackoff(cap=4.0, base=0.25), retries=12, supported_errors=tuple(RETRIED)
     )
     return {
-        "retry": retry, "retry_on_error": RETRIED, "socket_connect_timeout": 2,
-        "socket_timeout": 10, "health_check_interval": 10,
-    }  # fmt: skip
+        "retry": retry,
+        "retry_on_error": RETRIED,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "health_check_interval": 10,
+    }
 
 
 def _impatient_options() -> dict[str, Any]:
     retry = Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=1, supported_errors=tuple(RETRIED))
     return {
-        "retry": retry, "retry_on_error": RETRIED, "socket_connect_timeout": 1,
-        "socket_timeout": 5, "health_check_interval": 30,
-    }  # fmt: skip
+        "retry": retry,
+        "retry_on_error": RETRIED,
+        "socket_connect_timeout": 1,
+        "socket_timeout": 5,
+        "health_check_interval": 30,
+    }

@@ -103,8 +103,15 @@ class ObjectStorage(Protocol):
 class S3Storage:
     """S3-compatible storage under ``s3://bucket/prefix``."""
 
-    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None, region: str,
-                 retry_seconds: float, public_endpoint_url: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None,
+        region: str,
+        retry_seconds: float,
+        public_endpoint_url: str | None = None,
+    ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         config = Config(
@@ -191,10 +198,11 @@ class S3Storage:
     def presigned_url(self, key: str, expires_in: int) -> str | None:
         return str(
             self.presigner.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
                 ExpiresIn=expires_in,
             )
-        )  # fmt: skip
+        )
 
     def check(self) -> None:
         try:
@@ -288,9 +296,12 @@ def open_storage(settings: Settings, patient: bool = True) -> ObjectStorage:
         if not parsed.netloc:
             raise ConfigError("NST_STORAGE_URL: s3:// URL needs a bucket name")
         return S3Storage(
-            parsed.netloc, parsed.path, settings.s3_endpoint_url, settings.s3_region,
+            parsed.netloc,
+            parsed.path,
+            settings.s3_endpoint_url,
+            settings.s3_region,
             settings.storage_retry_seconds if patient else min(settings.storage_retry_seconds, 2.0),
             settings.s3_public_endpoint_url,
-        )  # fmt: skip
+        )
     path = parsed.netloc + parsed.path
     return FileStorage(Path(path))

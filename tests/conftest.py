@@ -50,10 +50,17 @@ class SharedWorkers:
         if key not in self.started:
             name = f"shared{len(self.started)}"
             prefix = f"nsttest-{self.run_id}-{name}"
-            storage = (f"file://{self.folder / name}" if scheme == "file"
-                       else f"s3://{BUCKET}/{prefix}")  # fmt: skip
-            env = Env({**settings.values, "NST_KEY_PREFIX": prefix, "NST_QUEUE": f"{prefix}-gpu",
-                       "NST_STORAGE_URL": storage})  # fmt: skip
+            storage = (
+                f"file://{self.folder / name}" if scheme == "file" else f"s3://{BUCKET}/{prefix}"
+            )
+            env = Env(
+                {
+                    **settings.values,
+                    "NST_KEY_PREFIX": prefix,
+                    "NST_QUEUE": f"{prefix}-gpu",
+                    "NST_STORAGE_URL": storage,
+                }
+            )
             worker = WorkerProcess(env, name, self.folder / f"{name}.log")
             self.started[key] = (env, worker)
             worker.wait_ready()
@@ -108,12 +115,16 @@ def _settle(env: Env, owner: str) -> None:
     from tests.helpers import wait_for
 
     store = env.store()
-    unfinished = [job for job in store.list_for_owner(owner, None, 0, 1000)
-                  if not job.status.is_final]  # fmt: skip
+    unfinished = [
+        job for job in store.list_for_owner(owner, None, 0, 1000) if not job.status.is_final
+    ]
     running = [store.get(job_id) for job_id in store.running_ids()]  # any owner's
     for job in unfinished + running:
         with contextlib.suppress(JobFinished):  # it ended meanwhile
             store.request_cancel(job.id, job.owner)
     queue = env.values["NST_QUEUE"]
-    wait_for(lambda: not store.running_ids() and store.redis.llen(queue) == 0, 180,
-             "the shared worker to end this test's jobs")  # fmt: skip
+    wait_for(
+        lambda: not store.running_ids() and store.redis.llen(queue) == 0,
+        180,
+        "the shared worker to end this test's jobs",
+    )

@@ -21,8 +21,15 @@ from tests.images import content_bytes, style_bytes
 if TYPE_CHECKING:
     from tests.fixtures.live import Env, LiveAPI
 
-__all__ = ["free_port", "poller", "record_finished_job", "submit", "submit_running",
-           "wait_for", "wait_status"]  # fmt: skip
+__all__ = [
+    "free_port",
+    "poller",
+    "record_finished_job",
+    "submit",
+    "submit_running",
+    "wait_for",
+    "wait_status",
+]
 
 Poll = Callable[[], dict[str, Any]]
 
@@ -33,8 +40,10 @@ def submit(api: LiveAPI, **params: Any) -> dict[str, Any]:
     Early stop is off unless asked for: fault and cancel tests need a job that is still
     running when the fault lands, not one whose tiny picture settled first.
     """
-    files = [("content", ("c.jpg", content_bytes(64), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(64), "image/jpeg"))]  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(64), "image/jpeg")),
+        ("style", ("s.jpg", style_bytes(64), "image/jpeg")),
+    ]
     data = {
         "size": "48",
         "iterations": "6",
@@ -73,8 +82,12 @@ def submit_running(
     """
     job = submit(api, iterations=iterations, checkpoint_every=checkpoint_every, size=32)
     poll = poller(api, job["id"])
-    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 300,
-             f"a checkpoint at iteration {past}", every=0.2)  # fmt: skip
+    wait_for(
+        lambda: (poll().get("progress") or {}).get("iteration", 0) >= past,
+        300,
+        f"a checkpoint at iteration {past}",
+        every=0.2,
+    )
     storage, state = api.env.storage(), JobKeys(job["id"]).state
     wait_for(lambda: storage.exists(state), 120, "the checkpoint's state in storage")
     return job, poll
@@ -105,8 +118,13 @@ def record_finished_job(
     store.mark_running(job.id, worker, stale_after=60)
     progress = Progress(iteration=iterations, total=iterations, elapsed_seconds=optimize)
     store.record_progress(job.id, worker, progress, has_preview=False)
-    timing = JobTiming(queued_seconds=1.0, compile_seconds=compile_, optimize_seconds=optimize,
-                       checkpoint_seconds=0.0, total_seconds=1.0 + optimize + 2.0)  # fmt: skip
+    timing = JobTiming(
+        queued_seconds=1.0,
+        compile_seconds=compile_,
+        optimize_seconds=optimize,
+        checkpoint_seconds=0.0,
+        total_seconds=1.0 + optimize + 2.0,
+    )
     finished = store.finish(job.id, JobStatus.SUCCEEDED, timing=lambda _: timing)
     assert finished is not None
     return finished

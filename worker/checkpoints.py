@@ -53,9 +53,12 @@ class CheckpointWriter:
         self._observe_pace(checkpoint)
         self.compile_seconds = checkpoint.compile_seconds
         job = self.ctx.store.record_progress(
-            self.job_id, self.ctx.worker_name, _progress(checkpoint),
-            has_preview=self.uploader.stored(self.keys.preview), weights=checkpoint.weights,
-        )  # fmt: skip
+            self.job_id,
+            self.ctx.worker_name,
+            _progress(checkpoint),
+            has_preview=self.uploader.stored(self.keys.preview),
+            weights=checkpoint.weights,
+        )
         if job is None:
             raise ClaimLost()
         if self.ctx.webhooks is not None:
@@ -64,7 +67,7 @@ class CheckpointWriter:
             raise JobCancelled("cancelled by its owner")
         if checkpoint.iteration < checkpoint.total and self.ctx.store.is_draining(
             self.ctx.worker_name
-        ):  # fmt: skip
+        ):
             if checkpoint.state is None:
                 return True
             self.uploader.flush()  # the state the next worker resumes from is stored

@@ -56,6 +56,9 @@ class Engine(Protocol):
     """Runs one job at a time; exceptions raised by ``on_checkpoint`` propagate unchanged."""
 
     def run(
-        self, content: Image.Image, styles: Sequence[Image.Image], params: JobParams,
+        self,
+        content: Image.Image,
+        styles: Sequence[Image.Image],
+        params: JobParams,
         options: RunOptions = ...,
     ) -> ResultView: ...

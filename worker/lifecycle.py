@@ -85,9 +85,11 @@ class WorkerLifecycle:
         """The job store; whichever path ends a job here (run, sweep) queues its webhook."""
         client = client_for(self.settings, patient=True)
         return JobStore(
-            client, self.settings.key_prefix, self.settings.job_ttl_seconds,
+            client,
+            self.settings.key_prefix,
+            self.settings.job_ttl_seconds,
             on_final=self.webhooks.job_finished,
-        )  # fmt: skip
+        )
 
     @cached_property
     def webhooks(self) -> WebhookNotifier:
@@ -104,9 +106,10 @@ class WorkerLifecycle:
         choice = getattr(self.engine, "precision_choice", None)  # VGG19's; other engines: none
         if choice is not None:
             self.metrics.precision_chosen(
-                choice.precision, choice.setting,
+                choice.precision,
+                choice.setting,
                 {"float32": choice.float32_seconds, "bfloat16": choice.bfloat16_seconds},
-            )  # fmt: skip
+            )
 
     def _build_engine(self) -> Engine:
         """VGG19, or the engine NST_ENGINE names by import path (``package.module:factory``).
@@ -123,10 +126,12 @@ class WorkerLifecycle:
         from worker.nst.engine import StyleTransfer
 
         engine = StyleTransfer(
-            settings.vgg19_weights, jit_compile=settings.xla == "on",
-            max_compiled_steps=settings.compiled_steps, shape_bucket=settings.shape_bucket,
+            settings.vgg19_weights,
+            jit_compile=settings.xla == "on",
+            max_compiled_steps=settings.compiled_steps,
+            shape_bucket=settings.shape_bucket,
             precision=settings.precision,
-        )  # fmt: skip
+        )
         for size in settings.warmup_sizes:
             width, _, height = size.partition("x")
             log.info("warming up %s: %.1f s", size, engine.warm_up(int(width), int(height)))
@@ -138,9 +143,14 @@ class WorkerLifecycle:
             self.load_engine()
         assert self.engine is not None and self.metrics is not None
         return WorkerContext(
-            self.settings, self.store, self.storage, self.engine, worker_name, self.metrics,
+            self.settings,
+            self.store,
+            self.storage,
+            self.engine,
+            worker_name,
+            self.metrics,
             self.webhooks,
-        )  # fmt: skip
+        )
 
     def check_weights_or_exit(self, **_: object) -> None:
         """Stop the worker at start-up, exit status 2, when the configured weights cannot be used.
@@ -170,8 +180,9 @@ class WorkerLifecycle:
             target=sweep_forever,
             args=(self.store, self.settings, lambda job_id: enqueue_job(self.app, job_id)),
             kwargs={"housekeeping": lambda: purge_expired(self.store, self.storage, self.settings)},
-            name="nst-sweeper", daemon=True,
-        )  # fmt: skip
+            name="nst-sweeper",
+            daemon=True,
+        )
         thread.start()
 
     def drain(self, sender: Any = None, **_: object) -> None:

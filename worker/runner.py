@@ -126,9 +126,7 @@ def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
     """
     keys = JobKeys(job.id)
     content = _load_image(ctx, keys.content, "content")
-    styles = [
-        _load_image(ctx, key, f"style {i + 1}") for i, key in enumerate(style_keys(job))
-    ]
+    styles = [_load_image(ctx, key, f"style {i + 1}") for i, key in enumerate(style_keys(job))]
     resume = ctx.storage.get(keys.state) if ctx.storage.exists(keys.state) else None
     if resume is not None and job.progress is not None:
         ctx.store.note_resume(job.id, job.progress.iteration)
@@ -140,9 +138,10 @@ def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
             checkpoint_every=ctx.settings.checkpoint_interval(job.params),
             progress_seconds=ctx.settings.progress_seconds,
             checkpoint_seconds=ctx.settings.checkpoint_seconds,
-            on_checkpoint=writer, resume_from=resume,
+            on_checkpoint=writer,
+            resume_from=resume,
             memory_limit_mib=ctx.settings.job_memory_limit_mb,
-        )  # fmt: skip
+        )
         result = ctx.engine.run(content, styles, job.params, options)
         uploader.flush()
     finally:
@@ -150,8 +149,13 @@ def _optimize(job: Job, ctx: WorkerContext) -> Callable[[Job], JobTiming]:
     optimize = time.monotonic() - started
     ctx.storage.put(keys.result, encode_png(result.image), "image/png")
     ctx.metrics.compile_seconds.observe(writer.compile_seconds)
-    return functools.partial(_timing, optimize=optimize, compile_=writer.compile_seconds,
-                             uploads=uploader.seconds, precision=result.precision)  # fmt: skip
+    return functools.partial(
+        _timing,
+        optimize=optimize,
+        compile_=writer.compile_seconds,
+        uploads=uploader.seconds,
+        precision=result.precision,
+    )
 
 
 def _timing(

@@ -47,9 +47,12 @@ def sweep_once(store: JobStore, settings: Settings, enqueue: Callable[[str], Non
 
 
 def sweep_forever(
-    store: JobStore, settings: Settings, enqueue: Callable[[str], None],
-    stop: threading.Event | None = None, housekeeping: Callable[[], object] | None = None,
-) -> None:  # fmt: skip
+    store: JobStore,
+    settings: Settings,
+    enqueue: Callable[[str], None],
+    stop: threading.Event | None = None,
+    housekeeping: Callable[[], object] | None = None,
+) -> None:
     """Sweep once per interval across all workers until stop is set; errors are never fatal.
 
     Each worker wakes every interval, and the one that claims the interval sweeps: with a scan

@@ -95,26 +95,71 @@ class GpuSampler:
 def run(args: argparse.Namespace, concurrency: int, folder: Path) -> dict[str, Any]:
     """One run at one concurrency: a fresh Redis, API and worker; every job to its end."""
     redis_port, api_port = free_port(), free_port()
-    env = {**os.environ, "NST_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-           "NST_STORAGE_URL": f"file://{folder / 'storage'}", "NST_AUTH": "off",
-           "NST_API_HOST": "127.0.0.1", "NST_API_PORT": str(api_port), "NST_API_WORKERS": "1",
-           "NST_MAX_SIZE": "2048", "NST_WORKER_CONCURRENCY": str(concurrency),
-           "NST_WORKER_METRICS_PORT": "0", "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000"}  # fmt: skip
-    worker = [sys.executable, "-m", "celery", "-A", "worker.main:app", "worker", "--queues",
-              "nst-gpu", "--concurrency", str(concurrency), "--pool", "prefork",
-              "--without-gossip", "--without-mingle", "--loglevel", "INFO"]  # fmt: skip
+    env = {
+        **os.environ,
+        "NST_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "NST_STORAGE_URL": f"file://{folder / 'storage'}",
+        "NST_AUTH": "off",
+        "NST_API_HOST": "127.0.0.1",
+        "NST_API_PORT": str(api_port),
+        "NST_API_WORKERS": "1",
+        "NST_MAX_SIZE": "2048",
+        "NST_WORKER_CONCURRENCY": str(concurrency),
+        "NST_WORKER_METRICS_PORT": "0",
+        "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000",
+    }
+    worker = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.main:app",
+        "worker",
+        "--queues",
+        "nst-gpu",
+        "--concurrency",
+        str(concurrency),
+        "--pool",
+        "prefork",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
+    ]
     with ExitStack() as stack:
-        stack.enter_context(process([args.redis_server, "--port", str(redis_port), "--save", "",
-                                     "--appendonly", "no", "--dir", str(folder)], env,
-                                    folder / "redis.log"))  # fmt: skip
+        stack.enter_context(
+            process(
+                [
+                    args.redis_server,
+                    "--port",
+                    str(redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(folder),
+                ],
+                env,
+                folder / "redis.log",
+            )
+        )
         gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        stack.enter_context(process([gunicorn, "-c", "python:api.gunicorn_conf",
-                                     "api.app:create_app()"], env, folder / "api.log"))  # fmt: skip
+        stack.enter_context(
+            process(
+                [gunicorn, "-c", "python:api.gunicorn_conf", "api.app:create_app()"],
+                env,
+                folder / "api.log",
+            )
+        )
         api = f"http://127.0.0.1:{api_port}"
         wait_for(lambda: answers(f"{api}/readyz"), 60, "the API")
         stack.enter_context(process(worker, env, folder / f"worker-{concurrency}.log"))
-        wait_for(lambda: b"ready." in (folder / f"worker-{concurrency}.log").read_bytes(),
-                   600, "the worker")  # fmt: skip
+        wait_for(
+            lambda: b"ready." in (folder / f"worker-{concurrency}.log").read_bytes(),
+            600,
+            "the worker",
+        )
         with GpuSampler() as gpu:
             started = time.monotonic()
             specs = list(enumerate(job_specs(args.jobs)))
@@ -128,10 +173,14 @@ def run(args: argparse.Namespace, concurrency: int, folder: Path) -> dict[str, A
                 finished = [wait_final(api, job) for job in jobs]
             wall = time.monotonic() - started
     rows = [job_row(job, end) for job, end in zip(jobs, finished, strict=True)]
-    return {"concurrency": concurrency, "jobs": rows, "wall_seconds": round(wall, 1),
-            "gpu_busy_share": gpu.busy_share(),
-            "jobs_per_gpu_hour": round(len(rows) / wall * 3600, 1),
-            "succeeded": sum(r["status"] == "succeeded" for r in rows)}  # fmt: skip
+    return {
+        "concurrency": concurrency,
+        "jobs": rows,
+        "wall_seconds": round(wall, 1),
+        "gpu_busy_share": gpu.busy_share(),
+        "jobs_per_gpu_hour": round(len(rows) / wall * 3600, 1),
+        "succeeded": sum(r["status"] == "succeeded" for r in rows),
+    }
 
 
 def nst_run_rows(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]:
@@ -141,15 +190,33 @@ def nst_run_rows(args: argparse.Namespace, folder: Path) -> list[dict[str, Any]]
     for index, (size, iterations) in enumerate(job_specs(args.jobs)):
         content = folder / f"content-{index}.jpg"
         content.write_bytes(photo(RATIOS[index % len(RATIOS)], index))
-        command = [nst, "run", str(content), str(IMAGES / "starry_night.jpg"), "-o",
-                   str(folder / f"out-{index}.png"), "--size", str(size), "--iterations",
-                   str(iterations), "--seed", str(index), "--json"]  # fmt: skip
+        command = [
+            nst,
+            "run",
+            str(content),
+            str(IMAGES / "starry_night.jpg"),
+            "-o",
+            str(folder / f"out-{index}.png"),
+            "--size",
+            str(size),
+            "--iterations",
+            str(iterations),
+            "--seed",
+            str(index),
+            "--json",
+        ]
         started = time.monotonic()
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
         wall = time.monotonic() - started
         summary = json.loads(done.stdout.strip().splitlines()[-1])
-        rows.append({"size": size, "iterations": iterations, "process_seconds": round(wall, 2),
-                     "engine_seconds": summary["seconds"]})  # fmt: skip
+        rows.append(
+            {
+                "size": size,
+                "iterations": iterations,
+                "process_seconds": round(wall, 2),
+                "engine_seconds": summary["seconds"],
+            }
+        )
     return rows
 
 
@@ -165,8 +232,10 @@ def job_specs(text: str) -> list[tuple[int, int]]:
 def submit(api: str, spec: tuple[int, int], index: int) -> dict[str, Any]:
     size, iterations = spec
     with (IMAGES / "starry_night.jpg").open("rb") as style:
-        files = {"content": ("c.jpg", photo(RATIOS[index % len(RATIOS)], index)),
-                 "style": ("s.jpg", style.read())}  # fmt: skip
+        files = {
+            "content": ("c.jpg", photo(RATIOS[index % len(RATIOS)], index)),
+            "style": ("s.jpg", style.read()),
+        }
     data = {"size": str(size), "iterations": str(iterations), "seed": str(index)}
     response = requests.post(f"{api}/v1/jobs", files=files, data=data, timeout=60)
     response.raise_for_status()
@@ -176,8 +245,9 @@ def submit(api: str, spec: tuple[int, int], index: int) -> dict[str, Any]:
 def wait_final(api: str, job: dict[str, Any]) -> dict[str, Any]:
     """The job once it ended, with the time it was first seen ended."""
     while True:
-        current = requests.get(f"{api}/v1/jobs/{job['id']}", headers={"Prefer": "wait=60"},
-                               timeout=90).json()  # fmt: skip
+        current = requests.get(
+            f"{api}/v1/jobs/{job['id']}", headers={"Prefer": "wait=60"}, timeout=90
+        ).json()
         if current["status"] in ("succeeded", "failed", "cancelled"):
             return {**current, "ended": time.monotonic()}
 
@@ -185,11 +255,21 @@ def wait_final(api: str, job: dict[str, Any]) -> dict[str, Any]:
 def job_row(job: dict[str, Any], end: dict[str, Any]) -> dict[str, Any]:
     timing = end.get("timing") or {}
     return {
-        "size": job["params"]["size"], "iterations": job["params"]["iterations"],
-        "status": end["status"], "submit_to_end_seconds": round(end["ended"] - job["submitted"], 2),
-        **{k: timing.get(k) for k in ("queued_seconds", "compile_seconds", "optimize_seconds",
-                                      "checkpoint_seconds", "precision")},
-    }  # fmt: skip
+        "size": job["params"]["size"],
+        "iterations": job["params"]["iterations"],
+        "status": end["status"],
+        "submit_to_end_seconds": round(end["ended"] - job["submitted"], 2),
+        **{
+            k: timing.get(k)
+            for k in (
+                "queued_seconds",
+                "compile_seconds",
+                "optimize_seconds",
+                "checkpoint_seconds",
+                "precision",
+            )
+        },
+    }
 
 
 def main() -> None:
@@ -198,12 +278,20 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,2")
     parser.add_argument("--redis-server", default=shutil.which("redis-server") or "redis-server")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--sequential", action="store_true",
-                        help="submit each job after the previous one ended")  # fmt: skip
-    parser.add_argument("--against-nst-run", action="store_true",
-                        help="also run every job under `nst run` and compare")  # fmt: skip
-    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16"), default=None,
-                        help="NST_PRECISION of the worker and nst run")  # fmt: skip
+    parser.add_argument(
+        "--sequential", action="store_true", help="submit each job after the previous one ended"
+    )
+    parser.add_argument(
+        "--against-nst-run",
+        action="store_true",
+        help="also run every job under `nst run` and compare",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default=None,
+        help="NST_PRECISION of the worker and nst run",
+    )
     args = parser.parse_args()
     if args.precision:
         os.environ["NST_PRECISION"] = args.precision  # the worker and nst run inherit it
@@ -217,9 +305,14 @@ def main() -> None:
                 result["service_over_nst_run"] = round(
                     service / sum(r["process_seconds"] for r in direct), 3
                 )
-        line = json.dumps({"command": " ".join(sys.argv), "device": device(),
-                           "precision_setting": os.environ.get("NST_PRECISION", "float32"),
-                           **result})  # fmt: skip
+        line = json.dumps(
+            {
+                "command": " ".join(sys.argv),
+                "device": device(),
+                "precision_setting": os.environ.get("NST_PRECISION", "float32"),
+                **result,
+            }
+        )
         with args.out.open("a") as out:
             out.write(line + "\n")
         print(json.dumps({k: v for k, v in result.items() if k != "jobs"}), flush=True)

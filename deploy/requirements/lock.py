@@ -43,9 +43,21 @@ def resolve(requirements: list[str]) -> list[str]:
         report = Path(tmp) / "report.json"
         env = {**os.environ, "PIP_CONSTRAINT": ""}
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
-             "--quiet", "--report", str(report), *requirements],
-            cwd=ROOT, env=env, check=True,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report),
+                *requirements,
+            ],
+            cwd=ROOT,
+            env=env,
+            check=True,
         )
         installed = json.loads(report.read_text())["install"]
     pins = {

@@ -30,9 +30,11 @@ def client(app: Flask) -> FlaskClient:
 
 
 def post_job(
-    client: FlaskClient, files: list[tuple[str, tuple[bytes, str]]], key: str | None = None,
+    client: FlaskClient,
+    files: list[tuple[str, tuple[bytes, str]]],
+    key: str | None = None,
     **form: Any,
-) -> Any:  # fmt: skip
+) -> Any:
     """POST /v1/jobs in-process with the API key (and an Idempotency-Key if given)."""
     data: dict[str, Any] = {name: str(value) for name, value in form.items()}
     for field, (content, filename) in files:

@@ -92,9 +92,12 @@ class BadRequest:
         elif self.form is not None:
             body, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
         response = client.open(
-            self.path, method=self.method, data=body, headers=AUTH,
+            self.path,
+            method=self.method,
+            data=body,
+            headers=AUTH,
             **({"content_type": content_type} if content_type else {}),
-        )  # fmt: skip
+        )
         return response.status_code, dict(response.headers), response.get_data()
 
 
@@ -172,8 +175,13 @@ def _job_id_cases() -> Iterator[Any]:
         "dot-dot-traversal": ("../../etc/passwd", 404, "not_found", None),
         "percent-encoded-traversal": ("..%2F..%2Fetc%2Fpasswd", 404, "not_found", None),
     }
-    routes = [("GET", ""), ("DELETE", ""), ("POST", "/cancel"), ("GET", "/result"),
-              ("GET", "/preview")]  # fmt: skip
+    routes = [
+        ("GET", ""),
+        ("DELETE", ""),
+        ("POST", "/cancel"),
+        ("GET", "/result"),
+        ("GET", "/preview"),
+    ]
     for label, (job_id, status, code, fld) in not_ids.items():
         for method, suffix in routes:
             request = BadRequest(method=method, path=f"/v1/jobs/{job_id}{suffix}")
@@ -562,9 +570,12 @@ def assert_error(
 
 @pytest.mark.parametrize(("request_", "status", "code", "fld"), CASES)
 def test_bad_request_gets_a_specific_error_and_creates_nothing(
-    start_api: Callable[..., tuple[FlaskClient, Env]], request_: BadRequest, status: int,
-    code: str, fld: str | None,
-) -> None:  # fmt: skip
+    start_api: Callable[..., tuple[FlaskClient, Env]],
+    request_: BadRequest,
+    status: int,
+    code: str,
+    fld: str | None,
+) -> None:
     client, env = start_api(**request_.env)
     assert_error(request_.send(client), status, code, fld)
     assert_nothing_created(env)
@@ -581,9 +592,12 @@ def test_after_every_bad_request_the_api_is_healthy_and_accepts_a_good_job(
     assert_nothing_created(live_api.env)
     assert requests.get(f"{live_api.url}/readyz", timeout=10).status_code == 200
     response = requests.post(
-        f"{live_api.url}/v1/jobs", data={"params": json.dumps(BASE_PARAMS)},
-        files=[GOOD_CONTENT, GOOD_STYLE], headers=live_api.headers, timeout=30,
-    )  # fmt: skip
+        f"{live_api.url}/v1/jobs",
+        data={"params": json.dumps(BASE_PARAMS)},
+        files=[GOOD_CONTENT, GOOD_STYLE],
+        headers=live_api.headers,
+        timeout=30,
+    )
     assert response.status_code == 202, response.text
     assert live_api.env.store().redis.llen(live_api.env.values["NST_QUEUE"]) == 1
 
@@ -591,12 +605,17 @@ def test_after_every_bad_request_the_api_is_healthy_and_accepts_a_good_job(
 def _send_over_http(api: LiveAPI, request_: BadRequest) -> tuple[int, dict[str, str], bytes]:
     """The request through ``requests`` (multipart) or ``http.client`` (as written)."""
     if request_.form is None and request_.files is None:
-        return _send_verbatim(api, request_.method, request_.path, request_.body,
-                              request_.content_type)  # fmt: skip
+        return _send_verbatim(
+            api, request_.method, request_.path, request_.body, request_.content_type
+        )
     response = requests.request(
-        request_.method, api.url + request_.path, data=request_.form, files=request_.files,
-        headers=api.headers, timeout=30,
-    )  # fmt: skip
+        request_.method,
+        api.url + request_.path,
+        data=request_.form,
+        files=request_.files,
+        headers=api.headers,
+        timeout=30,
+    )
     return response.status_code, dict(response.headers), response.content
 
 

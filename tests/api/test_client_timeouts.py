@@ -14,7 +14,15 @@ from pathlib import Path
 from tests.fixtures.services import REPO
 
 FOLDERS = (
-    "api", "shared", "contract", "client", "cli", "worker", "benchmarks", "examples", "deploy",
+    "api",
+    "shared",
+    "contract",
+    "client",
+    "cli",
+    "worker",
+    "benchmarks",
+    "examples",
+    "deploy",
     "tests",
 )
 HTTP_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "request"}

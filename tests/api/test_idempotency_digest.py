@@ -27,12 +27,14 @@ def multipart(parts: list[tuple[str, bytes]]) -> bytes:
 
 @pytest.mark.parametrize("key", [None, "nameless-1"])
 def test_a_nameless_part_is_refused_as_bad_input(client: FlaskClient, key: str | None) -> None:
-    body = multipart([
-        ('form-data; name="content"; filename="c.jpg"', content_bytes()),
-        ('form-data; name="style"; filename="s.jpg"', style_bytes()),
-        ('form-data; name="size"', b"48"),
-        ("form-data", b"a part without a name"),
-    ])  # fmt: skip
+    body = multipart(
+        [
+            ('form-data; name="content"; filename="c.jpg"', content_bytes()),
+            ('form-data; name="style"; filename="s.jpg"', style_bytes()),
+            ('form-data; name="size"', b"48"),
+            ("form-data", b"a part without a name"),
+        ]
+    )
     headers = {**AUTH, **({"Idempotency-Key": key} if key else {})}
     content_type = f"multipart/form-data; boundary={BOUNDARY}"
     answer = client.post("/v1/jobs", data=body, headers=headers, content_type=content_type)

@@ -93,9 +93,11 @@ def test_stored_input_shows_the_pixels_a_viewer_would(
 ) -> None:
     data, expected = CASES[name]()
     response = post_job(
-        client, [("content", (data, "c.png")), ("style", (style_bytes(64), "s.jpg"))],
-        size=64, iterations=2,
-    )  # fmt: skip
+        client,
+        [("content", (data, "c.png")), ("style", (style_bytes(64), "s.jpg"))],
+        size=64,
+        iterations=2,
+    )
     assert response.status_code == 202, response.json
     key = f"jobs/{response.json['id']}/content.jpg"
     stored = Image.open(io.BytesIO(service_env.storage().get(key)))

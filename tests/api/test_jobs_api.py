@@ -23,18 +23,26 @@ File = tuple[str, tuple[str, bytes, str]]  # (field, (file name, bytes, content 
 
 
 def submit(
-    client: FlaskClient, data: dict[str, str] | None = None, files: list[File] | None = None,
+    client: FlaskClient,
+    data: dict[str, str] | None = None,
+    files: list[File] | None = None,
     headers: dict[str, str] | None = None,
-) -> TestResponse:  # fmt: skip
+) -> TestResponse:
     """A multipart POST /v1/jobs: a small photo and painting, 64 px and 4 iterations unless told."""
     if files is None:
-        files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
-                 ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
+        files = [
+            ("content", ("c.jpg", content_bytes(), "image/jpeg")),
+            ("style", ("s.jpg", style_bytes(), "image/jpeg")),
+        ]
     form: dict[str, Any] = dict(data or {"size": "64", "iterations": "4"})
     for field, (name, content, content_type) in files:
         form.setdefault(field, []).append((io.BytesIO(content), name, content_type))
-    return client.post("/v1/jobs", data=form, headers={**AUTH, **(headers or {})},
-                       content_type="multipart/form-data")  # fmt: skip
+    return client.post(
+        "/v1/jobs",
+        data=form,
+        headers={**AUTH, **(headers or {})},
+        content_type="multipart/form-data",
+    )
 
 
 def test_submit_answers_202_with_location_and_a_queued_job(client: FlaskClient) -> None:
@@ -66,18 +74,25 @@ def test_params_may_come_as_one_json_field(client: FlaskClient) -> None:
 
 
 def test_several_style_images_with_blend(client: FlaskClient) -> None:
-    files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
-             ("style", ("a.jpg", style_bytes(), "image/jpeg")),
-             ("style", ("b.jpg", style_bytes(name="the_scream.jpg"), "image/jpeg"))]  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(), "image/jpeg")),
+        ("style", ("a.jpg", style_bytes(), "image/jpeg")),
+        ("style", ("b.jpg", style_bytes(name="the_scream.jpg"), "image/jpeg")),
+    ]
     response = submit(client, data={"size": "64", "style_blend": "0.7,0.3"}, files=files)
     assert response.status_code == 202 and response.json["style_count"] == 2
 
 
 def test_without_a_key_every_v1_route_answers_401(client: FlaskClient) -> None:
     job_id = submit(client).json["id"]
-    for method, path in [("GET", "/v1/jobs"), ("GET", f"/v1/jobs/{job_id}"), ("POST", "/v1/jobs"),
-                         ("DELETE", f"/v1/jobs/{job_id}"), ("POST", f"/v1/jobs/{job_id}/cancel"),
-                         ("GET", f"/v1/jobs/{job_id}/result")]:  # fmt: skip
+    for method, path in [
+        ("GET", "/v1/jobs"),
+        ("GET", f"/v1/jobs/{job_id}"),
+        ("POST", "/v1/jobs"),
+        ("DELETE", f"/v1/jobs/{job_id}"),
+        ("POST", f"/v1/jobs/{job_id}/cancel"),
+        ("GET", f"/v1/jobs/{job_id}/result"),
+    ]:
         for headers in ({}, {"Authorization": "Bearer wrong-key"}, {"Authorization": "Basic abc"}):
             response = client.open(path, method=method, headers=headers)
             assert response.status_code == 401, (method, path, headers)
@@ -181,8 +196,10 @@ def test_open_mode_must_be_explicit(service_env: Env) -> None:
 
 
 def test_user_file_names_never_reach_storage_keys(client: FlaskClient, service_env: Env) -> None:
-    files = [("content", ("../../../etc/passwd", content_bytes(), "text/html")),
-             ("style", ("$(rm -rf ~).png", style_bytes(), "application/x-sh"))]  # fmt: skip
+    files = [
+        ("content", ("../../../etc/passwd", content_bytes(), "text/html")),
+        ("style", ("$(rm -rf ~).png", style_bytes(), "application/x-sh")),
+    ]
     job = submit(client, files=files).json
     storage = service_env.storage()
     assert storage.exists(f"jobs/{job['id']}/content.jpg")

@@ -30,8 +30,9 @@ def service_env(service_env: Env) -> Env:
 def events(api: LiveAPI, job_id: str, last: str | None = None) -> Iterator[Event]:
     """Parse the stream as a browser would: (id, event, data) per blank-line-ended block."""
     headers = {**api.headers, **({"Last-Event-ID": last} if last is not None else {})}
-    with requests.get(f"{api.url}/v1/jobs/{job_id}/events", headers=headers, stream=True,
-                      timeout=60) as response:  # fmt: skip
+    with requests.get(
+        f"{api.url}/v1/jobs/{job_id}/events", headers=headers, stream=True, timeout=60
+    ) as response:
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
         block: dict[str, str] = {}
@@ -105,6 +106,7 @@ def test_etag_gives_304_when_nothing_changed_even_after_a_wait(live_api: LiveAPI
     unchanged = requests.get(url, headers={**live_api.headers, "If-None-Match": etag}, timeout=10)
     assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
     started = time.monotonic()
-    waited = requests.get(url, headers={**live_api.headers, "If-None-Match": etag,
-                                        "Prefer": "wait=1"}, timeout=10)  # fmt: skip
+    waited = requests.get(
+        url, headers={**live_api.headers, "If-None-Match": etag, "Prefer": "wait=1"}, timeout=10
+    )
     assert waited.status_code == 304 and time.monotonic() - started > 0.9  # it did wait

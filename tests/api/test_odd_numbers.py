@@ -19,8 +19,20 @@ from tests.api.conftest import AUTH, post_job
 from tests.api.streams import FILES, next_event, open_stream, read_events
 
 ODD_NUMBERS = [  # Unicode digits int() refuses or takes, too long, signed, not decimal
-    "²", "٣", "\uff11", "1" * 4400, "9" * 19, "-1", "+1", "1e3", "0x1", " 1", "1.5", "1_0", "",
-]  # fmt: skip
+    "²",
+    "٣",
+    "\uff11",
+    "1" * 4400,
+    "9" * 19,
+    "-1",
+    "+1",
+    "1e3",
+    "0x1",
+    " 1",
+    "1.5",
+    "1_0",
+    "",
+]
 
 
 def queued_job(client: FlaskClient) -> str:

@@ -42,14 +42,19 @@ GOOD_PARAMS = json.dumps({"size": 64, "iterations": 4})
 @pytest.fixture
 def job_ids(live_api: LiveAPI) -> list[str]:
     """Two real queued jobs, so job routes and the list answer with real records too."""
-    files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(), "image/jpeg")),
+        ("style", ("s.jpg", style_bytes(), "image/jpeg")),
+    ]
     ids = []
     for _ in range(2):
         response = requests.post(
-            f"{live_api.url}/v1/jobs", data={"params": GOOD_PARAMS}, files=files,
-            headers=live_api.headers, timeout=30,
-        )  # fmt: skip
+            f"{live_api.url}/v1/jobs",
+            data={"params": GOOD_PARAMS},
+            files=files,
+            headers=live_api.headers,
+            timeout=30,
+        )
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
     return ids

@@ -21,8 +21,9 @@ PAINTINGS = "starry_night,the_scream"
 
 @pytest.fixture
 def service_env(service_env: Env) -> Env:
-    return Env({**service_env.values, "NST_PRESETS_DIR": str(SHARED_IMAGES),
-                "NST_PRESETS": PAINTINGS})  # fmt: skip
+    return Env(
+        {**service_env.values, "NST_PRESETS_DIR": str(SHARED_IMAGES), "NST_PRESETS": PAINTINGS}
+    )
 
 
 def test_presets_are_listed_with_thumbnails_without_a_key(client: FlaskClient) -> None:
@@ -42,9 +43,12 @@ def test_a_job_picks_a_preset_instead_of_uploading_and_it_is_stored_once(
     assert first.json["style_count"] == 1
     stored = storage.get("presets/the_scream.jpg")
     assert not storage.exists(f"jobs/{first.json['id']}/style-0.jpg")  # referenced, not copied
-    mixed = post_job(client, [("content", (content_bytes(), "c.jpg")),
-                              ("style", (style_bytes(), "s.jpg"))],
-                     style_preset="the_scream,starry_night", style_blend="0.5,0.3,0.2")  # fmt: skip
+    mixed = post_job(
+        client,
+        [("content", (content_bytes(), "c.jpg")), ("style", (style_bytes(), "s.jpg"))],
+        style_preset="the_scream,starry_night",
+        style_blend="0.5,0.3,0.2",
+    )
     assert mixed.status_code == 202, mixed.json
     assert mixed.json["style_count"] == 3
     assert storage.get("presets/the_scream.jpg") == stored
@@ -61,8 +65,9 @@ def test_an_unknown_preset_is_refused_naming_those_offered(client: FlaskClient) 
 def test_a_preset_job_runs_to_the_end_on_a_worker(worker_api: LiveAPI) -> None:
     files = [("content", ("c.jpg", content_bytes(64), "image/jpeg"))]
     data = {"size": "48", "iterations": "4", "optimizer": "adam", "style_preset": "starry_night"}
-    response = requests.post(f"{worker_api.url}/v1/jobs", data=data, files=files,
-                             headers=worker_api.headers, timeout=30)  # fmt: skip
+    response = requests.post(
+        f"{worker_api.url}/v1/jobs", data=data, files=files, headers=worker_api.headers, timeout=30
+    )
     assert response.status_code == 202, response.text
     final = wait_status(poller(worker_api, response.json()["id"]), {"succeeded", "failed"})
     assert final["status"] == "succeeded", final

@@ -27,8 +27,9 @@ EVIL = {**AUTH, "Host": "evil.example", "X-Forwarded-Host": "evil.example"}
 
 @pytest.fixture
 def app(service_env: Env, tmp_path: Path) -> Flask:
-    env = Env({**service_env.values, "NST_PUBLIC_BASE_URL": BASE,
-               "NST_STORAGE_URL": f"file://{tmp_path}"})  # fmt: skip
+    env = Env(
+        {**service_env.values, "NST_PUBLIC_BASE_URL": BASE, "NST_STORAGE_URL": f"file://{tmp_path}"}
+    )
     return create_app(env.settings(), test_config={"TESTING": True})
 
 

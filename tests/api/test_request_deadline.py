@@ -53,12 +53,13 @@ class SilentServer:
 def silent_storage_api(service_env: Env, tmp_path: Path) -> Iterator[LoggedGunicorn]:
     silent = SilentServer()
     env = {
-        **service_env.process_env(), "HOME": str(tmp_path),
+        **service_env.process_env(),
+        "HOME": str(tmp_path),
         "NST_S3_ENDPOINT_URL": f"http://127.0.0.1:{silent.port}",
         "NST_API_BODY_TIMEOUT_SECONDS": "1",
         "NST_API_REQUEST_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
         "NST_STORAGE_RETRY_SECONDS": "1",
-    }  # fmt: skip
+    }
     server = LoggedGunicorn(env, tmp_path / "api.log")
     yield server
     silent.close()  # first: the abandoned uploads then fail at once instead of at their timeout
@@ -68,13 +69,18 @@ def silent_storage_api(service_env: Env, tmp_path: Path) -> Iterator[LoggedGunic
 def test_a_submit_stuck_on_storage_gets_503_and_the_log_shows_where_it_waited(
     silent_storage_api: LoggedGunicorn,
 ) -> None:
-    files = [("content", ("c.jpg", content_bytes(48), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(48), "image/jpeg"))]  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(48), "image/jpeg")),
+        ("style", ("s.jpg", style_bytes(48), "image/jpeg")),
+    ]
     started = time.monotonic()
     response = requests.post(
-        f"{silent_storage_api.url}/v1/jobs", files=files, data={"size": "32"},
-        headers={"Authorization": f"Bearer {API_KEY}"}, timeout=60,
-    )  # fmt: skip
+        f"{silent_storage_api.url}/v1/jobs",
+        files=files,
+        data={"size": "32"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=60,
+    )
     elapsed = time.monotonic() - started
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "server_timeout"

@@ -39,10 +39,11 @@ def gunicorn(env: Env, folder: Path, header_seconds: float) -> LoggedGunicorn:
     home = folder / "home"
     home.mkdir()
     settings = {
-        **env.process_env(), "HOME": str(home),
+        **env.process_env(),
+        "HOME": str(home),
         "NST_API_HEADER_TIMEOUT_SECONDS": str(header_seconds),
         "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS),
-    }  # fmt: skip
+    }
     return LoggedGunicorn(settings, folder / "api.log")
 
 
@@ -158,7 +159,6 @@ def test_each_api_has_no_shared_control_socket(api: LoggedGunicorn) -> None:
     assert not os.path.exists(Path(api.env["HOME"]) / ".gunicorn" / "gunicorn.ctl")
 
 
-
 def test_a_client_that_stops_reading_its_answer_is_cut_off(
     service_env: Env, tmp_path: Path
 ) -> None:
@@ -166,9 +166,12 @@ def test_a_client_that_stops_reading_its_answer_is_cut_off(
     storage streams it) held its connection, and a greenlet, for as long as it liked; each
     socket write now waits at most NST_API_BODY_TIMEOUT_SECONDS."""
     files_dir = tmp_path / "files"
-    env = {**service_env.process_env(), "HOME": str(tmp_path),
-           "NST_STORAGE_URL": f"file://{files_dir}",
-           "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS)}  # fmt: skip
+    env = {
+        **service_env.process_env(),
+        "HOME": str(tmp_path),
+        "NST_STORAGE_URL": f"file://{files_dir}",
+        "NST_API_BODY_TIMEOUT_SECONDS": str(BODY_SECONDS),
+    }
     server = LoggedGunicorn(env, tmp_path / "api.log")
     sock = socket.socket()
     try:
@@ -176,8 +179,10 @@ def test_a_client_that_stops_reading_its_answer_is_cut_off(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
         sock.settimeout(10)
         sock.connect(("127.0.0.1", server.port))
-        sock.sendall(f"GET /v1/jobs/{job_id}/result HTTP/1.1\r\nHost: x\r\n"
-                     f"Authorization: Bearer {API_KEY}\r\n\r\n".encode())  # fmt: skip
+        sock.sendall(
+            f"GET /v1/jobs/{job_id}/result HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {API_KEY}\r\n\r\n".encode()
+        )
         started = time.monotonic()
         assert sock.recv(12).startswith(b"HTTP/1.1 200")
         client_port = sock.getsockname()[1]
@@ -186,8 +191,9 @@ def test_a_client_that_stops_reading_its_answer_is_cut_off(
         def cut_off() -> bool:  # the server closed its side of this connection
             return not any(
                 conn.raddr and conn.raddr.port == client_port
-                for worker in workers for conn in worker.net_connections(kind="tcp")
-            )  # fmt: skip
+                for worker in workers
+                for conn in worker.net_connections(kind="tcp")
+            )
 
         wait_for(cut_off, 30, "the server to cut off a client that stopped reading", every=0.2)
         assert time.monotonic() - started >= BODY_SECONDS - 0.5
@@ -199,11 +205,14 @@ def test_a_client_that_stops_reading_its_answer_is_cut_off(
 
 def finished_job_with_a_large_result(server: LoggedGunicorn, env: Env, files_dir: Path) -> str:
     """A job marked succeeded whose stored result is 50 MB (more than any socket buffers)."""
-    files = [("content", ("c.jpg", content_bytes(48), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(48), "image/jpeg"))]  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(48), "image/jpeg")),
+        ("style", ("s.jpg", style_bytes(48), "image/jpeg")),
+    ]
     auth = {"Authorization": f"Bearer {API_KEY}"}
-    response = requests.post(f"{server.url}/v1/jobs", files=files, data={"size": "32"},
-                             headers=auth, timeout=30)  # fmt: skip
+    response = requests.post(
+        f"{server.url}/v1/jobs", files=files, data={"size": "32"}, headers=auth, timeout=30
+    )
     job_id = str(response.json()["id"])
 
     def succeeded(job: Job) -> Job:

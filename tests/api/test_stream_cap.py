@@ -35,8 +35,13 @@ OTHER = {"Authorization": f"Bearer {OTHER_API_KEY}"}
 
 @pytest.fixture
 def service_env(service_env: Env) -> Env:
-    return Env({**service_env.values, "NST_MAX_STREAMS_PER_KEY": str(CAP),
-                "NST_EVENTS_HEARTBEAT_SECONDS": "0.5"})  # fmt: skip
+    return Env(
+        {
+            **service_env.values,
+            "NST_MAX_STREAMS_PER_KEY": str(CAP),
+            "NST_EVENTS_HEARTBEAT_SECONDS": "0.5",
+        }
+    )
 
 
 @pytest.fixture
@@ -87,8 +92,9 @@ def test_other_keys_and_health_checks_get_through_while_one_key_is_at_its_cap(
 def post_job_as_other(client: FlaskClient, headers: dict[str, str] = OTHER) -> str:
     data = {"size": "32", "iterations": "2"}
     files = {name: (io.BytesIO(content), filename) for name, (content, filename) in FILES}
-    response = client.post("/v1/jobs", data={**data, **files}, headers=headers,
-                           content_type="multipart/form-data")  # fmt: skip
+    response = client.post(
+        "/v1/jobs", data={**data, **files}, headers=headers, content_type="multipart/form-data"
+    )
     assert response.status_code == 202, response.get_json()
     return str(response.get_json()["id"])
 
@@ -125,32 +131,50 @@ def test_against_gunicorn_many_connections_of_one_key_leave_others_served(
     service_env: Env, tmp_path: Path
 ) -> None:
     """The attack as it came: raw connections of one key, over real sockets, on gevent."""
-    env = {**service_env.process_env(), "HOME": str(tmp_path), "NST_MAX_STREAMS_PER_KEY": "5",
-           "NST_EVENTS_HEARTBEAT_SECONDS": "1"}  # fmt: skip
+    env = {
+        **service_env.process_env(),
+        "HOME": str(tmp_path),
+        "NST_MAX_STREAMS_PER_KEY": "5",
+        "NST_EVENTS_HEARTBEAT_SECONDS": "1",
+    }
     server = LoggedGunicorn(env, tmp_path / "api.log")
     try:
-        files = [("content", ("c.jpg", FILES[0][1][0], "image/jpeg")),
-                 ("style", ("s.jpg", FILES[1][1][0], "image/jpeg"))]  # fmt: skip
-        ids = [requests.post(f"{server.url}/v1/jobs", files=files, data={"size": "32"},
-                             headers=headers, timeout=30).json()["id"]
-               for headers in (AUTH, OTHER)]  # fmt: skip
-        sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=10)
-                   for _ in range(40)]  # fmt: skip
+        files = [
+            ("content", ("c.jpg", FILES[0][1][0], "image/jpeg")),
+            ("style", ("s.jpg", FILES[1][1][0], "image/jpeg")),
+        ]
+        ids = [
+            requests.post(
+                f"{server.url}/v1/jobs",
+                files=files,
+                data={"size": "32"},
+                headers=headers,
+                timeout=30,
+            ).json()["id"]
+            for headers in (AUTH, OTHER)
+        ]
+        sockets = [
+            socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(40)
+        ]
         for sock in sockets:
-            sock.sendall(f"GET /v1/jobs/{ids[0]}/events HTTP/1.1\r\nHost: x\r\n"
-                         f"Authorization: {AUTH['Authorization']}\r\n\r\n".encode())  # fmt: skip
+            sock.sendall(
+                f"GET /v1/jobs/{ids[0]}/events HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: {AUTH['Authorization']}\r\n\r\n".encode()
+            )
         statuses = sorted(sock.recv(64).split(b" ")[1].decode() for sock in sockets)
         assert statuses == ["200"] * 5 + ["429"] * 35
         assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
-        with requests.get(f"{server.url}/v1/jobs/{ids[1]}/events", headers=OTHER, stream=True,
-                          timeout=10) as other:  # fmt: skip
+        with requests.get(
+            f"{server.url}/v1/jobs/{ids[1]}/events", headers=OTHER, stream=True, timeout=10
+        ) as other:
             assert other.status_code == 200
         for sock in sockets:
             sock.close()
 
         def streams_again() -> bool:  # the server notices closed streams at their heartbeat
-            with requests.get(f"{server.url}/v1/jobs/{ids[0]}/events", headers=AUTH,
-                              stream=True, timeout=10) as again:  # fmt: skip
+            with requests.get(
+                f"{server.url}/v1/jobs/{ids[0]}/events", headers=AUTH, stream=True, timeout=10
+            ) as again:
                 return again.status_code == 200
 
         wait_for(streams_again, 30, "the closed streams' slots to come back", every=0.2)

@@ -36,10 +36,15 @@ def queued_messages(env: Env, queue: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     "url",
     [
-        "http://127.0.0.1:9/hook", "http://localhost/hook", "http://169.254.169.254/latest",
-        "http://[::1]/", "http://10.0.0.1/", "http://[::ffff:127.0.0.1]/", "http://0x7f000001/",
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+        "http://10.0.0.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0x7f000001/",
     ],
-)  # fmt: skip
+)
 def test_a_private_webhook_target_is_refused_at_submit(service_env: Env, url: str) -> None:
     client = client_for(service_env)
     response = post_job(client, FILES, size=48, webhook_url=url)
@@ -59,9 +64,7 @@ def test_a_private_webhook_target_is_refused_at_submit(service_env: Env, url: st
         ({"webhook_url": "https://hooks.example/", "webhook_events": "done"}, "webhook_events"),
     ],
 )
-def test_bad_webhook_fields_are_refused(
-    service_env: Env, form: dict[str, str], field: str
-) -> None:
+def test_bad_webhook_fields_are_refused(service_env: Env, form: dict[str, str], field: str) -> None:
     response = post_job(client_for(service_env), FILES, size=48, **form)
     assert response.status_code == 400 and response.json["error"]["field"] == field
 
@@ -69,13 +72,18 @@ def test_bad_webhook_fields_are_refused(
 def test_webhook_fields_go_on_the_job_not_into_its_params(service_env: Env) -> None:
     client = client_for(service_env, NST_WEBHOOK_ALLOW_PRIVATE="1")
     response = post_job(
-        client, FILES, size=48, webhook_url="http://127.0.0.1:9/h",
+        client,
+        FILES,
+        size=48,
+        webhook_url="http://127.0.0.1:9/h",
         webhook_events="progress,completed",
-    )  # fmt: skip
+    )
     assert response.status_code == 202, response.json
     assert response.json["webhook"] == {
-        "url": "http://127.0.0.1:9/h", "events": ["progress", "completed"], "attempts": [],
-    }  # fmt: skip
+        "url": "http://127.0.0.1:9/h",
+        "events": ["progress", "completed"],
+        "attempts": [],
+    }
     assert not any(name.startswith("webhook") for name in response.json["params"])
 
 

@@ -76,17 +76,19 @@ def foreign_server() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-@pytest.mark.parametrize(("status", "exit_status"), [(404, EXIT_NOT_SERVICE),
-                                                     (200, EXIT_NOT_SERVICE),
-                                                     (502, EXIT_UNAVAILABLE)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "exit_status"),
+    [(404, EXIT_NOT_SERVICE), (200, EXIT_NOT_SERVICE), (502, EXIT_UNAVAILABLE)],
+)
 def test_a_server_that_is_not_this_service_is_named_with_its_own_exit_status(
     foreign_server: ThreadingHTTPServer, status: int, exit_status: int
 ) -> None:
     """Found by a user: a foreign server's 404 gave 'HTTP 404' and exit 1 ('the job failed')."""
     foreign_server.status = status  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{foreign_server.server_address[1]}"
-    result = run_nst("status", "3f2b6c1e-0000-4000-8000-000000000000", "--api", url,
-                     "--api-key", API_KEY)  # fmt: skip
+    result = run_nst(
+        "status", "3f2b6c1e-0000-4000-8000-000000000000", "--api", url, "--api-key", API_KEY
+    )
     assert result.returncode == exit_status, result.stderr
     assert result.stderr.startswith(f"nst: error: {url}/v1/jobs/")
     assert result.stderr.count("\n") == 1
@@ -144,10 +146,17 @@ def test_the_old_page_flag_says_what_replaced_it() -> None:
 def test_a_path_after_the_service_url_is_named_with_its_own_exit_status(live_api: LiveAPI) -> None:
     """The service itself, with a path before /v1: its route 404 is not 'the job failed'."""
     wrong = f"{live_api.url}/api"
-    result = run_nst("status", "3f2b6c1e-0000-4000-8000-000000000000", "--api", wrong,
-                     "--api-key", API_KEY)  # fmt: skip
+    result = run_nst(
+        "status", "3f2b6c1e-0000-4000-8000-000000000000", "--api", wrong, "--api-key", API_KEY
+    )
     assert result.returncode == EXIT_NOT_SERVICE, result.stderr
     assert result.stderr.startswith(f"nst: error: {wrong}/v1/jobs/")
-    unknown = run_nst("status", "3f2b6c1e-0000-4000-8000-000000000000", "--api", live_api.url,
-                      "--api-key", API_KEY)  # fmt: skip
+    unknown = run_nst(
+        "status",
+        "3f2b6c1e-0000-4000-8000-000000000000",
+        "--api",
+        live_api.url,
+        "--api-key",
+        API_KEY,
+    )
     assert unknown.returncode == 2 and "no job" in unknown.stderr  # a job_not_found stays 2

@@ -36,8 +36,13 @@ def test_version_and_short_help() -> None:
 
 def test_api_given_as_host_and_port_without_a_scheme(live_api: LiveAPI) -> None:
     bare = live_api.url.removeprefix("http://")
-    result = subprocess.run([NST, "jobs", "--api", bare], env=nst_env(live_api),
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [NST, "jobs", "--api", bare],
+        env=nst_env(live_api),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "No jobs.\n"  # not a header row alone
 
@@ -59,8 +64,11 @@ def test_json_on_submit_jobs_and_cancel_and_a_second_cancel_succeeds(
 def test_status_says_cancelling_while_a_cancel_is_pending(live_api: LiveAPI) -> None:
     job_id = submit_id(live_api)
     live_api.env.store().mark_running(job_id, "busy@host", stale_after=60)  # a worker has it
-    assert nst(live_api, "cancel", job_id).stdout.strip().endswith("cancelling: it stops "
-                                                                  "at its next checkpoint")
+    assert (
+        nst(live_api, "cancel", job_id)
+        .stdout.strip()
+        .endswith("cancelling: it stops at its next checkpoint")
+    )
     shown = nst(live_api, "status", job_id)
     assert shown.stdout.split()[:2] == [job_id, "cancelling"]
 
@@ -70,8 +78,9 @@ def test_jobs_pages_filters_and_shows_local_times(live_api: LiveAPI) -> None:
     ids = [submit_id(live_api) for _ in range(3)]
     live_api.env.store().request_cancel(ids[0], key_digest(API_KEY)[:16])
     env = {**nst_env(live_api), "TZ": "Asia/Tokyo"}
-    first = subprocess.run([NST, "jobs", "--limit", "2"], env=env, capture_output=True,
-                           text=True, timeout=60)  # fmt: skip
+    first = subprocess.run(
+        [NST, "jobs", "--limit", "2"], env=env, capture_output=True, text=True, timeout=60
+    )
     rows = first.stdout.splitlines()[1:]
     assert [row.split()[0] for row in rows] == ids[:0:-1]  # newest first
     hint = first.stderr.strip().removeprefix("more: ").split()
@@ -97,8 +106,13 @@ def test_watch_reattaches_to_a_running_job_and_downloads_it(
 ) -> None:
     job_id = submit_id(worker_api)
     out = tmp_path / "watched.png"
-    watched = subprocess.run([NST, "watch", job_id, "-o", str(out)], env=nst_env(worker_api),
-                             capture_output=True, text=True, timeout=180)  # fmt: skip
+    watched = subprocess.run(
+        [NST, "watch", job_id, "-o", str(out)],
+        env=nst_env(worker_api),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert watched.returncode == 0, watched.stderr
     assert "succeeded" in watched.stderr and f"saved {out}" in watched.stderr
     assert image_size(out.read_bytes())[0] == 48
@@ -134,9 +148,22 @@ def test_delete_removes_a_finished_jobs_images_and_cancel_never_does(live_api: L
 def test_submit_wait_says_when_a_job_stopped_early(worker_api: LiveAPI, tmp_path: Path) -> None:
     """A bar that ends at 150/300 looks like a failure unless the CLI says why it stopped."""
     out = tmp_path / "out.png"
-    done = nst(worker_api, "submit", *images(tmp_path), "--size", "48", "--iterations", "300",
-               "--early-stop", "0.05", "--checkpoint-every", "10",
-               "--wait", "-o", str(out))  # fmt: skip
+    done = nst(
+        worker_api,
+        "submit",
+        *images(tmp_path),
+        "--size",
+        "48",
+        "--iterations",
+        "300",
+        "--early-stop",
+        "0.05",
+        "--checkpoint-every",
+        "10",
+        "--wait",
+        "-o",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "stopped early at iteration" in done.stderr and "iterations saved" in done.stderr
     assert out.is_file()

@@ -75,9 +75,12 @@ def test_bad_parameter_names_the_field(runner, files, tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "match"),
-    [([], "Missing argument 'STYLES...'"), (["--sharpness", "3"], "No such option '--sharpness'"),
-     (["--size"], "'--size' requires an argument")],
-)  # fmt: skip
+    [
+        ([], "Missing argument 'STYLES...'"),
+        (["--sharpness", "3"], "No such option '--sharpness'"),
+        (["--size"], "'--size' requires an argument"),
+    ],
+)
 def test_usage_errors_are_one_line_and_status_2(runner, files, tmp_path, args, match):
     output = tmp_path / "out.png"
     styles = [] if not args else [str(files["style"])]
@@ -132,9 +135,22 @@ def test_output_folder_that_does_not_exist_fails_before_the_engine_starts(runner
 
 def test_run_writes_png_and_json_then_resumes_from_checkpoint_dir(runner, files, tmp_path):
     output, checkpoints = tmp_path / "out.png", tmp_path / "ckpt"
-    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32",
-            "--iterations", "2", "--checkpoint-every", "1", "--checkpoint-dir", str(checkpoints),
-            "--json"]  # fmt: skip
+    args = [
+        "run",
+        str(files["content"]),
+        str(files["style"]),
+        "-o",
+        str(output),
+        "--size",
+        "32",
+        "--iterations",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--checkpoint-dir",
+        str(checkpoints),
+        "--json",
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert f"saved {output}" in result.stderr  # success says where the result went
@@ -153,10 +169,17 @@ def test_run_writes_png_and_json_then_resumes_from_checkpoint_dir(runner, files,
     assert json.loads(resumed.stdout.strip().splitlines()[-1])["iterations"] == 2
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (InvalidParams("x"), 2), (ImageError("x"), 2), (ConfigError("x"), 2),
-    (EngineFailure("x"), 1), (JobCancelled("x"), 1), (ConnectionError("x"), 3),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidParams("x"), 2),
+        (ImageError("x"), 2),
+        (ConfigError("x"), 2),
+        (EngineFailure("x"), 1),
+        (JobCancelled("x"), 1),
+        (ConnectionError("x"), 3),
+    ],
+)
 def test_errors_map_to_exit_codes(error: Exception, status: int) -> None:
     assert exit_code(error) == status
 
@@ -165,11 +188,24 @@ def test_run_prints_no_tensorflow_start_up_lines(files, tmp_path, weights_path):
     """Found by a user: TensorFlow's oneDNN and absl lines came twice before every run."""
     output = tmp_path / "out.png"
     result = subprocess.run(
-        [NST, "run", str(files["content"]), str(files["style"]), "-o", str(output),
-         "--size", "32", "--iterations", "1", "--json"],
-        env={**os.environ, "NST_VGG19_WEIGHTS": weights_path}, capture_output=True, text=True,
+        [
+            NST,
+            "run",
+            str(files["content"]),
+            str(files["style"]),
+            "-o",
+            str(output),
+            "--size",
+            "32",
+            "--iterations",
+            "1",
+            "--json",
+        ],
+        env={**os.environ, "NST_VGG19_WEIGHTS": weights_path},
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert "oneDNN" not in result.stderr and "absl" not in result.stderr, result.stderr
     assert json.loads(result.stdout)["output"] == str(output)

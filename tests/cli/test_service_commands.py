@@ -47,19 +47,33 @@ def job_status(api: LiveAPI, job_id: str) -> str:
 # control (a background `make test`) inherits SIGINT ignored, and so would `nst`, which then
 # never sees the Ctrl-C a test sends. exec keeps the default; preexec_fn is unsafe with threads.
 SIGINT_DEFAULT = (
-    sys.executable, "-c",
+    sys.executable,
+    "-c",
     "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
     "os.execv(sys.argv[1], sys.argv[1:])",
-)  # fmt: skip
+)
 
 
 def start_waiting(api: LiveAPI, tmp_path: Path) -> tuple[subprocess.Popen[str], str]:
     """``nst submit --wait`` with no worker: it prints the id, then waits on a queued job."""
     proc = subprocess.Popen(
-        [*SIGINT_DEFAULT, NST, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "4",
-         "--wait", "-o", str(tmp_path / "never.png")],
-        env=nst_env(api), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            *SIGINT_DEFAULT,
+            NST,
+            "submit",
+            *images(tmp_path),
+            *SMALL_JOB,
+            "--iterations",
+            "4",
+            "--wait",
+            "-o",
+            str(tmp_path / "never.png"),
+        ],
+        env=nst_env(api),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -68,8 +82,17 @@ def test_submit_wait_writes_the_png_and_status_jobs_download_agree(
     worker_api: LiveAPI, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.png"
-    done = nst(worker_api, "submit", *images(tmp_path), *SMALL_JOB, "--iterations", "8",
-               "--wait", "-o", str(out))  # fmt: skip
+    done = nst(
+        worker_api,
+        "submit",
+        *images(tmp_path),
+        *SMALL_JOB,
+        "--iterations",
+        "8",
+        "--wait",
+        "-o",
+        str(out),
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "submit-wait.txt").write_text(done.stdout + done.stderr.replace("\r", "\n"))
     assert done.returncode == 0, done.stderr
@@ -148,8 +171,10 @@ def test_bad_parameter_value_exits_2_naming_it(live_api: LiveAPI, tmp_path: Path
 def test_unreachable_service_exits_3(tmp_path: Path) -> None:
     result = subprocess.run(
         [NST, "jobs", "--api", "http://127.0.0.1:9", "--api-key", API_KEY],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 3
     assert result.stderr == (
         "nst: error: cannot reach the service at http://127.0.0.1:9 (Connection refused)\n"

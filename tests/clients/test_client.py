@@ -19,8 +19,14 @@ def test_submit_wait_and_download_a_png(
 ) -> None:
     start_worker()
     client = Client(live_api.url, API_KEY)
-    job = client.submit(content_bytes(64), [style_bytes(64)], size=48, iterations=8,
-                        optimizer="adam", checkpoint_every=2)  # fmt: skip
+    job = client.submit(
+        content_bytes(64),
+        [style_bytes(64)],
+        size=48,
+        iterations=8,
+        optimizer="adam",
+        checkpoint_every=2,
+    )
     assert job.status == "queued"
     iterations: list[int] = []
 

@@ -18,10 +18,26 @@ from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_ONLY = [
-    "celery", "kombu", "redis", "flask", "werkzeug", "boto3", "botocore", "tensorflow", "keras",
-    "jax", "PIL", "numpy", "pydantic_settings", "gunicorn", "gevent", "tenacity", "h5py",
-    "standardwebhooks", "swagger_ui",
-]  # fmt: skip
+    "celery",
+    "kombu",
+    "redis",
+    "flask",
+    "werkzeug",
+    "boto3",
+    "botocore",
+    "tensorflow",
+    "keras",
+    "jax",
+    "PIL",
+    "numpy",
+    "pydantic_settings",
+    "gunicorn",
+    "gevent",
+    "tenacity",
+    "h5py",
+    "standardwebhooks",
+    "swagger_ui",
+]
 WITHOUT_SERVER_LIBRARIES = f"""
 import sys
 from importlib.abc import MetaPathFinder
@@ -39,8 +55,11 @@ main(sys.argv[1:], prog_name="nst")
 def nst_without_server_libraries(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", WITHOUT_SERVER_LIBRARIES, *args],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_base_dependencies_are_the_clients_only() -> None:

@@ -29,7 +29,9 @@ FIELDS = list(JobParams.model_fields)
 STATIC = Path(__file__).resolve().parents[2] / "api" / "web" / "static"
 SCRIPTS = [STATIC / "app.js", *sorted((STATIC / "js").glob("*.js"))]
 CODE_USES = [  # the ways the page names an error code
-    r'code === "(\w+)"', r'new ApiError\("(\w+)"', r'code = "(\w+)"',
+    r'code === "(\w+)"',
+    r'new ApiError\("(\w+)"',
+    r'code = "(\w+)"',
     r'fieldError\([^\n]*?"(\w+)"\)',
 ]
 
@@ -148,7 +150,8 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     undocumented = [
-        f"NST_{name.upper()}" for name in Settings.model_fields
+        f"NST_{name.upper()}"
+        for name in Settings.model_fields
         if f"`NST_{name.upper()}`" not in readme
-    ]  # fmt: skip
+    ]
     assert undocumented == [], f"add these to README.md's configuration table: {undocumented}"

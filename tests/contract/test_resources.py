@@ -42,8 +42,14 @@ FILES = [("content", (content_bytes(), "c.jpg")), ("style", (style_bytes(), "s.j
 @pytest.fixture
 def service_env(service_env: Env) -> Env:
     """Presets and webhooks on, so that their answers are real ones too."""
-    return Env({**service_env.values, "NST_PRESETS_DIR": str(SHARED_IMAGES),
-                "NST_PRESETS": "starry_night", "NST_WEBHOOK_SECRET": "w" * 40})  # fmt: skip
+    return Env(
+        {
+            **service_env.values,
+            "NST_PRESETS_DIR": str(SHARED_IMAGES),
+            "NST_PRESETS": "starry_night",
+            "NST_WEBHOOK_SECRET": "w" * 40,
+        }
+    )
 
 
 def conforms(body: Any, model: type[BaseModel]) -> None:
@@ -116,23 +122,55 @@ def test_models_json_schema_finds_no_model_twice_under_two_names() -> None:
 def full_record(job: Job) -> Job:
     """A job with every optional part set: progress, weights, a webhook with attempts, timing."""
     now = time.time()
-    attempts = [WebhookAttempt(message_id="msg_1", event=WebhookEvent.PROGRESS, attempt=1,
-                               at=now, status_code=500, error="HTTP 500"),
-                WebhookAttempt(message_id="msg_1", event=WebhookEvent.PROGRESS, attempt=2,
-                               at=now, status_code=204)]  # fmt: skip
-    return job.model_copy(update={
-        "status": JobStatus.SUCCEEDED, "started_at": now - 5, "finished_at": now,
-        "progress": Progress(iteration=8, total=10, elapsed_seconds=2.5, stopped_early=True,
-                             losses=Losses(content=1.5, style=2.25, tv=0.125, total=3.875)),
-        "has_preview": True, "attempts": 1, "resumed_from_iteration": 4,
-        "loss_weights": LossWeights(style_strength=1.0, content_weight=1.0, style_weight=0.5,
-                                    tv_weight=0.01, content_layer_weights=(1.0,),
-                                    style_layer_weights=(0.2,) * 5),
-        "timing": JobTiming(queued_seconds=0.5, compile_seconds=1.0, optimize_seconds=3.0,
-                            checkpoint_seconds=0.25, total_seconds=5.0, precision="float32"),
-        "webhook": JobWebhook(url="https://hooks.example/", events=tuple(WebhookEvent),
-                              attempts=attempts),
-    })  # fmt: skip
+    attempts = [
+        WebhookAttempt(
+            message_id="msg_1",
+            event=WebhookEvent.PROGRESS,
+            attempt=1,
+            at=now,
+            status_code=500,
+            error="HTTP 500",
+        ),
+        WebhookAttempt(
+            message_id="msg_1", event=WebhookEvent.PROGRESS, attempt=2, at=now, status_code=204
+        ),
+    ]
+    return job.model_copy(
+        update={
+            "status": JobStatus.SUCCEEDED,
+            "started_at": now - 5,
+            "finished_at": now,
+            "progress": Progress(
+                iteration=8,
+                total=10,
+                elapsed_seconds=2.5,
+                stopped_early=True,
+                losses=Losses(content=1.5, style=2.25, tv=0.125, total=3.875),
+            ),
+            "has_preview": True,
+            "attempts": 1,
+            "resumed_from_iteration": 4,
+            "loss_weights": LossWeights(
+                style_strength=1.0,
+                content_weight=1.0,
+                style_weight=0.5,
+                tv_weight=0.01,
+                content_layer_weights=(1.0,),
+                style_layer_weights=(0.2,) * 5,
+            ),
+            "timing": JobTiming(
+                queued_seconds=0.5,
+                compile_seconds=1.0,
+                optimize_seconds=3.0,
+                checkpoint_seconds=0.25,
+                total_seconds=5.0,
+                precision="float32",
+            ),
+            "webhook": JobWebhook(
+                url="https://hooks.example/", events=tuple(WebhookEvent), attempts=attempts
+            ),
+        }
+    )
 
 
 def test_a_queued_job_answer_is_the_job_model(client: FlaskClient) -> None:
@@ -153,7 +191,9 @@ def test_a_job_with_every_part_set_is_the_job_model(app: Flask, client: FlaskCli
     conforms(body, JobResource)
     job = JobResource.model_validate(body)
     assert job.progress is not None and (job.progress.percent, job.progress.iterations_saved) == (
-        80.0, 2)  # fmt: skip
+        80.0,
+        2,
+    )
     assert job.webhook is not None and [a.delivered for a in job.webhook.attempts] == [False, True]
     assert job.result_url and job.preview_url and job.images_expire_at is not None
     assert job.links.self.endswith(f"/v1/jobs/{job_id}")
@@ -163,8 +203,12 @@ def test_a_job_with_every_part_set_is_the_job_model(app: Flask, client: FlaskCli
 def test_a_failed_job_carries_its_error_as_the_model_says(app: Flask, client: FlaskClient) -> None:
     job_id = post_job(client, FILES, size=64, iterations=4).json["id"]
     failure = JobFailure(code="invalid_image", message="style 1 is empty")
-    app.extensions["nst"].store.update(job_id, lambda job: job.model_copy(update={
-        "status": JobStatus.FAILED, "finished_at": time.time(), "error": failure}))  # fmt: skip
+    app.extensions["nst"].store.update(
+        job_id,
+        lambda job: job.model_copy(
+            update={"status": JobStatus.FAILED, "finished_at": time.time(), "error": failure}
+        ),
+    )
     body = client.get(f"/v1/jobs/{job_id}", headers=AUTH).json
     conforms(body, JobResource)
     assert JobResource.model_validate(body).error == failure

@@ -218,10 +218,18 @@ def test_standins_file_matches_the_compose_specification(tmp_path: Path) -> None
     as_json = tmp_path / "docker-compose.standins.json"
     as_json.write_text(json.dumps(yaml.load(STANDINS_FILE.read_text(), ComposeLoader)))
     result = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-         str(as_json)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(as_json),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

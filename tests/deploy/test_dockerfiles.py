@@ -162,19 +162,24 @@ def install_arms() -> dict[str, tuple[str, str, str]]:
     One stage chooses by shell `case`, not one stage per backend: the classic builder, which
     offline machines use, builds every stage of a file whether the target needs it or not.
     """
-    installs = " ".join(i.args for i in stage(WORKER_DOCKERFILE, "build")
-                        if i.keyword == "RUN" and "pip install" in i.args)  # fmt: skip
+    installs = " ".join(
+        i.args
+        for i in stage(WORKER_DOCKERFILE, "build")
+        if i.keyword == "RUN" and "pip install" in i.args
+    )
     arms = re.findall(r'(\w+/\w+)\)\s+set -- (\S+) "([^"]+)" (\w+) ;;', installs)
     return {arm: (lock, engine, extra) for arm, lock, engine, extra in arms}
 
 
 @pytest.mark.parametrize(
     ("arm", "engine_name", "extra", "lock"),
-    [("tensorflow/cuda", "tensorflow[and-cuda]", "engine", "worker.txt"),
-     ("tensorflow/cpu", "tensorflow-cpu", "engine", "worker.txt"),
-     ("jax/cuda", "jax[cuda12]", "jax", "worker-jax.txt"),
-     ("jax/cpu", "jax", "jax", "worker-jax.txt")],
-)  # fmt: skip
+    [
+        ("tensorflow/cuda", "tensorflow[and-cuda]", "engine", "worker.txt"),
+        ("tensorflow/cpu", "tensorflow-cpu", "engine", "worker.txt"),
+        ("jax/cuda", "jax[cuda12]", "jax", "worker-jax.txt"),
+        ("jax/cpu", "jax", "jax", "worker-jax.txt"),
+    ],
+)
 def test_worker_image_installs_its_engine_within_its_extra(
     arm: str, engine_name: str, extra: str, lock: str
 ) -> None:
@@ -200,18 +205,22 @@ def test_worker_image_installs_its_engine_within_its_extra(
 
 def test_the_worker_image_defaults_to_the_backend_its_gpu_numbers_were_measured_on() -> None:
     args = dict(
-        ins.args.split("=", 1) for ins in dockerfile_instructions(WORKER_DOCKERFILE)
+        ins.args.split("=", 1)
+        for ins in dockerfile_instructions(WORKER_DOCKERFILE)
         if ins.keyword == "ARG" and "=" in ins.args
-    )  # fmt: skip
+    )
     assert args["BACKEND"] == "jax" and args["DEVICE"] == "cuda"
     assert dockerfile_env(final_stage(WORKER_DOCKERFILE))["KERAS_BACKEND"] == "${BACKEND}"
 
 
 @pytest.mark.parametrize(
     ("lock", "extras"),
-    [("api.txt", ("serve",)), ("worker.txt", ("engine", "server")),
-     ("worker-jax.txt", ("jax", "server"))],
-)  # fmt: skip
+    [
+        ("api.txt", ("serve",)),
+        ("worker.txt", ("engine", "server")),
+        ("worker-jax.txt", ("jax", "server")),
+    ],
+)
 def test_lock_file_satisfies_pyproject(lock: str, extras: tuple[str, ...]) -> None:
     pins = lock_pins(lock)
     for requirement in project_requirements(*extras):

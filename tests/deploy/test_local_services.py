@@ -28,8 +28,9 @@ SCRIPT = REPO / "deploy" / "local" / "services.sh"
 
 
 def _services(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), command], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [str(SCRIPT), command], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _gone(pid: int) -> bool:
@@ -47,10 +48,18 @@ def _pids(run: Path) -> dict[str, int]:
 @pytest.fixture
 def local_env(service_env: Env, tmp_path: Path) -> Iterator[dict[str, str]]:
     """`make up` settings for this test: own run folder, API port, queue; file:// storage."""
-    values = {k: v for k, v in service_env.values.items()
-              if k not in {"NST_STORAGE_URL", "NST_S3_ENDPOINT_URL", "NST_AUTH"}}  # fmt: skip
-    env = {**os.environ, **values, "PY": sys.executable, "NST_RUN_DIR": str(tmp_path / "run"),
-           "NST_API_PORT": str(free_port())}  # fmt: skip
+    values = {
+        k: v
+        for k, v in service_env.values.items()
+        if k not in {"NST_STORAGE_URL", "NST_S3_ENDPOINT_URL", "NST_AUTH"}
+    }
+    env = {
+        **os.environ,
+        **values,
+        "PY": sys.executable,
+        "NST_RUN_DIR": str(tmp_path / "run"),
+        "NST_API_PORT": str(free_port()),
+    }
     yield env
     _services("down", env)
 
@@ -173,8 +182,11 @@ def test_up_with_a_webhook_secret_starts_the_webhook_consumer_and_down_stops_it(
 ) -> None:
     """Webhooks on one machine needed a consumer that `make up` did not start. (The GPU worker
     is given no weights and stops at once: the consumer, which loads no model, is the subject.)"""
-    env = {**local_env, "NST_WEBHOOK_SECRET": "a-webhook-secret-of-more-than-32-characters",
-           "NST_VGG19_WEIGHTS": str(tmp_path / "absent.h5")}  # fmt: skip
+    env = {
+        **local_env,
+        "NST_WEBHOOK_SECRET": "a-webhook-secret-of-more-than-32-characters",
+        "NST_VGG19_WEIGHTS": str(tmp_path / "absent.h5"),
+    }
     run = Path(env["NST_RUN_DIR"])
     up = _services("up", env)
     assert "the worker stopped: cannot start" in up.stderr, up.stderr

@@ -22,8 +22,11 @@ PROGRESS_SECONDS = 0.5
 @pytest.fixture
 def service_env(service_env: Env) -> Env:
     values = {k: v for k, v in service_env.values.items() if k != "NST_CHECKPOINT_EVERY"}
-    cadence = {"NST_PROGRESS_SECONDS": str(PROGRESS_SECONDS), "NST_CHECKPOINT_SECONDS": "1000",
-               "NST_EVENTS_HEARTBEAT_SECONDS": "0.5"}  # fmt: skip
+    cadence = {
+        "NST_PROGRESS_SECONDS": str(PROGRESS_SECONDS),
+        "NST_CHECKPOINT_SECONDS": "1000",
+        "NST_EVENTS_HEARTBEAT_SECONDS": "0.5",
+    }
     return Env({**values, **cadence})
 
 
@@ -45,10 +48,17 @@ def test_first_progress_comes_at_the_start_and_then_by_time(worker_api: LiveAPI)
     assert running_at is not None and progress_at[0][1] == 0
     mid = [iteration for _, iteration in progress_at if 0 < iteration < 60]
     assert len(mid) >= 2, progress_at  # progress between, with no state saved until the end
-    timing = requests.get(f"{worker_api.url}/v1/jobs/{job['id']}", headers=worker_api.headers,
-                          timeout=10).json()["timing"]  # fmt: skip
-    assert set(timing) == {"queued_seconds", "compile_seconds", "optimize_seconds",
-                           "checkpoint_seconds", "total_seconds", "precision"}  # fmt: skip
+    timing = requests.get(
+        f"{worker_api.url}/v1/jobs/{job['id']}", headers=worker_api.headers, timeout=10
+    ).json()["timing"]
+    assert set(timing) == {
+        "queued_seconds",
+        "compile_seconds",
+        "optimize_seconds",
+        "checkpoint_seconds",
+        "total_seconds",
+        "precision",
+    }
     assert timing["precision"] in {"float32", "bfloat16"}  # which precision made this result
     assert 0 < timing["compile_seconds"] < timing["optimize_seconds"] < timing["total_seconds"]
 

@@ -125,8 +125,9 @@ def test_file_storage_results_stream_through_the_api_with_auth(
 
 
 def test_job_record_shows_its_loss_weights_and_an_early_stop(worker_api: LiveAPI) -> None:
-    job = submit(worker_api, size=48, iterations=300, optimizer="lbfgs", early_stop=0.05,
-                 checkpoint_every=10)  # fmt: skip
+    job = submit(
+        worker_api, size=48, iterations=300, optimizer="lbfgs", early_stop=0.05, checkpoint_every=10
+    )
     final = wait_status(poller(worker_api, job["id"]), {"succeeded", "failed"})
     assert final["status"] == "succeeded", final
     progress = final["progress"]

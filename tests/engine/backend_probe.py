@@ -43,8 +43,12 @@ def probe(engine: StyleTransfer, scorer: StyleTransfer | None = None) -> dict[st
     pixels = _content_pixels(content, params)
     start = (scorer or engine).score(content, [style], params, pixels)
     totals: list[float] = []
-    engine.run(content, [style], params, RunOptions(checkpoint_every=1,
-               on_checkpoint=lambda c: totals.append(c.losses.total)))  # fmt: skip
+    engine.run(
+        content,
+        [style],
+        params,
+        RunOptions(checkpoint_every=1, on_checkpoint=lambda c: totals.append(c.losses.total)),
+    )
     return {"backend": keras.backend.backend(), "start": start.total, "totals": totals}
 
 

@@ -45,8 +45,9 @@ def compare(device: StyleTransfer, host: StyleTransfer, optimizer: str) -> dict[
     runs = {}
     for name, engine in (("host", host), ("device", device)):
         points: list[Checkpoint] = []
-        result = engine.run(content, [style], params, RunOptions(checkpoint_every=1,
-                            on_checkpoint=points.append))  # fmt: skip
+        result = engine.run(
+            content, [style], params, RunOptions(checkpoint_every=1, on_checkpoint=points.append)
+        )
         runs[name] = (result, points)
     stepwise, points = runs["device"]
     at_once = device.run(content, [style], params)

@@ -41,8 +41,9 @@ def repeat_report(
     from worker.nst.engine import StyleTransfer
 
     content, style = pair_at(size)
-    params = parse_params({"size": size, "iterations": iterations, "seed": 1,
-                           "optimizer": optimizer, "early_stop": 0})  # fmt: skip
+    params = parse_params(
+        {"size": size, "iterations": iterations, "seed": 1, "optimizer": optimizer, "early_stop": 0}
+    )
     engine = StyleTransfer(weights, precision=precision)  # type: ignore[arg-type]
     # one compiled call for all iterations, then calls of 2 split by checkpoints
     split = RunOptions(checkpoint_every=2, on_checkpoint=lambda checkpoint: None)
@@ -70,10 +71,11 @@ def main() -> None:
 
         keras.ops.convert_to_numpy(keras.ops.ones(1) + 1)  # starts TensorFlow's runtime
     report = {
-        precision: repeat_report(args.weights, args.size, args.iterations, precision,
-                                 args.optimizer)
+        precision: repeat_report(
+            args.weights, args.size, args.iterations, precision, args.optimizer
+        )
         for precision in args.precisions.split(",")
-    }  # fmt: skip
+    }
     print(json.dumps(report))
 
 

@@ -35,13 +35,24 @@ def _params(**overrides: Any) -> JobParams:
 
 
 def _losses(
-    engine: StyleTransfer, content: Image.Image, style: Image.Image, params: JobParams,
-    every: int | None = 1, resume_from: bytes | None = None,
-) -> tuple[TransferResult, list[Checkpoint]]:  # fmt: skip
+    engine: StyleTransfer,
+    content: Image.Image,
+    style: Image.Image,
+    params: JobParams,
+    every: int | None = 1,
+    resume_from: bytes | None = None,
+) -> tuple[TransferResult, list[Checkpoint]]:
     checkpoints: list[Checkpoint] = []
-    result = engine.run(content, [style], params, RunOptions(checkpoint_every=every,
-                        on_checkpoint=checkpoints.append if every else None,
-                        resume_from=resume_from))  # fmt: skip
+    result = engine.run(
+        content,
+        [style],
+        params,
+        RunOptions(
+            checkpoint_every=every,
+            on_checkpoint=checkpoints.append if every else None,
+            resume_from=resume_from,
+        ),
+    )
     return result, checkpoints
 
 
@@ -94,8 +105,9 @@ def test_a_checkpoint_resumed_into_calls_of_other_lengths_ends_on_the_same_image
 ):
     params = _params(optimizer=optimizer, iterations=12)
     whole, checkpoints = _losses(engine, content, starry_night, params, every=4)
-    resumed, _ = _losses(engine, content, starry_night, params, every=None,
-                         resume_from=checkpoints[0].state)  # fmt: skip
+    resumed, _ = _losses(
+        engine, content, starry_night, params, every=None, resume_from=checkpoints[0].state
+    )
     assert checkpoints[0].iteration == 4
     np.testing.assert_array_equal(resumed.image, whole.image)
     assert resumed.losses.total == whole.losses.total
@@ -108,8 +120,9 @@ def test_a_host_optimizers_checkpoint_resumes_on_the_device(
     """State written before the device loops (same format) continues where it stood."""
     params = _params(optimizer=optimizer, iterations=6)
     host, checkpoints = _losses(host_engine, content, starry_night, params, every=3)
-    resumed, later = _losses(engine, content, starry_night, params, every=3,
-                             resume_from=checkpoints[0].state)  # fmt: skip
+    resumed, later = _losses(
+        engine, content, starry_night, params, every=3, resume_from=checkpoints[0].state
+    )
     assert [c.iteration for c in later] == [6]
     assert resumed.losses.total == pytest.approx(host.losses.total, rel=1e-5)
     assert _difference(resumed.image, host.image) <= 1
@@ -119,8 +132,9 @@ def test_weights_that_overflow_float32_dot_products_give_the_host_steps(
     engine, host_engine, content, starry_night
 ):
     """The host redoes such dots in float64; the device scales the gradient by a power of 2."""
-    params = _params(optimizer="lbfgs", iterations=6, content_weight=1e12, style_weight=1e12,
-                     tv_weight=1e12)  # fmt: skip
+    params = _params(
+        optimizer="lbfgs", iterations=6, content_weight=1e12, style_weight=1e12, tv_weight=1e12
+    )
     host, _ = _losses(host_engine, content, starry_night, params, every=None)
     device, _ = _losses(engine, content, starry_night, params, every=None)
     assert host.losses.total > 1e21  # |gradient|^2 is beyond float32's 3.4e38

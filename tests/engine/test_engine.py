@@ -38,8 +38,14 @@ def _recording(
     resume_from: bytes | None = None,
 ) -> tuple[TransferResult, list[Checkpoint]]:
     checkpoints: list[Checkpoint] = []
-    result = engine.run(content, [style], params, RunOptions(checkpoint_every=every,
-                        on_checkpoint=checkpoints.append, resume_from=resume_from))  # fmt: skip
+    result = engine.run(
+        content,
+        [style],
+        params,
+        RunOptions(
+            checkpoint_every=every, on_checkpoint=checkpoints.append, resume_from=resume_from
+        ),
+    )
     return result, checkpoints
 
 
@@ -63,8 +69,9 @@ def test_without_checkpoint_every_only_the_final_checkpoint_is_sent(engine, cont
 def test_resumed_run_matches_an_uninterrupted_run(engine, content, starry_night, optimizer):
     params = _params(optimizer=optimizer, iterations=6, scales=2)
     full, checkpoints = _recording(engine, content, starry_night, params, every=2)
-    resumed, later = _recording(engine, content, starry_night, params, every=2,
-                                resume_from=checkpoints[0].state)  # fmt: skip
+    resumed, later = _recording(
+        engine, content, starry_night, params, every=2, resume_from=checkpoints[0].state
+    )
     assert [c.iteration for c in later] == [4, 6]
     assert resumed.iterations == full.iterations == 6
     assert np.abs(resumed.image.astype(int) - full.image.astype(int)).max() <= 1
@@ -78,16 +85,24 @@ def test_exception_from_on_checkpoint_propagates_unchanged(engine, content, star
         raise cancel
 
     with pytest.raises(JobCancelled) as caught:
-        engine.run(content, [starry_night], _params(),
-                   RunOptions(checkpoint_every=1, on_checkpoint=on_checkpoint))  # fmt: skip
+        engine.run(
+            content,
+            [starry_night],
+            _params(),
+            RunOptions(checkpoint_every=1, on_checkpoint=on_checkpoint),
+        )
     assert caught.value is cancel
 
 
 def test_state_from_a_different_job_is_refused(engine, content, starry_night):
     _, checkpoints = _recording(engine, content, starry_night, _params(iterations=1), every=1)
     with pytest.raises(EngineFailure, match="different parameters"):
-        engine.run(content, [starry_night], _params(iterations=2),
-                   RunOptions(resume_from=checkpoints[0].state))  # fmt: skip
+        engine.run(
+            content,
+            [starry_night],
+            _params(iterations=2),
+            RunOptions(resume_from=checkpoints[0].state),
+        )
 
 
 def test_style_blend_selects_and_mixes_style_images(engine, content, starry_night, the_scream):
@@ -219,8 +234,9 @@ def test_resumed_run_stops_early_exactly_where_an_uninterrupted_one_does(
     whole, checkpoints = _recording(engine, content, starry_night, params, every=10)
     assert whole.stopped_early
     middle = next(c for c in checkpoints if c.iteration == 20)
-    resumed, _ = _recording(engine, content, starry_night, params, every=10,
-                            resume_from=middle.state)  # fmt: skip
+    resumed, _ = _recording(
+        engine, content, starry_night, params, every=10, resume_from=middle.state
+    )
     assert resumed.iterations == whole.iterations
     np.testing.assert_array_equal(resumed.image, whole.image)
 
@@ -235,8 +251,9 @@ def test_nearby_shapes_share_a_step_in_one_bucket_and_come_back_at_their_own_siz
     second = engine.run(content.resize((96, 62)), [style], _params(size=96, iterations=2))
     assert engine.compiled_steps == 1
     assert first.size == (96, 60) and second.size == (96, 62)
-    exact = StyleTransfer(weights_path).run(content.resize((96, 60)), [style],
-                                            _params(size=96, iterations=2))  # fmt: skip
+    exact = StyleTransfer(weights_path).run(
+        content.resize((96, 60)), [style], _params(size=96, iterations=2)
+    )
     difference = np.abs(first.image.astype(float) - exact.image.astype(float)).mean()
     assert difference < 5.0  # padding changes the picture by a few levels of 255, not more
 
@@ -246,8 +263,9 @@ def test_a_bucketed_multi_scale_run_resumes_exactly(weights_path, content, starr
     params = _params(size=128, iterations=6, scales=2, optimizer="lbfgs")
     whole, checkpoints = _recording(engine, content, starry_night, params, every=1)
     middle = next(c for c in checkpoints if c.iteration == 4)  # in the second, padded pass
-    resumed, _ = _recording(engine, content, starry_night, params, every=1,
-                            resume_from=middle.state)  # fmt: skip
+    resumed, _ = _recording(
+        engine, content, starry_night, params, every=1, resume_from=middle.state
+    )
     np.testing.assert_array_equal(resumed.image, whole.image)
     assert whole.size == (128, 96)
 

@@ -36,8 +36,13 @@ def jax_report(weights_path: str) -> dict[str, Any]:
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
     out = subprocess.run(
         [sys.executable, "-m", "tests.engine.jax_probe", weights_path],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=840, check=True,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=840,
+        check=True,
+    )
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax"
     return report

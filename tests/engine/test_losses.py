@@ -63,10 +63,13 @@ def test_loss_terms_weights_layers_and_sums_alpha_beta_tv() -> None:
         return [x, x * 2.0]
 
     total, terms = loss_terms(
-        extractor, image, [content_target], [style_target],
+        extractor,
+        image,
+        [content_target],
+        [style_target],
         (np.array([3.0], np.float32), np.array([0.5], np.float32)),
         np.array([2.0, 10.0, 0.1], np.float32),
-    )  # fmt: skip
+    )
     content = 3.0 * np.sum((image - content_target) ** 2) / 2
     doubled = (image * 2).reshape(16, 3)
     style = 0.5 * np.sum((doubled.T @ doubled - style_target) ** 2) / (4 * 9 * 16**2)

@@ -30,8 +30,12 @@ def test_a_job_whose_style_images_cannot_fit_fails_before_it_starts(
     checkpoints: list[Checkpoint] = []
     large_style = parse_params({"size": 32, "iterations": 2, "style_scale": 4})
     with pytest.raises(InsufficientMemory, match="smaller size or style_scale"):
-        engine.run(content, [starry_night], large_style, RunOptions(memory_limit_mib=15,
-                   on_checkpoint=checkpoints.append))  # fmt: skip
+        engine.run(
+            content,
+            [starry_night],
+            large_style,
+            RunOptions(memory_limit_mib=15, on_checkpoint=checkpoints.append),
+        )
     assert checkpoints == []  # nothing ran
     same_size = parse_params({"size": 32, "iterations": 2, "style_scale": 1, "early_stop": 0})
     result = engine.run(content, [starry_night], same_size, RunOptions(memory_limit_mib=15))

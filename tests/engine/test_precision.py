@@ -42,8 +42,11 @@ def test_bfloat16_runs_the_convolutions_only_and_hands_float32_features_out(bf16
     assert [keras.backend.standardize_dtype(f.dtype) for f in features] == ["float32"] * len(LAYERS)
     # the float32 network's own layers are untouched: its extractor still computes in float32
     f32 = bf16_engine._extractors.get("max", LAYERS, "float32")
-    assert all(layer.compute_dtype == "float32" for layer in f32.layers
-               if isinstance(layer, keras.layers.Conv2D))  # fmt: skip
+    assert all(
+        layer.compute_dtype == "float32"
+        for layer in f32.layers
+        if isinstance(layer, keras.layers.Conv2D)
+    )
     reference = [np.asarray(f) for f in f32(image)]
     for low, high in zip(features, reference, strict=True):  # the same features, to bf16's 3 digits
         scale = float(np.abs(high).max())
@@ -58,8 +61,12 @@ def test_a_bfloat16_job_matches_float32_and_keeps_its_state_in_float32(
     levels (the 2 % quality gate on real sizes is benchmarks/quality.py's)."""
     params = parse_params({"size": 64, "iterations": 8, "optimizer": optimizer, "early_stop": 0})
     states: list[bytes | None] = []
-    low = bf16_engine.run(content, [starry_night], params, RunOptions(checkpoint_every=8,
-                          on_checkpoint=lambda c: states.append(c.state)))  # fmt: skip
+    low = bf16_engine.run(
+        content,
+        [starry_night],
+        params,
+        RunOptions(checkpoint_every=8, on_checkpoint=lambda c: states.append(c.state)),
+    )
     high = engine.run(content, [starry_night], params)
     assert (low.precision, high.precision) == ("bfloat16", "float32")
     assert states[-1] is not None
@@ -92,10 +99,22 @@ def test_nst_run_precision_option_is_recorded_in_its_result(tmp_path, weights_pa
     images = REPO.parent / "shared" / "images"
     monkeypatch.setenv("NST_VGG19_WEIGHTS", weights_path)
     out = tmp_path / "out.png"
-    result = CliRunner().invoke(run_command, [
-        str(images / "tubingen.jpg"), str(images / "starry_night.jpg"), "-o", str(out),
-        "--size", "32", "--iterations", "2", "--precision", "bfloat16", "--json",
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        run_command,
+        [
+            str(images / "tubingen.jpg"),
+            str(images / "starry_night.jpg"),
+            "-o",
+            str(out),
+            "--size",
+            "32",
+            "--iterations",
+            "2",
+            "--precision",
+            "bfloat16",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["precision"] == "bfloat16"
     assert out.is_file()
@@ -107,11 +126,25 @@ def repeats_in_a_fresh_process(weights_path: str) -> dict[str, Any]:
     ``nst run`` is: the engine starts TensorFlow one op at a time there
     (``gradients.run_ops_one_at_a_time``), which a process that started it before cannot."""
     out = subprocess.run(
-        [sys.executable, "-m", "tests.engine.repeat_probe", weights_path, "--size", "256",
-         "--iterations", "6", "--precisions", "float32,bfloat16"],
-        cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True,
-        text=True, timeout=540, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "tests.engine.repeat_probe",
+            weights_path,
+            "--size",
+            "256",
+            "--iterations",
+            "6",
+            "--precisions",
+            "float32,bfloat16",
+        ],
+        cwd=REPO,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

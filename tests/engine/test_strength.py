@@ -63,12 +63,17 @@ def test_the_weights_a_strength_used_reproduce_the_image_as_raw_weights(
     strength = engine.run(content, [style], parse_params({"size": 32, "iterations": 3}))
     used = strength.weights
     assert used.style_strength == 1.0
-    raw = parse_params({
-        "size": 32, "iterations": 3, "content_weight": used.content_weight,
-        "style_weight": used.style_weight, "tv_weight": used.tv_weight,
-        "content_layer_weights": used.content_layer_weights,
-        "style_layer_weights": used.style_layer_weights,
-    })  # fmt: skip
+    raw = parse_params(
+        {
+            "size": 32,
+            "iterations": 3,
+            "content_weight": used.content_weight,
+            "style_weight": used.style_weight,
+            "tv_weight": used.tv_weight,
+            "content_layer_weights": used.content_layer_weights,
+            "style_layer_weights": used.style_layer_weights,
+        }
+    )
     again = engine.run(content, [style], raw)
     assert again.weights.style_strength is None
     np.testing.assert_array_equal(again.image, strength.image)

@@ -19,8 +19,9 @@ def attempt(event: WebhookEvent, number: int = 1) -> WebhookAttempt:
 
 def hooked_job() -> Job:
     webhook = JobWebhook(url="https://h.example/", events=(WebhookEvent.COMPLETED,))
-    return Job(id=new_job_id(), owner="alice", params=JobParams(size=64), style_count=1,
-               webhook=webhook)  # fmt: skip
+    return Job(
+        id=new_job_id(), owner="alice", params=JobParams(size=64), style_count=1, webhook=webhook
+    )
 
 
 def test_only_the_winner_of_racing_finishes_calls_on_final(redis_url: str, key_prefix: str) -> None:
@@ -34,8 +35,10 @@ def test_only_the_winner_of_racing_finishes_calls_on_final(redis_url: str, key_p
         barrier.wait()
         store.finish(job.id, status)
 
-    threads = [threading.Thread(target=finish, args=(s,)) for s in [JobStatus.SUCCEEDED] * 3
-               + [JobStatus.CANCELLED] * 3]  # fmt: skip
+    threads = [
+        threading.Thread(target=finish, args=(s,))
+        for s in [JobStatus.SUCCEEDED] * 3 + [JobStatus.CANCELLED] * 3
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

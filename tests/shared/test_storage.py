@@ -92,7 +92,6 @@ def test_file_storage_refuses_keys_that_escape_its_root(tmp_path: Path) -> None:
         FileStorage(tmp_path / "root").put("../outside", b"x", "text/plain")
 
 
-
 def test_unreachable_s3_raises_storage_unavailable_once_its_time_budget_is_spent() -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     storage = S3Storage("bucket", "", endpoint, "us-east-1", retry_seconds=1.5)
@@ -109,8 +108,11 @@ def test_job_keys_come_from_the_job_id_only() -> None:
     job_id = str(uuid.uuid4())
     keys = JobKeys(job_id)
     assert {keys.content, keys.style(0), keys.preview, keys.state, keys.result} == {
-        f"jobs/{job_id}/content.jpg", f"jobs/{job_id}/style-0.jpg", f"jobs/{job_id}/preview.jpg",
-        f"jobs/{job_id}/state.npz", f"jobs/{job_id}/result.png",
-    }  # fmt: skip
+        f"jobs/{job_id}/content.jpg",
+        f"jobs/{job_id}/style-0.jpg",
+        f"jobs/{job_id}/preview.jpg",
+        f"jobs/{job_id}/state.npz",
+        f"jobs/{job_id}/result.png",
+    }
     with pytest.raises(ValueError):
         JobKeys("../../etc/passwd")

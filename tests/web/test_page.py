@@ -77,8 +77,10 @@ def test_job_progress_preview_result_and_download(
     expect(page.locator("#result-size")).to_have_text(re.compile("48 \u00d7 \\d+ px"))
     page.get_by_label("Before / after").fill("100")  # the whole photo before, over the result
     clip = page.eval_on_selector("#before", "img => img.style.clipPath")
-    assert clip == "inset(0px 0% 0px 0px)" and page.eval_on_selector(
-        "#before", "img => img.naturalWidth") > 0  # fmt: skip
+    assert (
+        clip == "inset(0px 0% 0px 0px)"
+        and page.eval_on_selector("#before", "img => img.naturalWidth") > 0
+    )
     expect(page.locator("#jobs li .badge").first).to_have_text("succeeded")
     screenshot(page, "finished")
 

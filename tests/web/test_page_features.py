@@ -21,8 +21,13 @@ from tests.web.test_page import fill_job, open_page, png
 @pytest.fixture
 def service_env(service_env: Env) -> Env:
     """The web tests' settings with two built-in paintings offered."""
-    return Env({**service_env.values, "NST_PRESETS_DIR": str(SHARED_IMAGES),
-                "NST_PRESETS": "starry_night,the_scream"})  # fmt: skip
+    return Env(
+        {
+            **service_env.values,
+            "NST_PRESETS_DIR": str(SHARED_IMAGES),
+            "NST_PRESETS": "starry_night,the_scream",
+        }
+    )
 
 
 # In view: the whole card on screen (or, if it is taller than the screen, its top at the top).
@@ -105,8 +110,9 @@ def test_the_upload_limit_is_checked_before_sending_and_accept_names_the_types(
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     fill_job(page, 4, content=content_bytes(64) + b"\0" * (3 * 1024 * 1024))  # over 2 MB
     page.get_by_role("button", name="Start").click()
-    expect(page.locator("#style-error")).to_have_text(re.compile(
-        r"The files are too large to upload together: .* the limit is 2 MB\."))  # fmt: skip
+    expect(page.locator("#style-error")).to_have_text(
+        re.compile(r"The files are too large to upload together: .* the limit is 2 MB\.")
+    )
     assert posts == [], "nothing was sent"
 
 
@@ -119,8 +125,9 @@ def test_a_built_in_painting_is_chosen_without_uploading(page: Page, worker_api:
     page.get_by_label("Iterations").fill("4")
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#job-status")).to_have_text("Done.", timeout=120_000)
-    job = requests.get(f"{worker_api.url}/v1/jobs?limit=1", headers=worker_api.headers,
-                       timeout=10).json()["jobs"][0]  # fmt: skip
+    job = requests.get(
+        f"{worker_api.url}/v1/jobs?limit=1", headers=worker_api.headers, timeout=10
+    ).json()["jobs"][0]
     assert job["style_count"] == 1 and job["status"] == "succeeded"
     expect(page.locator("#jobs li img.thumb").first).to_be_visible()
     screenshot(page, "preset-done")
@@ -129,10 +136,17 @@ def test_a_built_in_painting_is_chosen_without_uploading(page: Page, worker_api:
 def test_my_pictures_are_a_gallery_a_page_at_a_time(page: Page, live_api: LiveAPI) -> None:
     ids = []
     for _ in range(9):
-        files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
-                 ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
-        job = requests.post(f"{live_api.url}/v1/jobs", files=files, data={"size": "32"},
-                            headers=live_api.headers, timeout=30).json()  # fmt: skip
+        files = [
+            ("content", ("c.jpg", content_bytes(), "image/jpeg")),
+            ("style", ("s.jpg", style_bytes(), "image/jpeg")),
+        ]
+        job = requests.post(
+            f"{live_api.url}/v1/jobs",
+            files=files,
+            data={"size": "32"},
+            headers=live_api.headers,
+            timeout=30,
+        ).json()
         cancel = f"{live_api.url}/v1/jobs/{job['id']}/cancel"
         requests.post(cancel, headers=live_api.headers, timeout=10)
         ids.append(job["id"])

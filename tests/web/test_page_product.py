@@ -27,8 +27,13 @@ NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.inner
 @pytest.fixture
 def service_env(service_env: Env) -> Env:
     """Two built-in paintings offered, as on a fresh `make up`."""
-    return Env({**service_env.values, "NST_PRESETS_DIR": str(SHARED_IMAGES),
-                "NST_PRESETS": "starry_night,the_scream"})  # fmt: skip
+    return Env(
+        {
+            **service_env.values,
+            "NST_PRESETS_DIR": str(SHARED_IMAGES),
+            "NST_PRESETS": "starry_night,the_scream",
+        }
+    )
 
 
 def dropped(page: Page, files: dict[str, bytes]) -> JSHandle:
@@ -233,8 +238,10 @@ def test_the_estimate_goes_by_the_measured_pace_and_says_who_waits(
     # A job recorded as a worker records it: 500 px (0.25 Mpx), 10 iterations, 4 s optimizing
     # without compiling = 1.6 s per Mpx-iteration; 3 s of start.
     record_finished_job(service_env, 500, 10, optimize=5.0, compile_=1.0)
-    files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(), "image/jpeg")),
+        ("style", ("s.jpg", style_bytes(), "image/jpeg")),
+    ]
     requests.post(f"{live_api.url}/v1/jobs", files=files, headers=live_api.headers, timeout=30)
     open_page(desktop, live_api)
     # The first settings: the largest that fit two minutes at this pace is 512 px and 200

@@ -114,8 +114,9 @@ def test_a_job_whose_worker_process_dies_every_time_ends_failed_worker_lost(
     The sweeper is kept out of it (stale after 10 min): a dead pool process's job comes back to
     the same worker at once, and only the claim can count the deaths.
     """
-    env = Env({**live_api.env.values, "NST_MAX_REDELIVERIES": "1",
-               "NST_STALE_AFTER_SECONDS": "600"})  # fmt: skip
+    env = Env(
+        {**live_api.env.values, "NST_MAX_REDELIVERIES": "1", "NST_STALE_AFTER_SECONDS": "600"}
+    )
     worker = start_worker(env=env)
     _, poll = submit_running(live_api, 2000, 2, checkpoint_every=2)
     [child] = worker.child_pids()

@@ -76,8 +76,11 @@ def test_60_second_redis_outage_stops_the_running_job_and_it_resumes_once_redis_
         worker = start_worker(env=env)
         _, poll = submit_running(api, iterations=400, past=4)
         with outage(60, own_redis.stop, own_redis.start):
-            wait_for(lambda: "the job store is unreachable" in worker.output(), 90,
-                     "the worker to give the job up")  # fmt: skip
+            wait_for(
+                lambda: "the job store is unreachable" in worker.output(),
+                90,
+                "the worker to give the job up",
+            )
         final = wait_status(poll, {"succeeded", "failed", "cancelled"}, 400)
         assert final["status"] == "succeeded", final
         assert final["attempts"] >= 2 and final["resumed_from_iteration"] >= 4, final
@@ -94,10 +97,14 @@ def flaky_s3(aws_credentials: None) -> Iterator[ThreadedS3]:
 def flaky_env(service_env: Env, s3: ThreadedS3, **settings: str) -> Env:
     """The settings on the flaky S3 endpoint; storage budgets at their defaults unless given."""
     values = {k: v for k, v in service_env.values.items() if k != "NST_STORAGE_RETRY_SECONDS"}
-    return Env({
-        **values, "NST_STORAGE_URL": "s3://flaky/jobs", "NST_S3_ENDPOINT_URL": s3.endpoint,
-        **settings,
-    })  # fmt: skip
+    return Env(
+        {
+            **values,
+            "NST_STORAGE_URL": "s3://flaky/jobs",
+            "NST_S3_ENDPOINT_URL": s3.endpoint,
+            **settings,
+        }
+    )
 
 
 def test_api_answers_503_json_when_storage_is_down_and_names_no_address(
@@ -127,10 +134,13 @@ def test_api_answers_503_json_when_storage_is_down_and_names_no_address(
 def submit_raw(api: LiveAPI) -> requests.Response:
     from tests.images import content_bytes, style_bytes
 
-    files = [("content", ("c.jpg", content_bytes(), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(), "image/jpeg"))]  # fmt: skip
-    return requests.post(f"{api.url}/v1/jobs", data={"size": "32"}, files=files,
-                         headers=api.headers, timeout=60)  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(), "image/jpeg")),
+        ("style", ("s.jpg", style_bytes(), "image/jpeg")),
+    ]
+    return requests.post(
+        f"{api.url}/v1/jobs", data={"size": "32"}, files=files, headers=api.headers, timeout=60
+    )
 
 
 def test_3_second_storage_outage_is_ridden_out_with_the_default_settings(
@@ -160,8 +170,11 @@ def test_60_second_storage_outage_sends_jobs_back_to_the_queue_and_they_resume(
         job, poll = submit_running(api, iterations=60, past=4)
         queued = submit(api, iterations=4, size=32)
         with outage(60, flaky_s3.stop, flaky_s3.start):
-            wait_for(lambda: env.store().get(job["id"]).outage_retries >= 1, 90,
-                     "the running job to go back to the queue")  # fmt: skip
+            wait_for(
+                lambda: env.store().get(job["id"]).outage_retries >= 1,
+                90,
+                "the running job to go back to the queue",
+            )
         final = wait_status(poll, {"succeeded", "failed"}, 300)
         assert final["status"] == "succeeded", final
         assert final["attempts"] >= 2 and final["resumed_from_iteration"] >= 4
@@ -173,9 +186,12 @@ def test_job_fails_with_a_clear_message_when_storage_never_comes_back(
     service_env: Env, flaky_s3: ThreadedS3, start_worker: Start
 ) -> None:
     env = flaky_env(
-        service_env, flaky_s3, NST_STORAGE_RETRY_SECONDS="1", NST_MAX_OUTAGE_RETRIES="1",
+        service_env,
+        flaky_s3,
+        NST_STORAGE_RETRY_SECONDS="1",
+        NST_MAX_OUTAGE_RETRIES="1",
         NST_OUTAGE_RETRY_DELAY_SECONDS="0.5",
-    )  # fmt: skip
+    )
     with api_for(env) as api:
         start_worker(env=env)
         job, _ = submit_running(api, iterations=400, past=2)

@@ -49,8 +49,11 @@ def test_images_older_than_the_ttl_are_purged_and_the_record_says_so(service_env
     client = create_app(service_env.settings()).test_client()
     job_id = finished_job(client, service_env)
     fresh = purge_expired(service_env.store(), service_env.storage(), service_env.settings())
-    assert fresh == [] and objects_of(service_env, job_id) == ["content.jpg", "style-0.jpg",
-                                                               "result.png"]  # fmt: skip
+    assert fresh == [] and objects_of(service_env, job_id) == [
+        "content.jpg",
+        "style-0.jpg",
+        "result.png",
+    ]
     expired = Env({**service_env.values, "NST_RESULT_TTL": "0"}).settings()
     assert purge_expired(service_env.store(), service_env.storage(), expired) == [job_id]
     assert objects_of(service_env, job_id) == []

@@ -95,10 +95,16 @@ def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
 
 
 def sentinel_env(service_env: Env, group: SentinelGroup, **extra: str) -> Env:
-    return Env({
-        **service_env.values, "NST_REDIS_URL": group.url, "NST_REDIS_SENTINEL_MASTER": MASTER,
-        "NST_MAX_ITERATIONS": "20000", "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000", **extra,
-    })  # fmt: skip
+    return Env(
+        {
+            **service_env.values,
+            "NST_REDIS_URL": group.url,
+            "NST_REDIS_SENTINEL_MASTER": MASTER,
+            "NST_MAX_ITERATIONS": "20000",
+            "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000",
+            **extra,
+        }
+    )
 
 
 def simulated(env: Env, **extra: str) -> Env:
@@ -115,8 +121,10 @@ def store_of(env: Env) -> JobStore:
 
 def post_job(api: LiveAPI, **params: Any) -> requests.Response:
     """One submission, as a client sends it (an Idempotency-Key of its own); any status."""
-    files = [("content", ("c.jpg", content_bytes(64), "image/jpeg")),
-             ("style", ("s.jpg", style_bytes(64), "image/jpeg"))]  # fmt: skip
+    files = [
+        ("content", ("c.jpg", content_bytes(64), "image/jpeg")),
+        ("style", ("s.jpg", style_bytes(64), "image/jpeg")),
+    ]
     headers = {**api.headers, "Idempotency-Key": str(uuid.uuid4())}
     data = {k: str(v) for k, v in params.items()}
     return requests.post(f"{api.url}/v1/jobs", data=data, files=files, headers=headers, timeout=30)
@@ -130,8 +138,11 @@ def runs_of(worker: WorkerProcess, job_id: str) -> int:
 
 def wait_running(api: LiveAPI, job_id: str, past: int) -> None:
     poll = poller(api, job_id)
-    wait_for(lambda: (poll().get("progress") or {}).get("iteration", 0) >= past, 60,
-             f"job {job_id} past iteration {past}")  # fmt: skip
+    wait_for(
+        lambda: (poll().get("progress") or {}).get("iteration", 0) >= past,
+        60,
+        f"job {job_id} past iteration {past}",
+    )
 
 
 # -- Sentinel failover ----------------------------------------------------------------------
@@ -192,10 +203,14 @@ def standalone_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def standalone_env(service_env: Env, server: RedisServer) -> Env:
-    return Env({
-        **service_env.values, "NST_REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
-        "NST_MAX_ITERATIONS": "20000", "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000",
-    })  # fmt: skip
+    return Env(
+        {
+            **service_env.values,
+            "NST_REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+            "NST_MAX_ITERATIONS": "20000",
+            "NST_MAX_ACTIVE_JOBS_PER_KEY": "1000",
+        }
+    )
 
 
 def test_redis_process_crash_loses_no_acknowledged_job(
@@ -257,8 +272,11 @@ def aof_increment(server: RedisServer) -> Path:
 
 def _fsynced_length(server: RedisServer, path: Path) -> int:
     """The file's length now, once no fsync is pending: what the disk holds at this moment."""
-    wait_for(lambda: server.client().info("persistence")["aof_pending_bio_fsync"] == 0, 10,
-             "the pending fsync")  # fmt: skip
+    wait_for(
+        lambda: server.client().info("persistence")["aof_pending_bio_fsync"] == 0,
+        10,
+        "the pending fsync",
+    )
     return path.stat().st_size
 
 

@@ -51,9 +51,12 @@ def photo(width: int = 400, height: int = 300) -> Image.Image:
 
 
 def run(
-    params: JobParams, every: int | None = 25, resume: bytes | None = None,
-    stop_at: int | None = None, **cadence: float,
-) -> tuple[list[CheckpointView], TransferResult | None]:  # fmt: skip
+    params: JobParams,
+    every: int | None = 25,
+    resume: bytes | None = None,
+    stop_at: int | None = None,
+    **cadence: float,
+) -> tuple[list[CheckpointView], TransferResult | None]:
     """Run the engine, keeping its reports; raise at ``stop_at`` as a cancel would."""
     seen: list[CheckpointView] = []
 
@@ -63,8 +66,9 @@ def run(
             raise KeyboardInterrupt
 
     try:
-        options = RunOptions(checkpoint_every=every, on_checkpoint=keep, resume_from=resume,
-                             **cadence)  # fmt: skip
+        options = RunOptions(
+            checkpoint_every=every, on_checkpoint=keep, resume_from=resume, **cadence
+        )
         result = SimulatedEngine(4096).run(photo(), [photo(200, 200)], params, options)
     except KeyboardInterrupt:
         return seen, None
@@ -88,9 +92,12 @@ def test_state_weighs_what_the_real_engine_writes(optimizer: str) -> None:
         "adam": {"m": image, "v": image},
     }[optimizer]
     state = RunState(
-        scale_index=0, iteration=100, elapsed=1.0, image=np.zeros(image, np.float32),
+        scale_index=0,
+        iteration=100,
+        elapsed=1.0,
+        image=np.zeros(image, np.float32),
         optimizer={k: np.zeros(v, np.float32) for k, v in arrays.items()},
-    )  # fmt: skip
+    )
     real = len(dump_state(state, JobParams(size=512, optimizer=optimizer), 1))
     assert real_state_bytes(optimizer, width, height) == pytest.approx(real, rel=0.01)
 
@@ -122,9 +129,11 @@ def test_progress_comes_between_states_by_modelled_time() -> None:
     params = JobParams(size=128, optimizer="adam", iterations=100)
     per_iteration = iteration_seconds("adam", 128, 96)
     reports, _ = run(
-        params, every=None, progress_seconds=10 * per_iteration,
+        params,
+        every=None,
+        progress_seconds=10 * per_iteration,
         checkpoint_seconds=40 * per_iteration,
-    )  # fmt: skip
+    )
     states = [c.iteration for c in reports if c.state is not None]
     progress = [c.iteration for c in reports if c.state is None]
     assert states == [40, 80, 100]
@@ -139,8 +148,9 @@ def test_a_progress_report_answered_true_gets_the_state_at_once() -> None:
         seen.append(checkpoint)
         return checkpoint.iteration == 30 and checkpoint.state is None
 
-    options = RunOptions(on_checkpoint=drain_at_30,
-                         progress_seconds=10 * iteration_seconds("adam", 128, 96))  # fmt: skip
+    options = RunOptions(
+        on_checkpoint=drain_at_30, progress_seconds=10 * iteration_seconds("adam", 128, 96)
+    )
     SimulatedEngine(4096).run(photo(), [photo(200, 200)], params, options)
     at_30 = [c.state is not None for c in seen if c.iteration == 30]
     assert at_30 == [False, True]
@@ -207,8 +217,13 @@ def test_a_simulated_worker_runs_a_job_through_the_real_stack_without_tensorflow
     live_api: LiveAPI, service_env: Env, start_worker: Start
 ) -> None:
     state_bytes = 300_000
-    env = Env({**service_env.values, "NST_ENGINE": SIMULATED_ENGINE,
-               "NST_SIMULATED_STATE_BYTES": str(state_bytes)})  # fmt: skip
+    env = Env(
+        {
+            **service_env.values,
+            "NST_ENGINE": SIMULATED_ENGINE,
+            "NST_SIMULATED_STATE_BYTES": str(state_bytes),
+        }
+    )
     worker = start_worker(env=env)
     job = submit(live_api, size=64, iterations=40, checkpoint_every=10)
     final = wait_status(poller(live_api, job["id"]), {"succeeded", "failed"}, timeout=60)

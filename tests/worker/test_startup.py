@@ -35,10 +35,14 @@ def test_imagenet_weights_that_cannot_be_fetched_stop_the_worker(
     models = tmp_path / "keras" / "models"
     models.mkdir(parents=True)
     (models / IMAGENET_FILE).write_bytes(b"a truncated earlier download")
-    env = Env({
-        **service_env.values, "NST_VGG19_WEIGHTS": "imagenet",
-        "KERAS_HOME": str(models.parent), "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
-    })  # fmt: skip
+    env = Env(
+        {
+            **service_env.values,
+            "NST_VGG19_WEIGHTS": "imagenet",
+            "KERAS_HOME": str(models.parent),
+            "HTTPS_PROXY": f"http://127.0.0.1:{free_port()}",
+        }
+    )
     worker = _exit_of(start_worker, env)
     out = worker.output()
     assert worker.proc.returncode == 2

@@ -43,9 +43,11 @@ StartHooks = Callable[[ServiceEnv], WorkerProcess]
 def test_signature_matches_the_specifications_test_vector() -> None:
     """standard-webhooks' published vector: secret, id, timestamp, body -> this signature."""
     headers = signed_headers(
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek",
-        '{"test": 2432232314}', 1614265330,
-    )  # fmt: skip
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        '{"test": 2432232314}',
+        1614265330,
+    )
     assert headers == {
         "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
         "webhook-timestamp": "1614265330",
@@ -129,14 +131,16 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
 def hooks_env(service_env: ServiceEnv) -> ServiceEnv:
     """The test's services with webhooks on, fast retries, and loopback receivers allowed."""
     prefix = service_env.values["NST_KEY_PREFIX"]
-    return ServiceEnv({
-        **service_env.values,
-        "NST_WEBHOOK_SECRET": SERVER_SECRET,
-        "NST_WEBHOOK_QUEUE": f"{prefix}-webhooks",
-        "NST_WEBHOOK_ALLOW_PRIVATE": "1",
-        "NST_WEBHOOK_RETRY_DELAY_SECONDS": "0.2",
-        "NST_WEBHOOK_TIMEOUT_SECONDS": "2",
-    })  # fmt: skip
+    return ServiceEnv(
+        {
+            **service_env.values,
+            "NST_WEBHOOK_SECRET": SERVER_SECRET,
+            "NST_WEBHOOK_QUEUE": f"{prefix}-webhooks",
+            "NST_WEBHOOK_ALLOW_PRIVATE": "1",
+            "NST_WEBHOOK_RETRY_DELAY_SECONDS": "0.2",
+            "NST_WEBHOOK_TIMEOUT_SECONDS": "2",
+        }
+    )
 
 
 @pytest.fixture
@@ -203,8 +207,10 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_attempt(
 
     attempts = wait_for(three_attempts, 60, "three recorded attempts")
     assert [(a["attempt"], a["status_code"], a["delivered"]) for a in attempts] == [
-        (1, 500, False), (2, 500, False), (3, 200, True),
-    ]  # fmt: skip
+        (1, 500, False),
+        (2, 500, False),
+        (3, 200, True),
+    ]
     assert [d.answered for d in hook.deliveries] == [500, 500, 200]
     assert len({d.headers["webhook-id"] for d in hook.deliveries}) == 1  # one message, retried
     secret = my_secret(hooks_api)
@@ -215,19 +221,26 @@ def test_progress_events_arrive_when_subscribed(
     hooks_api: LiveAPI, hook_workers: None, receiver: Callable[..., Receiver]
 ) -> None:
     hook = receiver()
-    job = submit(hooks_api, webhook_url=hook.url, webhook_events="progress,completed",
-                 iterations=6, checkpoint_every=2)  # fmt: skip
+    job = submit(
+        hooks_api,
+        webhook_url=hook.url,
+        webhook_events="progress,completed",
+        iterations=6,
+        checkpoint_every=2,
+    )
     wait_status(poller(hooks_api, job["id"]), {"succeeded"})
     wait_for(lambda: hook.of_type("job.completed"), 60, "the completed event")
 
     def last_checkpoint() -> bool:
-        return any(d.payload["data"]["progress"]["iteration"] == 6
-                   for d in hook.of_type("job.progress"))  # fmt: skip
+        return any(
+            d.payload["data"]["progress"]["iteration"] == 6 for d in hook.of_type("job.progress")
+        )
 
     wait_for(last_checkpoint, 60, "the last checkpoint's event")
     secret = my_secret(hooks_api)
-    progress = [verified(secret, d)["data"]["progress"]["iteration"]
-                for d in hook.of_type("job.progress")]  # fmt: skip
+    progress = [
+        verified(secret, d)["data"]["progress"]["iteration"] for d in hook.of_type("job.progress")
+    ]
     # A checkpoint's event is skipped when a later one was recorded before it went out
     # (coalescing); the last one always goes out, and none goes out twice.
     assert progress == sorted(set(progress)) and set(progress) <= {2, 4, 6} and progress[-1] == 6
@@ -240,8 +253,15 @@ def deliver_completed(env: ServiceEnv, url: str) -> Job:
     store = env.store()
     store.on_final = notifier.job_finished
     webhook = JobWebhook(url=url, events=(WebhookEvent.COMPLETED,))
-    job = store.create(Job(id=new_job_id(), owner="owner-1", params=JobParams(size=48),
-                           style_count=1, webhook=webhook))  # fmt: skip
+    job = store.create(
+        Job(
+            id=new_job_id(),
+            owner="owner-1",
+            params=JobParams(size=48),
+            style_count=1,
+            webhook=webhook,
+        )
+    )
     store.finish(job.id, JobStatus.SUCCEEDED)
     return job
 
@@ -285,8 +305,9 @@ def test_redirects_are_not_followed_and_attempts_stop_at_the_maximum(
 def test_a_receiver_that_never_answers_is_an_attempt_that_timed_out(
     hooks_env: ServiceEnv, start_webhook_worker: StartHooks
 ) -> None:
-    env = ServiceEnv({**hooks_env.values, "NST_WEBHOOK_MAX_ATTEMPTS": "1",
-                      "NST_WEBHOOK_TIMEOUT_SECONDS": "1"})  # fmt: skip
+    env = ServiceEnv(
+        {**hooks_env.values, "NST_WEBHOOK_MAX_ATTEMPTS": "1", "NST_WEBHOOK_TIMEOUT_SECONDS": "1"}
+    )
     start_webhook_worker(env)
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
         job = deliver_completed(env, f"http://127.0.0.1:{silent.getsockname()[1]}/")
@@ -299,9 +320,13 @@ def test_the_consumer_refuses_to_start_without_a_secret(
     hooks_env: ServiceEnv, tmp_path: Path
 ) -> None:
     env = ServiceEnv({k: v for k, v in hooks_env.values.items() if k != "NST_WEBHOOK_SECRET"})
-    consumer = WorkerProcess(env, "hooks", tmp_path / "hooks.log",
-                             app="worker.webhooks.consumer:app",
-                             queue=env.values["NST_WEBHOOK_QUEUE"])  # fmt: skip
+    consumer = WorkerProcess(
+        env,
+        "hooks",
+        tmp_path / "hooks.log",
+        app="worker.webhooks.consumer:app",
+        queue=env.values["NST_WEBHOOK_QUEUE"],
+    )
     assert consumer.proc.wait(timeout=60) == 2
     assert "cannot start: NST_WEBHOOK_SECRET is not set" in consumer.output()
     consumer.stop()
@@ -386,8 +411,9 @@ def ended_job(env: ServiceEnv, url: str, owner: str, producer: Any = None) -> Jo
     store = env.store()
     store.on_final = notifier.job_finished
     webhook = JobWebhook(url=url, events=(WebhookEvent.COMPLETED, WebhookEvent.PROGRESS))
-    job = store.create(Job(id=new_job_id(), owner=owner, params=JobParams(size=48),
-                           style_count=1, webhook=webhook))  # fmt: skip
+    job = store.create(
+        Job(id=new_job_id(), owner=owner, params=JobParams(size=48), style_count=1, webhook=webhook)
+    )
     store.finish(job.id, JobStatus.SUCCEEDED)
     return job
 
@@ -410,9 +436,10 @@ def test_the_gpu_workers_notifier_puts_no_job_time_limits_on_webhook_messages(
 
 
 def test_a_receiver_trickling_its_answer_is_cut_off_at_the_attempts_deadline(
-    hooks_env: ServiceEnv, start_webhook_worker: StartHooks,
+    hooks_env: ServiceEnv,
+    start_webhook_worker: StartHooks,
     slow_receiver: Callable[..., SlowReceiver],
-) -> None:  # fmt: skip
+) -> None:
     """One byte every 0.5 s keeps any per-read timeout from firing; the attempt's deadline
     (2 s here) still ends it, as "no answer in time", and the consumer moves on."""
     from worker.celery_app import create_worker_app
@@ -434,8 +461,13 @@ def test_a_failing_receiver_gets_every_attempt_on_the_schedule_then_a_gave_up_re
 ) -> None:
     """Celery's default max_retries (3) ended deliveries after 4 attempts, with a traceback."""
     first = 0.05
-    env = ServiceEnv({**hooks_env.values, "NST_WEBHOOK_MAX_ATTEMPTS": "8",
-                      "NST_WEBHOOK_RETRY_DELAY_SECONDS": str(first)})  # fmt: skip
+    env = ServiceEnv(
+        {
+            **hooks_env.values,
+            "NST_WEBHOOK_MAX_ATTEMPTS": "8",
+            "NST_WEBHOOK_RETRY_DELAY_SECONDS": str(first),
+        }
+    )
     consumer = start_webhook_worker(env)
     hook = receiver([500] * 20)
     job = ended_job(env, hook.url, "owner-1")
@@ -459,8 +491,15 @@ def test_a_progress_backlog_is_coalesced_and_another_keys_completed_event_goes_f
     notifier = WebhookNotifier(make_producer(hooks_env.settings()))
     store = hooks_env.store()
     webhook = JobWebhook(url=hook.url, events=(WebhookEvent.PROGRESS,))
-    busy = store.create(Job(id=new_job_id(), owner="busy-owner", params=JobParams(size=48),
-                            style_count=1, webhook=webhook))  # fmt: skip
+    busy = store.create(
+        Job(
+            id=new_job_id(),
+            owner="busy-owner",
+            params=JobParams(size=48),
+            style_count=1,
+            webhook=webhook,
+        )
+    )
     for iteration in range(1, 151):
         progress = Progress(iteration=iteration, total=150, elapsed_seconds=float(iteration))
         notifier.job_progressed(busy.model_copy(update={"progress": progress}))
@@ -471,8 +510,9 @@ def test_a_progress_backlog_is_coalesced_and_another_keys_completed_event_goes_f
     first, second = hook.deliveries
     assert (first.payload["type"], first.payload["data"]["id"]) == ("job.completed", other.id)
     assert (second.payload["type"], second.payload["data"]["progress"]["iteration"]) == (
-        "job.progress", 150,
-    )  # fmt: skip
+        "job.progress",
+        150,
+    )
     broker = redis.Redis.from_url(hooks_env.settings().redis_url)
     progress_queue = f"{hooks_env.values['NST_WEBHOOK_QUEUE']}\x06\x169"  # kombu: priority 9
     wait_for(lambda: broker.llen(progress_queue) == 0, 60, "the backlog to drain")
@@ -480,19 +520,31 @@ def test_a_progress_backlog_is_coalesced_and_another_keys_completed_event_goes_f
 
 
 def test_one_keys_slow_receiver_does_not_hold_another_keys_delivery(
-    hooks_env: ServiceEnv, tmp_path: Path, receiver: Callable[..., Receiver],
+    hooks_env: ServiceEnv,
+    tmp_path: Path,
+    receiver: Callable[..., Receiver],
     slow_receiver: Callable[..., SlowReceiver],
-) -> None:  # fmt: skip
+) -> None:
     """Two consumer processes, three events of one key to a receiver that holds every
     connection: that key gets one process (NST_WEBHOOK_MAX_IN_FLIGHT_PER_KEY=1), and another
     key's event goes out through the other while the receiver still holds the first."""
-    env = ServiceEnv({
-        **hooks_env.values, "NST_WEBHOOK_MAX_IN_FLIGHT_PER_KEY": "1",
-        "NST_WEBHOOK_TIMEOUT_SECONDS": "30", "NST_WEBHOOK_MAX_ATTEMPTS": "1",
-    })  # fmt: skip
+    env = ServiceEnv(
+        {
+            **hooks_env.values,
+            "NST_WEBHOOK_MAX_IN_FLIGHT_PER_KEY": "1",
+            "NST_WEBHOOK_TIMEOUT_SECONDS": "30",
+            "NST_WEBHOOK_MAX_ATTEMPTS": "1",
+        }
+    )
     queue = env.values["NST_WEBHOOK_QUEUE"]
-    consumer = WorkerProcess(env, "hooks", tmp_path / "hooks.log", ("--concurrency", "2"),
-                             app="worker.webhooks.consumer:app", queue=queue)  # fmt: skip
+    consumer = WorkerProcess(
+        env,
+        "hooks",
+        tmp_path / "hooks.log",
+        ("--concurrency", "2"),
+        app="worker.webhooks.consumer:app",
+        queue=queue,
+    )
     try:
         consumer.wait_ready()
         slow, fast = slow_receiver(trickle=False), receiver()

@@ -39,9 +39,13 @@ def loss_weights(params: JobParams, targets: FeatureTargets, content: np.ndarray
     content_layers, style_layers = (tuple(float(w) for w in ws) for ws in layer_weights(params))
     if not params.uses_strength:
         alpha, beta, tv = params.raw_weights()
-        return LossWeights(content_weight=alpha, style_weight=beta, tv_weight=tv,
-                           content_layer_weights=content_layers,
-                           style_layer_weights=style_layers)  # fmt: skip
+        return LossWeights(
+            content_weight=alpha,
+            style_weight=beta,
+            tv_weight=tv,
+            content_layer_weights=content_layers,
+            style_layer_weights=style_layers,
+        )
     content_scale = [_energy(features) / 2 for features in targets.content]
     style_scale = [
         _loss_at_zero_gram(gram, positions)

@@ -48,9 +48,15 @@ class StyleTransfer:
     """The engine: one instance per process, reused across jobs."""
 
     def __init__(
-        self, weights: str, *, jit_compile: bool = False, max_compiled_steps: int = 8,
-        shape_bucket: int = 0, on_device: bool = True, precision: PrecisionSetting = "float32",
-    ) -> None:  # fmt: skip
+        self,
+        weights: str,
+        *,
+        jit_compile: bool = False,
+        max_compiled_steps: int = 8,
+        shape_bucket: int = 0,
+        on_device: bool = True,
+        precision: PrecisionSetting = "float32",
+    ) -> None:
         """Load VGG19 now ("imagenet" or a .weights.h5 path); WeightsUnavailable if unusable.
 
         ``jit_compile`` asks TensorFlow for XLA; whether that is faster depends on the machine
@@ -102,32 +108,46 @@ class StyleTransfer:
         full = pass_images(content, styles, params, params.size, self._bucket)
         height, width = full.content_target.shape[:2]
         largest_style = max(style.shape[0] * style.shape[1] for style in full.styles)
-        check_fits(height * width, params.size, options.memory_limit_mib, params.optimizer,
-                   largest_style)  # fmt: skip
+        check_fits(
+            height * width, params.size, options.memory_limit_mib, params.optimizer, largest_style
+        )
         targets = feature_targets(extractor, full, params)
         plan = RunPlan(
-            content=content, styles=styles, params=params, scales=scale_plan(params),
-            on_checkpoint=options.on_checkpoint, extractor=extractor,
+            content=content,
+            styles=styles,
+            params=params,
+            scales=scale_plan(params),
+            on_checkpoint=options.on_checkpoint,
+            extractor=extractor,
             loop_for=functools.partial(self._loop, extractor, params),
             weights=loss_weights(params, targets, img.preprocess_image(full.content_target)),
-            full_targets=targets, bucket=self._bucket,
-        )  # fmt: skip
+            full_targets=targets,
+            bucket=self._bucket,
+        )
         tally = RunTally(
             started=time.monotonic() - state.elapsed,
-            cadence=Cadence(options.progress_seconds, options.checkpoint_seconds,
-                            options.checkpoint_every),
+            cadence=Cadence(
+                options.progress_seconds, options.checkpoint_seconds, options.checkpoint_every
+            ),
             reported=state.iteration > 0,  # a resumed run has reported progress before
-        )  # fmt: skip
+        )
         for index in range(state.scale_index, len(plan.scales)):
             state, loop, images = run_pass(plan, tally, index, state)
         loss, terms = loop.final_loss()
         image = output_image(state.image, images, params)
         losses = Losses.from_terms(loss, terms)
         return TransferResult(
-            image, state.iteration, tally.elapsed(), losses, _size(image), plan.weights,
-            tally.evaluations.count, iterations_saved=plan.total - state.iteration,
-            compile_seconds=tally.compile_seconds, precision=self.precision,
-        )  # fmt: skip
+            image,
+            state.iteration,
+            tally.elapsed(),
+            losses,
+            _size(image),
+            plan.weights,
+            tally.evaluations.count,
+            iterations_saved=plan.total - state.iteration,
+            compile_seconds=tally.compile_seconds,
+            precision=self.precision,
+        )
 
     def score(
         self,
@@ -156,8 +176,9 @@ class StyleTransfer:
         """The compiled loss-and-gradient step for this layer set and shape, and whether it is
         new (its first call compiles): for scoring, and for the host loops."""
         loss_fn = functools.partial(loss_terms, extractor)
-        return self._cached(("step", params, shape),
-                            lambda: compile_loss_and_grads(loss_fn, self._jit_compile))  # fmt: skip
+        return self._cached(
+            ("step", params, shape), lambda: compile_loss_and_grads(loss_fn, self._jit_compile)
+        )
 
     def _loop(
         self, extractor: keras.Model, params: JobParams, shape: tuple[int, ...]
@@ -181,8 +202,15 @@ class StyleTransfer:
         the least recently used is dropped, and with it the graphs it compiled.
         """
         kind, params, shape = what
-        key = (kind, params.pooling, params.content_layers, params.style_layers,
-               self._jit_compile, self.precision, tuple(shape))  # fmt: skip
+        key = (
+            kind,
+            params.pooling,
+            params.content_layers,
+            params.style_layers,
+            self._jit_compile,
+            self.precision,
+            tuple(shape),
+        )
         compiled = self._compiled.pop(key, None)
         fresh = compiled is None
         if compiled is None:

@@ -74,9 +74,12 @@ def scale_plan(params: JobParams) -> list[ScalePass]:
 
 
 def pass_images(
-    content: Image.Image, styles: Sequence[Image.Image], params: JobParams, size: int,
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    params: JobParams,
+    size: int,
     bucket: int = 0,
-) -> PassImages:  # fmt: skip
+) -> PassImages:
     """Resize the images for a pass, apply the colour-preservation mode, pad to the bucket."""
     content_rgb = img.to_rgb_array(img.resize_long_side(content, size))
     style_size = params.style_size(size)

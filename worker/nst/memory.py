@@ -72,9 +72,12 @@ def free_mib() -> tuple[float | None, bool]:
 
 
 def check_fits(
-    pixels: int, size: int, limit_mib: float | None, optimizer: str = "lbfgs",
+    pixels: int,
+    size: int,
+    limit_mib: float | None,
+    optimizer: str = "lbfgs",
     style_pixels: int = 0,
-) -> None:  # fmt: skip
+) -> None:
     """Raise InsufficientMemory when a job of ``pixels`` (at ``size`` px) would not fit.
 
     ``style_pixels``: the largest style image as the job resizes it. ``limit_mib``

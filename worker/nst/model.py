@@ -75,8 +75,9 @@ def build_extractor(
             if layer.name == last:
                 break
         else:
-            x = pool_cls(pool_size=2, strides=2, name=f"{layer.name}_{key.pooling}",
-                         dtype=key.precision)(x)  # fmt: skip
+            x = pool_cls(
+                pool_size=2, strides=2, name=f"{layer.name}_{key.pooling}", dtype=key.precision
+            )(x)
     features = [keras.ops.cast(outputs[name], "float32") for name in key.layers]
     model = keras.Model(inputs, features, name=f"vgg19_{last}_{key.precision}")
     model.trainable = False
@@ -102,9 +103,12 @@ class FeatureExtractors:
     def __init__(self, weights: str) -> None:
         self._vgg19 = load_vgg19(weights)
         self._convs: dict[Precision, dict[str, keras.layers.Conv2D]] = {
-            "float32": {layer.name: layer for layer in self._vgg19.layers
-                        if isinstance(layer, keras.layers.Conv2D)},
-        }  # fmt: skip
+            "float32": {
+                layer.name: layer
+                for layer in self._vgg19.layers
+                if isinstance(layer, keras.layers.Conv2D)
+            },
+        }
         self._cache: dict[ExtractorKey, keras.Model] = {}
 
     def get(

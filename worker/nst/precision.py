@@ -81,9 +81,10 @@ def choose_precision(setting: PrecisionSetting, extractors: FeatureExtractors) -
 
 
 def time_evaluations(
-    extractors: FeatureExtractors, size: tuple[int, int] = AUTO_SIZE,
+    extractors: FeatureExtractors,
+    size: tuple[int, int] = AUTO_SIZE,
     evaluations: int = AUTO_EVALUATIONS,
-) -> tuple[float, float]:  # fmt: skip
+) -> tuple[float, float]:
     """Median seconds of one loss-and-gradient evaluation in float32 and in bfloat16.
 
     The default job's layers, max pooling, a float32 loss over every output (as the real loss

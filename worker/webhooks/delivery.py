@@ -71,9 +71,11 @@ class WebhookConsumer:
         """A slot lapses when the attempt holding it can no longer run (its hard time limit)."""
         settings = self.settings
         return OwnerSlots(
-            self.store.redis, settings.key_prefix, settings.webhook_max_in_flight_per_key,
+            self.store.redis,
+            settings.key_prefix,
+            settings.webhook_max_in_flight_per_key,
             hold_seconds=attempt_time_limits(settings)[1],
-        )  # fmt: skip
+        )
 
     def secret_for(self, owner: str) -> str:
         assert self.settings.webhook_secret is not None  # checked at start-up
@@ -107,9 +109,13 @@ class Again:
 
 
 def deliver(
-    consumer: WebhookConsumer, job_id: str, event: WebhookEvent, message_id: str, body: str,
+    consumer: WebhookConsumer,
+    job_id: str,
+    event: WebhookEvent,
+    message_id: str,
+    body: str,
     attempt: int,
-) -> Again | None:  # fmt: skip
+) -> Again | None:
     """Make attempt number ``attempt``; say when to make the next one, or None for no more.
 
     None also when there is nothing to deliver: the job is gone (expired or deleted), has no
@@ -152,19 +158,27 @@ def _attempt(
     assert job.webhook is not None
     settings = consumer.settings
     headers = {
-        "content-type": "application/json", "user-agent": USER_AGENT,
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
         **signed_headers(consumer.secret_for(job.owner), message_id, body, started),
-    }  # fmt: skip
+    }
     return post(
-        job.webhook.url, body, headers, settings.webhook_timeout_seconds,
+        job.webhook.url,
+        body,
+        headers,
+        settings.webhook_timeout_seconds,
         public_only=not settings.webhook_allow_private,
-    )  # fmt: skip
+    )
 
 
 def _after(
-    consumer: WebhookConsumer, job_id: str, event: WebhookEvent, message_id: str,
-    attempt_at: tuple[int, float], answer: Answer,
-) -> Again | None:  # fmt: skip
+    consumer: WebhookConsumer,
+    job_id: str,
+    event: WebhookEvent,
+    message_id: str,
+    attempt_at: tuple[int, float],
+    answer: Answer,
+) -> Again | None:
     """Record the attempt (saying so when it was the last of a completed event) and decide."""
     settings = consumer.settings
     attempt, started = attempt_at
@@ -174,9 +188,13 @@ def _after(
     attempts = f"{attempt} attempt{'s' if attempt > 1 else ''}"
     error = f"{answer.error}; gave up after {attempts}" if gave_up else answer.error
     record = WebhookAttempt(
-        message_id=message_id, event=event, attempt=attempt, at=started,
-        status_code=answer.status_code, error=error,
-    )  # fmt: skip
+        message_id=message_id,
+        event=event,
+        attempt=attempt,
+        at=started,
+        status_code=answer.status_code,
+        error=error,
+    )
     _record(consumer, job_id, record)
     if gave_up:
         log.warning("webhook %s undelivered after %d attempts: %s", message_id, attempt, error)
@@ -225,6 +243,8 @@ def deliver_webhook(
     if again is None:
         return "done"
     raise self.retry(
-        args=[job_id, event, message_id, body], kwargs={"attempt": again.attempt},
-        countdown=again.wait, priority=PRIORITY[kind],
-    )  # fmt: skip
+        args=[job_id, event, message_id, body],
+        kwargs={"attempt": again.attempt},
+        countdown=again.wait,
+        priority=PRIORITY[kind],
+    )

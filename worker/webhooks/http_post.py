@@ -110,9 +110,15 @@ def post(url: str, body: str, headers: dict[str, str], timeout: float, public_on
         pool = _pool_for(url, deadline, public_only)
         try:
             response = pool.urlopen(
-                "POST", parse_url(url).request_uri, body=body.encode(), headers=headers,
-                redirect=False, retries=False, preload_content=False, assert_same_host=False,
-            )  # fmt: skip
+                "POST",
+                parse_url(url).request_uri,
+                body=body.encode(),
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
             response.close()  # the body is of no interest, however long
         finally:
             deadline.cancel()
@@ -127,9 +133,12 @@ def post(url: str, body: str, headers: dict[str, str], timeout: float, public_on
 def _pool_for(url: str, deadline: Deadline, public_only: bool) -> HTTPConnectionPool:
     parsed = parse_url(url)
     kwargs: dict[str, Any] = {
-        "timeout": Timeout(connect=deadline.seconds, read=deadline.seconds), "maxsize": 1,
-        "retries": False, "deadline": deadline, "public_only": public_only,
-    }  # fmt: skip
+        "timeout": Timeout(connect=deadline.seconds, read=deadline.seconds),
+        "maxsize": 1,
+        "retries": False,
+        "deadline": deadline,
+        "public_only": public_only,
+    }
     if parsed.scheme == "https":
         return _HTTPSPool(str(parsed.host), parsed.port, ca_certs=certifi.where(), **kwargs)
     return _HTTPPool(str(parsed.host), parsed.port, **kwargs)
@@ -177,9 +186,11 @@ class _Guarded:
         for address in addresses:
             try:
                 sock = connection.create_connection(
-                    (address, port), min(self.deadline.remaining(), self.deadline.seconds),
-                    source_address=conn.source_address, socket_options=conn.socket_options,
-                )  # fmt: skip
+                    (address, port),
+                    min(self.deadline.remaining(), self.deadline.seconds),
+                    source_address=conn.source_address,
+                    socket_options=conn.socket_options,
+                )
             except OSError as exc:
                 failure = exc
                 continue

@@ -39,10 +39,12 @@ class Cadence:
         """Seconds until progress or state is due by time (negative: overdue); None: never."""
         due = [
             last + every
-            for last, every in ((self.last_progress, self.progress_seconds),
-                                (self.last_state, self.checkpoint_seconds))
+            for last, every in (
+                (self.last_progress, self.progress_seconds),
+                (self.last_state, self.checkpoint_seconds),
+            )
             if every is not None
-        ]  # fmt: skip
+        ]
         return min(due) - now if due else None
 
     def iterations_until_state(self, iteration: int) -> int | None:

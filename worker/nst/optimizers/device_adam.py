@@ -54,9 +54,13 @@ def adam_iterations(loss_fn: LossFn) -> Any:
     eps = np.float32(ADAM_EPS)
 
     def iteration(
-        state: AdamState, tally: CallTally, rate: Tensor, corrections: Tensor, rule: EarlyStop,
+        state: AdamState,
+        tally: CallTally,
+        rate: Tensor,
+        corrections: Tensor,
+        rule: EarlyStop,
         args: Sequence[Any],
-    ) -> tuple[AdamState, CallTally]:  # fmt: skip
+    ) -> tuple[AdamState, CallTally]:
         total, terms, grad = loss_and_grads(state.x, args)
         tally = evaluated(tally, total)
         m = state.m * beta1 + grad * rest1  # tensors first: numpy scalars must not lead
@@ -67,9 +71,15 @@ def adam_iterations(loss_fn: LossFn) -> Any:
         return AdamState(x, m, v), completed(tally, total, terms, rule)
 
     def run(
-        state: AdamState, count: Tensor, rate: Tensor, corrections: Tensor, recent: Tensor,
-        held: Tensor, rule: EarlyStop, args: Sequence[Any],
-    ) -> tuple[AdamState, CallTally]:  # fmt: skip
+        state: AdamState,
+        count: Tensor,
+        rate: Tensor,
+        corrections: Tensor,
+        recent: Tensor,
+        held: Tensor,
+        rule: EarlyStop,
+        args: Sequence[Any],
+    ) -> tuple[AdamState, CallTally]:
         state, tally = ops.while_loop(
             lambda state, tally: running(tally, count),
             lambda state, tally: iteration(state, tally, rate, corrections, rule, args),
@@ -89,9 +99,13 @@ class CompiledAdam(CompiledLoop):
         super().__init__(adam_iterations(loss_fn), jit_compile)
 
     def start(
-        self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: EvaluationCount,
-    ) -> DeviceAdam:  # fmt: skip
+        self,
+        x: np.ndarray,
+        targets: Sequence[Any],
+        learning_rate: float,
+        state: dict[str, np.ndarray],
+        evaluations: EvaluationCount,
+    ) -> DeviceAdam:
         return DeviceAdam(self._call, x, targets, learning_rate, state, evaluations)
 
 
@@ -99,17 +113,24 @@ class DeviceAdam:
     """One pass of Adam on the device, from a start image or a checkpoint's state."""
 
     def __init__(
-        self, call: Any, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: EvaluationCount,
-    ) -> None:  # fmt: skip
+        self,
+        call: Any,
+        x: np.ndarray,
+        targets: Sequence[Any],
+        learning_rate: float,
+        state: dict[str, np.ndarray],
+        evaluations: EvaluationCount,
+    ) -> None:
         self._call, self._targets, self._evaluations = call, tuple(targets), evaluations
         self._rate = ops.convert_to_tensor(np.float32(learning_rate))
         self.t = int(state.get("t", 0))
         zeros = np.zeros_like(x)
-        self._state = AdamState(*(
-            ops.convert_to_tensor(np.asarray(a, np.float32))
-            for a in (x, state.get("m", zeros), state.get("v", zeros))
-        ))  # fmt: skip
+        self._state = AdamState(
+            *(
+                ops.convert_to_tensor(np.asarray(a, np.float32))
+                for a in (x, state.get("m", zeros), state.get("v", zeros))
+            )
+        )
 
     def advance(self, count: int, plateau: Plateau, may_stop: bool) -> Advance:
         """Run up to ``count`` iterations (fewer at a plateau); EngineFailure if non-finite."""
@@ -124,10 +145,15 @@ class DeviceAdam:
         corrections = np.stack([1 - ADAM_BETA1**steps, 1 - ADAM_BETA2**steps], axis=1)
         recent, held, rule = call_inputs(plateau, may_stop)
         state, tally = self._call(
-            self._state, ops.convert_to_tensor(count, "int32"), self._rate,
-            ops.convert_to_tensor(corrections.astype(np.float32)), recent, held, rule,
+            self._state,
+            ops.convert_to_tensor(count, "int32"),
+            self._rate,
+            ops.convert_to_tensor(corrections.astype(np.float32)),
+            recent,
+            held,
+            rule,
             self._targets,
-        )  # fmt: skip
+        )
         return state, advance_of(tally, self._evaluations)
 
     def final_loss(self) -> tuple[float, np.ndarray]:
@@ -142,5 +168,8 @@ class DeviceAdam:
         """The moments and step count, as ``host_reference.Adam.state`` has them."""
         if self.t == 0:
             return {"t": np.array(0)}
-        return {"t": np.array(self.t), "m": np.asarray(self._state.m),
-                "v": np.asarray(self._state.v)}  # fmt: skip
+        return {
+            "t": np.array(self.t),
+            "m": np.asarray(self._state.m),
+            "v": np.asarray(self._state.v),
+        }

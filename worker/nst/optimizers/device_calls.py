@@ -57,10 +57,11 @@ def start_tally(recent: Tensor, held: Tensor) -> CallTally:
         evaluations=ops.convert_to_tensor(0, "int32"),
         losses=ops.zeros((MAX_COUNT,), "float32"),
         terms=ops.zeros((MAX_COUNT, 3), "float32"),
-        recent=recent, held=held,
+        recent=recent,
+        held=held,
         stopped=ops.convert_to_tensor(False),
         bad_loss=ops.convert_to_tensor(0.0, "float32"),
-    )  # fmt: skip
+    )
 
 
 def running(tally: CallTally, count: Tensor) -> Tensor:
@@ -91,9 +92,10 @@ def completed(tally: CallTally, loss: Tensor, terms: Tensor, early_stop: EarlySt
         done=tally.done + 1,
         losses=ops.where(slot, loss, tally.losses),
         terms=ops.where(slot[:, None], terms[None, :], tally.terms),
-        recent=recent, held=held,
+        recent=recent,
+        held=held,
         stopped=plateau & early_stop.allowed,
-    )  # fmt: skip
+    )
 
 
 @dataclass

@@ -134,8 +134,9 @@ def _plan(st: LbfgsState) -> tuple[LbfgsState, Trial]:
 
 def _trial(direction: Tensor, slope: Tensor) -> Trial:
     """A line search that has not tried anything yet (step 1)."""
-    return Trial(direction, slope, ops.convert_to_tensor(1.0, "float32"),
-                 ops.convert_to_tensor(0, "int32"))  # fmt: skip
+    return Trial(
+        direction, slope, ops.convert_to_tensor(1.0, "float32"), ops.convert_to_tensor(0, "int32")
+    )
 
 
 def _remember(st: LbfgsState, s: Tensor, y: Tensor) -> LbfgsState:
@@ -145,10 +146,12 @@ def _remember(st: LbfgsState, s: Tensor, y: Tensor) -> LbfgsState:
 
     def insert() -> LbfgsState:
         return st._replace(
-            s=write_row(st.s, st.head, s), y=write_row(st.y, st.head, y),
+            s=write_row(st.s, st.head, s),
+            y=write_row(st.y, st.head, y),
             sy=ops.where(ops.arange(LBFGS_HISTORY) == st.head, sy, st.sy),
-            head=(st.head + 1) % LBFGS_HISTORY, count=ops.minimum(st.count + 1, LBFGS_HISTORY),
-        )  # fmt: skip
+            head=(st.head + 1) % LBFGS_HISTORY,
+            count=ops.minimum(st.count + 1, LBFGS_HISTORY),
+        )
 
     return ops.cond(keep, insert, lambda: st)
 
@@ -171,13 +174,18 @@ def lbfgs_iterations(loss_fn: LossFn) -> Any:
     def started(st: LbfgsState, total: Tensor, terms: Tensor, grad: Tensor) -> LbfgsState:
         e = _exponent(total)
         unit = ops.take(ops.convert_to_tensor(POWERS), EXPONENTS - e)
-        return st._replace(loss=total, terms=terms, grad=grad * unit, exponent=e,
-                           ready=ops.ones_like(st.ready))  # fmt: skip
+        return st._replace(
+            loss=total, terms=terms, grad=grad * unit, exponent=e, ready=ops.ones_like(st.ready)
+        )
 
     def tried(
-        st: LbfgsState, trial: Trial, tally: CallTally, point: Tensor, evaluation: tuple[Any, ...],
+        st: LbfgsState,
+        trial: Trial,
+        tally: CallTally,
+        point: Tensor,
+        evaluation: tuple[Any, ...],
         rule: EarlyStop,
-    ) -> tuple[LbfgsState, Trial, CallTally]:  # fmt: skip
+    ) -> tuple[LbfgsState, Trial, CallTally]:
         total, terms, grad = evaluation
         unit = ops.take(ops.convert_to_tensor(POWERS), EXPONENTS - st.exponent)
         tries = trial.tries + 1
@@ -198,8 +206,7 @@ def lbfgs_iterations(loss_fn: LossFn) -> Any:
     def trip(
         st: LbfgsState, trial: Trial, tally: CallTally, rule: EarlyStop, args: Sequence[Any]
     ) -> tuple[LbfgsState, Trial, CallTally]:
-        st, trial = ops.cond(st.ready & (trial.tries == 0), lambda: _plan(st),
-                             lambda: (st, trial))  # fmt: skip
+        st, trial = ops.cond(st.ready & (trial.tries == 0), lambda: _plan(st), lambda: (st, trial))
         point = ops.where(st.ready, st.x + trial.direction * trial.step, st.x)
         evaluation = loss_and_grads(point, args)
         tally = evaluated(tally, evaluation[0])
@@ -210,9 +217,13 @@ def lbfgs_iterations(loss_fn: LossFn) -> Any:
         )
 
     def run(
-        st: LbfgsState, count: Tensor, recent: Tensor, held: Tensor, rule: EarlyStop,
+        st: LbfgsState,
+        count: Tensor,
+        recent: Tensor,
+        held: Tensor,
+        rule: EarlyStop,
         args: Sequence[Any],
-    ) -> tuple[LbfgsState, CallTally]:  # fmt: skip
+    ) -> tuple[LbfgsState, CallTally]:
         trial = _trial(ops.zeros_like(st.x), ops.convert_to_tensor(0.0, "float32"))
         st, _, tally = ops.while_loop(
             lambda st, trial, tally: (
@@ -235,9 +246,13 @@ class CompiledLbfgs(CompiledLoop):
         super().__init__(lbfgs_iterations(loss_fn), jit_compile)
 
     def start(
-        self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: EvaluationCount,
-    ) -> DeviceLbfgs:  # fmt: skip
+        self,
+        x: np.ndarray,
+        targets: Sequence[Any],
+        learning_rate: float,
+        state: dict[str, np.ndarray],
+        evaluations: EvaluationCount,
+    ) -> DeviceLbfgs:
         """``learning_rate`` is Adam's; L-BFGS's step comes from its line search."""
         return DeviceLbfgs(self._call, x, targets, state, evaluations)
 
@@ -246,9 +261,13 @@ class DeviceLbfgs:
     """One pass of L-BFGS on the device, from a start image or a checkpoint's state."""
 
     def __init__(
-        self, call: Any, x: np.ndarray, targets: Sequence[Any], state: dict[str, np.ndarray],
+        self,
+        call: Any,
+        x: np.ndarray,
+        targets: Sequence[Any],
+        state: dict[str, np.ndarray],
         evaluations: EvaluationCount,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._call, self._targets, self._evaluations = call, tuple(targets), evaluations
         self._state = _device_state(np.asarray(x, np.float32), state)
 
@@ -283,10 +302,14 @@ class DeviceLbfgs:
             return np.asarray(ops.take(buffer, ops.convert_to_tensor(order, "int32"), axis=0))
 
         return {
-            "s": pairs(st.s), "y": pairs(st.y) * unit, "sy": np.asarray(st.sy)[order] * unit,
-            "loss": np.array(float(st.loss)), "terms": np.asarray(st.terms),
-            "grad": np.asarray(st.grad) * unit, "exponent": np.array(exponent),
-        }  # fmt: skip
+            "s": pairs(st.s),
+            "y": pairs(st.y) * unit,
+            "sy": np.asarray(st.sy)[order] * unit,
+            "loss": np.array(float(st.loss)),
+            "terms": np.asarray(st.terms),
+            "grad": np.asarray(st.grad) * unit,
+            "exponent": np.array(exponent),
+        }
 
 
 def _device_state(x: np.ndarray, state: dict[str, np.ndarray]) -> LbfgsState:
@@ -304,16 +327,25 @@ def _device_state(x: np.ndarray, state: dict[str, np.ndarray]) -> LbfgsState:
         count = len(state["s"])
         s[:count], y[:count] = state["s"], np.asarray(state["y"], np.float32) * scale
         sy[:count] = (
-            np.asarray(state["sy"], np.float32) * scale if "sy" in state
+            np.asarray(state["sy"], np.float32) * scale
+            if "sy" in state
             else [np.dot(a, b) for a, b in zip(s[:count], y[:count], strict=True)]
-        )  # fmt: skip
+        )
         grad = np.asarray(state["grad"], np.float32) * scale
     tensor = ops.convert_to_tensor
     return LbfgsState(
-        x=tensor(x), loss=tensor(np.float32(loss)), terms=tensor(terms), grad=tensor(grad),
-        exponent=tensor(exponent, "int32"), ready=tensor(bool(state)), s=tensor(s), y=tensor(y),
-        sy=tensor(sy), count=tensor(count, "int32"), head=tensor(count % LBFGS_HISTORY, "int32"),
-    )  # fmt: skip
+        x=tensor(x),
+        loss=tensor(np.float32(loss)),
+        terms=tensor(terms),
+        grad=tensor(grad),
+        exponent=tensor(exponent, "int32"),
+        ready=tensor(bool(state)),
+        s=tensor(s),
+        y=tensor(y),
+        sy=tensor(sy),
+        count=tensor(count, "int32"),
+        head=tensor(count % LBFGS_HISTORY, "int32"),
+    )
 
 
 def _host_exponent(loss: float) -> int:

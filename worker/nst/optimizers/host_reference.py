@@ -48,9 +48,12 @@ class Adam:
     """Adam (Kingma & Ba) with explicit first/second moments and step count."""
 
     def __init__(
-        self, learning_rate: float, beta1: float = ADAM_BETA1, beta2: float = ADAM_BETA2,
+        self,
+        learning_rate: float,
+        beta1: float = ADAM_BETA1,
+        beta2: float = ADAM_BETA2,
         eps: float = ADAM_EPS,
-    ):  # fmt: skip
+    ):
         self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
         self.m: np.ndarray | None = None
         self.v: np.ndarray | None = None
@@ -85,9 +88,11 @@ class LBFGS:
     """Limited-memory BFGS: two-loop recursion, history ``m``, backtracking Armijo line search."""
 
     def __init__(
-        self, history: int = LBFGS_HISTORY, first_step: float = LBFGS_FIRST_STEP,
+        self,
+        history: int = LBFGS_HISTORY,
+        first_step: float = LBFGS_FIRST_STEP,
         max_backtracks: int = LBFGS_MAX_TRIES,
-    ):  # fmt: skip
+    ):
         self.history, self.first_step, self.max_backtracks = history, first_step, max_backtracks
         self.s: list[np.ndarray] = []
         self.y: list[np.ndarray] = []

@@ -57,10 +57,13 @@ class LoopStarter(Protocol):
         ...
 
     def start(
-        self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: EvaluationCount,
-    ) -> IterationLoop:  # fmt: skip
-        ...
+        self,
+        x: np.ndarray,
+        targets: Sequence[Any],
+        learning_rate: float,
+        state: dict[str, np.ndarray],
+        evaluations: EvaluationCount,
+    ) -> IterationLoop: ...
 
 
 def compile_device_loop(optimizer: str, loss_fn: LossFn, jit_compile: bool) -> LoopStarter:
@@ -82,22 +85,28 @@ class HostSteps:
         return 0
 
     def start(
-        self, x: np.ndarray, targets: Sequence[Any], learning_rate: float,
-        state: dict[str, np.ndarray], evaluations: EvaluationCount,
-    ) -> HostLoop:  # fmt: skip
+        self,
+        x: np.ndarray,
+        targets: Sequence[Any],
+        learning_rate: float,
+        state: dict[str, np.ndarray],
+        evaluations: EvaluationCount,
+    ) -> HostLoop:
         optimizer = make_optimizer(self._optimizer, learning_rate)
         optimizer.load_state(state)
-        return HostLoop(optimizer, host_objective(self._step, targets, evaluations), x,
-                        evaluations)  # fmt: skip
+        return HostLoop(optimizer, host_objective(self._step, targets, evaluations), x, evaluations)
 
 
 class HostLoop:
     """``host_reference.py``'s optimizers, a host round trip per evaluation."""
 
     def __init__(
-        self, optimizer: Adam | LBFGS, objective: Objective, x: np.ndarray,
+        self,
+        optimizer: Adam | LBFGS,
+        objective: Objective,
+        x: np.ndarray,
         calls: EvaluationCount,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """``calls`` is the count ``objective`` keeps of its evaluations."""
         self._optimizer, self._objective, self._x, self._calls = optimizer, objective, x, calls
 
@@ -116,8 +125,13 @@ class HostLoop:
             if may_stop and watch.reached():
                 stopped = True
                 break
-        return Advance(len(losses), self._calls.count - before, np.array(losses, np.float32),
-                       np.array(terms, np.float32).reshape(-1, 3), stopped)  # fmt: skip
+        return Advance(
+            len(losses),
+            self._calls.count - before,
+            np.array(losses, np.float32),
+            np.array(terms, np.float32).reshape(-1, 3),
+            stopped,
+        )
 
     def final_loss(self) -> tuple[float, np.ndarray]:
         optimizer = self._optimizer

@@ -111,9 +111,7 @@ def run_pass(
     return _finished(tally, scale)
 
 
-def _start(
-    plan: RunPlan, tally: RunTally, index: int, state: RunState
-) -> tuple[_Pass, int | None]:
+def _start(plan: RunPlan, tally: RunTally, index: int, state: RunState) -> tuple[_Pass, int | None]:
     """Images, targets, loop and early stop's window of pass ``index``, continuing ``state``;
     and if the loop is new (not compiled yet), the iterations its first call should run."""
     params = plan.params
@@ -121,18 +119,25 @@ def _start(
     images = pass_images(plan.content, plan.styles, params, size, plan.bucket)
     x = _starting_image(state, images, params)
     targets = (
-        plan.full_targets if size == params.size
+        plan.full_targets
+        if size == params.size
         else feature_targets(plan.extractor, images, params)
-    )  # fmt: skip
+    )
     starter, fresh = plan.loop_for(images.content_target.shape[:2])
     resuming = index == state.scale_index
     loop = starter.start(
-        x, loss_targets(targets, plan.weights, params, size), params.learning_rate,
-        state.optimizer if resuming else {}, tally.evaluations,
-    )  # fmt: skip
+        x,
+        loss_targets(targets, plan.weights, params, size),
+        params.learning_rate,
+        state.optimizer if resuming else {},
+        tally.evaluations,
+    )
     final = index == len(plan.scales) - 1  # early stop watches the finest pass only
-    plateau = Plateau(params.early_stop if final else 0.0, EARLY_STOP_WINDOW,
-                      list(state.loss_history) if resuming else [])  # fmt: skip
+    plateau = Plateau(
+        params.early_stop if final else 0.0,
+        EARLY_STOP_WINDOW,
+        list(state.loss_history) if resuming else [],
+    )
     end = sum(scale.iterations for scale in plan.scales[: index + 1])
     return _Pass(index, loop, images, plateau, state.iteration, end), (
         starter.warm_count if fresh else None
@@ -161,8 +166,9 @@ def _after(plan: RunPlan, tally: RunTally, scale: _Pass, advance: Advance) -> bo
 
 def _finished(tally: RunTally, scale: _Pass) -> tuple[RunState, IterationLoop, PassImages]:
     done = tally.stopped_at or scale.end
-    state = RunState(scale.index + 1, done, tally.elapsed(), scale.loop.image(),
-                     picture=scale.images.size)  # fmt: skip
+    state = RunState(
+        scale.index + 1, done, tally.elapsed(), scale.loop.image(), picture=scale.images.size
+    )
     return state, scale.loop, scale.images
 
 
@@ -175,17 +181,21 @@ def _report(
     save = stop or tally.cadence.state_due(scale.iteration, plan.total, now)
     if not save and not tally.cadence.progress_due(now):
         return
-    state = RunState(scale.index, scale.iteration, tally.elapsed(), scale.loop.image(),
-                     loss_history=scale.plateau.state(), picture=scale.images.size)  # fmt: skip
+    state = RunState(
+        scale.index,
+        scale.iteration,
+        tally.elapsed(),
+        scale.loop.image(),
+        loss_history=scale.plateau.state(),
+        picture=scale.images.size,
+    )
     if not save and plan.on_checkpoint(
         checkpoint(state, plan, tally, *loss, scale.images, with_state=False)
     ):
         save = True  # e.g. a worker shutting down: save the state now, then hand the job back
     if save:
         state.optimizer = scale.loop.state()
-        plan.on_checkpoint(
-            checkpoint(state, plan, tally, *loss, scale.images, stopped_early=stop)
-        )
+        plan.on_checkpoint(checkpoint(state, plan, tally, *loss, scale.images, stopped_early=stop))
     tally.cadence.reported(time.monotonic(), saved=save)
     tally.reported = True
 
@@ -203,16 +213,24 @@ def _starting_image(state: RunState, images: PassImages, params: JobParams) -> n
     previous = state.image[:, : state.picture[0], : state.picture[1], :]
     height, width = images.size
     resized = img.resize_tensor(previous, height, width)[0]
-    padded = np.pad(resized, [(0, t - s) for t, s in zip(images.content_target.shape,
-                                                         resized.shape, strict=True)],
-                    mode="symmetric")  # fmt: skip
+    padded = np.pad(
+        resized,
+        [(0, t - s) for t, s in zip(images.content_target.shape, resized.shape, strict=True)],
+        mode="symmetric",
+    )
     return np.ascontiguousarray(padded[np.newaxis], dtype=np.float32)
 
 
 def checkpoint(
-    state: RunState, plan: RunPlan, tally: RunTally, loss: float, terms: np.ndarray,
-    images: PassImages, stopped_early: bool = False, with_state: bool = True,
-) -> Checkpoint:  # fmt: skip
+    state: RunState,
+    plan: RunPlan,
+    tally: RunTally,
+    loss: float,
+    terms: np.ndarray,
+    images: PassImages,
+    stopped_early: bool = False,
+    with_state: bool = True,
+) -> Checkpoint:
     """Package progress and resumable state for ``on_checkpoint``."""
     params, styles = plan.params, len(plan.styles)
     return Checkpoint(
