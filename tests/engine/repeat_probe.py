@@ -62,7 +62,9 @@ def main() -> None:
     parser.add_argument("weights")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--iterations", type=int, default=6)
-    parser.add_argument("--precisions", default="float32,bfloat16")
+    parser.add_argument(
+        "--precisions", default="float32,bfloat16", help="precision[@long side], comma-separated"
+    )
     parser.add_argument("--optimizer", default="lbfgs")
     parser.add_argument("--overlap", action="store_true")
     args = parser.parse_args()
@@ -70,12 +72,12 @@ def main() -> None:
         import keras
 
         keras.ops.convert_to_numpy(keras.ops.ones(1) + 1)  # starts TensorFlow's runtime
-    report = {
-        precision: repeat_report(
-            args.weights, args.size, args.iterations, precision, args.optimizer
+    report = {}
+    for item in args.precisions.split(","):
+        precision, _, size = item.partition("@")
+        report[precision] = repeat_report(
+            args.weights, int(size or args.size), args.iterations, precision, args.optimizer
         )
-        for precision in args.precisions.split(",")
-    }
     print(json.dumps(report))
 
 
