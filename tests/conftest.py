@@ -28,6 +28,36 @@ PER_TEST = ("NST_KEY_PREFIX", "NST_QUEUE", "NST_STORAGE_URL")
 API_ONLY = ("NST_API_KEYS", "NST_PRESETS", "NST_PRESETS_DIR", "NST_EVENTS_HEARTBEAT_SECONDS")
 
 
+# The files whose tests wait longest (outages of 60 s, workers killed and restarted, a JAX
+# process, fresh-process repeats), by the last full run's durations. `make test` deals whole
+# files to its processes in collection order (xdist --dist loadfile): dealt first, these run
+# beside the many short files instead of trailing after them. The order of tests within a
+# file is unchanged; a file missing from this list only runs later.
+LONGEST_FIRST = (
+    "tests/worker/test_redis_outages.py",
+    "tests/worker/test_storage_outages.py",
+    "tests/engine/test_jax.py",
+    "tests/worker/test_faults.py",
+    "tests/worker/test_sentinel.py",
+    "tests/engine/test_precision.py",
+    "tests/deploy/test_local_services.py",
+    "tests/engine/test_strength.py",
+    "tests/engine/test_engine.py",
+    "tests/engine/test_device_loop.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deal the longest files first (see LONGEST_FIRST); a stable sort keeps the rest in order."""
+    root = Path(config.rootpath)
+
+    def rank(item: pytest.Item) -> int:
+        path = Path(item.path).relative_to(root).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
+
+
 class SharedWorkers:
     """This test process's shared workers, one per distinct worker settings, started on use.
 
@@ -69,8 +99,9 @@ class SharedWorkers:
         return env
 
     def stop(self) -> None:
+        """At the session's end: how a shared worker ends proves nothing, so no warm shutdown."""
         for _, worker in self.started.values():
-            worker.stop()
+            worker.discard()
 
 
 @pytest.fixture(scope="session")

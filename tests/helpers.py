@@ -6,7 +6,9 @@ they are re-exported here because every test folder imports them from this modul
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -128,3 +130,22 @@ def record_finished_job(
     finished = store.finish(job.id, JobStatus.SUCCEEDED, timing=lambda _: timing)
     assert finished is not None
     return finished
+
+
+@contextmanager
+def outage(
+    seconds: float, stop: Callable[[], object], start: Callable[[], object]
+) -> Iterator[None]:
+    """Take a service away for exactly ``seconds`` from the moment it stops, then bring it back.
+
+    The block waits for what must happen meanwhile (conditions, with timeouts); the service comes
+    back ``seconds`` after it went, or when the block is done if that is later. The only wait
+    for time is the outage's own length, which is what the test is about.
+    """
+    stop()
+    back_at = time.monotonic() + seconds
+    try:
+        yield
+    finally:
+        time.sleep(max(0.0, back_at - time.monotonic()))
+        start()

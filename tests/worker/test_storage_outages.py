@@ -1,89 +1,19 @@
-"""Backing services going away and coming back: a Redis restart, an object store outage."""
+"""The object store going away and coming back: 3 and 60 seconds, and for good."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from harness.moto_server import ThreadedS3
-from harness.redis_server import RedisServer, redis_server
 from tests.fixtures.live import Env, LiveAPI, WorkerProcess, api_for
-from tests.helpers import poller, submit, submit_running, wait_for, wait_status
+from tests.helpers import outage, poller, submit, submit_running, wait_for, wait_status
 
 Start = Callable[..., WorkerProcess]
-
-
-@contextmanager
-def outage(
-    seconds: float, stop: Callable[[], object], start: Callable[[], object]
-) -> Iterator[None]:
-    """Take a service away for exactly ``seconds`` from the moment it stops, then bring it back.
-
-    The block waits for what must happen meanwhile (conditions, with timeouts); the service comes
-    back ``seconds`` after it went, or when the block is done if that is later. The only wait
-    for time is the outage's own length, which is what the test is about.
-    """
-    stop()
-    back_at = time.monotonic() + seconds
-    try:
-        yield
-    finally:
-        time.sleep(max(0.0, back_at - time.monotonic()))
-        start()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of the test's own, persisted as docker-compose runs it."""
-    with redis_server(tmp_path / "redis-data") as server:
-        yield server
-
-
-def test_redis_restart_loses_no_queued_or_running_job(
-    service_env: Env, own_redis: RedisServer, start_worker: Start
-) -> None:
-    env = Env({**service_env.values, "NST_REDIS_URL": own_redis.url})
-    with api_for(env) as api:
-        start_worker(env=env)
-        running = submit(api, iterations=40, checkpoint_every=4, size=32)
-        queued = submit(api, iterations=8, checkpoint_every=4, size=32)
-        wait_for(
-            lambda: poller(api, running["id"])()["status"] == "running", 120, "first job running"
-        )
-        own_redis.stop()
-        own_redis.start()
-        for job in (running, queued):
-            final = wait_status(poller(api, job["id"]), {"succeeded", "failed", "cancelled"}, 240)
-            assert final["status"] == "succeeded", final
-
-
-def test_60_second_redis_outage_stops_the_running_job_and_it_resumes_once_redis_is_back(
-    service_env: Env, own_redis: RedisServer, start_worker: Start
-) -> None:
-    """Past the worker's half-minute Redis budget the job stops without failing; it resumes.
-
-    Nothing can be recorded while Redis is gone, so the job keeps its last checkpoint in
-    storage; when Redis is back its heartbeat is stale and the sweeper queues it again.
-    """
-    env = Env({**service_env.values, "NST_REDIS_URL": own_redis.url})
-    with api_for(env) as api:
-        worker = start_worker(env=env)
-        _, poll = submit_running(api, iterations=400, past=4)
-        with outage(60, own_redis.stop, own_redis.start):
-            wait_for(
-                lambda: "the job store is unreachable" in worker.output(),
-                90,
-                "the worker to give the job up",
-            )
-        final = wait_status(poll, {"succeeded", "failed", "cancelled"}, 400)
-        assert final["status"] == "succeeded", final
-        assert final["attempts"] >= 2 and final["resumed_from_iteration"] >= 4, final
 
 
 @pytest.fixture
