@@ -243,7 +243,10 @@ def test_progress_events_arrive_when_subscribed(
     ]
     # A checkpoint's event is skipped when a later one was recorded before it went out
     # (coalescing); the last one always goes out, and none goes out twice.
-    assert progress == sorted(set(progress)) and set(progress) <= {2, 4, 6} and progress[-1] == 6
+    # Progress is also due by time (NST_PROGRESS_SECONDS), so a slow iteration on a loaded
+    # machine adds an event between checkpoints: any iteration may appear, in order, once.
+    assert progress == sorted(set(progress)) and set(progress) <= set(range(1, 7))
+    assert progress[-1] == 6
 
 
 # -- delivery alone: a job record, the webhook consumer, a receiver ---------------------------
