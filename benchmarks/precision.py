@@ -90,7 +90,7 @@ def conv_throughput(precision: str, repeats: int = 5) -> float:
     )
     layer.build(x.shape)
     call = compile_traced(
-        lambda image: keras.ops.sum(keras.ops.cast(layer(image), "float32")), False
+        lambda image: keras.ops.sum(keras.ops.cast(layer(image), "float32")), False, layer.weights
     )
     float(call(x))
     seconds = []

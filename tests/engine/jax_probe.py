@@ -16,6 +16,7 @@ import keras
 from tests.engine.backend_probe import probe
 from tests.engine.device_probe import compare
 from tests.engine.repeat_probe import repeat_report
+from tests.engine.weights_probe import weights_report
 from worker.nst.engine import StyleTransfer
 
 BFLOAT16_JOB = {"size": 64, "iterations": 4, "optimizer": "adam"}  # repeat_report's arguments
@@ -28,6 +29,7 @@ def main(weights: str) -> dict[str, object]:
         "losses": probe(device, scorer=host),  # the host loops' step scores: one compile less
         "device": {optimizer: compare(device, host, optimizer) for optimizer in ("adam", "lbfgs")},
         "bfloat16": repeat_report(weights, precision="bfloat16", **BFLOAT16_JOB),
+        "weights": weights_report(weights),
     }
 
 

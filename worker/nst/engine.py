@@ -177,7 +177,8 @@ class StyleTransfer:
         new (its first call compiles): for scoring, and for the host loops."""
         loss_fn = functools.partial(loss_terms, extractor)
         return self._cached(
-            ("step", params, shape), lambda: compile_loss_and_grads(loss_fn, self._jit_compile)
+            ("step", params, shape),
+            lambda: compile_loss_and_grads(loss_fn, self._jit_compile, extractor.weights),
         )
 
     def _loop(
@@ -190,7 +191,9 @@ class StyleTransfer:
         loss_fn = functools.partial(loss_terms, extractor)
         return self._cached(
             (params.optimizer, params, shape),
-            lambda: compile_device_loop(params.optimizer, loss_fn, self._jit_compile),
+            lambda: compile_device_loop(
+                params.optimizer, loss_fn, self._jit_compile, extractor.weights
+            ),
         )
 
     def _cached(

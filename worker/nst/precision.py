@@ -120,7 +120,7 @@ def evaluation_step(extractor: keras.Model) -> Callable[[Any], Any]:
         return total, total
 
     differentiate = traced_loss_and_grads(loss)
-    return compile_traced(lambda image: differentiate(image, ()), False)
+    return compile_traced(lambda image: differentiate(image, ()), False, extractor.weights)
 
 
 def _block(outputs: tuple[Any, ...]) -> None:

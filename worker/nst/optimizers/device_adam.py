@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -95,8 +96,10 @@ class CompiledAdam(CompiledLoop):
 
     warm_count = 1  # the first call's iterations: compiling it, then one evaluation
 
-    def __init__(self, loss_fn: LossFn, jit_compile: bool) -> None:
-        super().__init__(adam_iterations(loss_fn), jit_compile)
+    def __init__(
+        self, loss_fn: LossFn, jit_compile: bool, weights: Sequence[keras.Variable] = ()
+    ) -> None:
+        super().__init__(adam_iterations(loss_fn), jit_compile, weights)
 
     def start(
         self,

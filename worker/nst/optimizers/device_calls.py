@@ -15,10 +15,11 @@ plateau window's length is a shape too: every call of a loop must pass the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -157,8 +158,13 @@ class CompiledLoop:
 
     warm_count = 0
 
-    def __init__(self, iterations: Callable[..., Any], jit_compile: bool) -> None:
-        self._call = compile_traced(iterations, jit_compile)
+    def __init__(
+        self,
+        iterations: Callable[..., Any],
+        jit_compile: bool,
+        weights: Sequence[keras.Variable] = (),
+    ) -> None:
+        self._call = compile_traced(iterations, jit_compile, weights)
 
     @property
     def traces(self) -> int:

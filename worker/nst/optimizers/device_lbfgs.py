@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -242,8 +243,10 @@ class CompiledLbfgs(CompiledLoop):
 
     warm_count = 0  # the first call compiles and evaluates the start point only
 
-    def __init__(self, loss_fn: LossFn, jit_compile: bool) -> None:
-        super().__init__(lbfgs_iterations(loss_fn), jit_compile)
+    def __init__(
+        self, loss_fn: LossFn, jit_compile: bool, weights: Sequence[keras.Variable] = ()
+    ) -> None:
+        super().__init__(lbfgs_iterations(loss_fn), jit_compile, weights)
 
     def start(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import keras
 import numpy as np
 
 from contract.errors import EngineFailure
@@ -66,11 +67,14 @@ class LoopStarter(Protocol):
     ) -> IterationLoop: ...
 
 
-def compile_device_loop(optimizer: str, loss_fn: LossFn, jit_compile: bool) -> LoopStarter:
-    """The compiled device loop of ``optimizer`` ("adam" or "lbfgs") for ``loss_fn``."""
+def compile_device_loop(
+    optimizer: str, loss_fn: LossFn, jit_compile: bool, weights: Sequence[keras.Variable] = ()
+) -> LoopStarter:
+    """The compiled device loop of ``optimizer`` ("adam" or "lbfgs") for ``loss_fn``, which
+    reads the network's ``weights`` (``gradients.compile_traced``)."""
     if optimizer == "adam":
-        return CompiledAdam(loss_fn, jit_compile)
-    return CompiledLbfgs(loss_fn, jit_compile)
+        return CompiledAdam(loss_fn, jit_compile, weights)
+    return CompiledLbfgs(loss_fn, jit_compile, weights)
 
 
 class HostSteps:
