@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,27 +23,34 @@ if TYPE_CHECKING:  # the plugins below are imported by pytest, after this module
 pytest_plugins = ["tests.fixtures.services", "tests.fixtures.live", "tests.fixtures.engine"]
 
 # What a test's service_env gives it alone: a shared worker has its own of each.
-PER_TEST = ("NST_KEY_PREFIX", "NST_QUEUE", "NST_STORAGE_URL")
+PER_TEST = ("NST_KEY_PREFIX", "NST_QUEUE", "NST_STORAGE_URL", "NST_WEBHOOK_QUEUE")
 # Read by the API only: tests that differ in these alone can share a worker.
 API_ONLY = ("NST_API_KEYS", "NST_PRESETS", "NST_PRESETS_DIR", "NST_EVENTS_HEARTBEAT_SECONDS")
 
 
-# The files whose tests wait longest (outages of 60 s, workers killed and restarted, a JAX
-# process, fresh-process repeats), by the last full run's durations. `make test` deals whole
-# files to its processes in collection order (xdist --dist loadfile): dealt first, these run
-# beside the many short files instead of trailing after them. The order of tests within a
-# file is unchanged; a file missing from this list only runs later.
+# The files that take longest (outages of 60 s, workers killed and restarted, the engine's
+# compiles, a JAX process), by their total seconds in the last full run (--durations=0,
+# Intel Xeon, 2 cores, 2026-12-07), longest first. `make test` deals whole files to its
+# processes in collection order (xdist --dist loadfile); each process is handed its first two
+# files at once, so the order pairs the 1st with the 4th, the 2nd with the 5th, the 3rd with
+# the 6th, and the rest go to whichever process is nearly done. Dealt first, these run beside
+# the many short files instead of trailing after them. The order of tests within a file is
+# unchanged; a file missing from this list only runs later.
 LONGEST_FIRST = (
-    "tests/worker/test_redis_outages.py",
-    "tests/worker/test_storage_outages.py",
-    "tests/engine/test_jax.py",
-    "tests/worker/test_faults.py",
-    "tests/worker/test_sentinel.py",
-    "tests/engine/test_precision.py",
-    "tests/deploy/test_local_services.py",
-    "tests/engine/test_strength.py",
-    "tests/engine/test_engine.py",
-    "tests/engine/test_device_loop.py",
+    "tests/worker/test_storage_outages.py",  # 132 s
+    "tests/worker/test_faults.py",  # 121 s
+    "tests/worker/test_redis_outages.py",  # 107 s
+    "tests/engine/test_engine.py",  # 106 s
+    "tests/worker/test_sentinel.py",  # 99 s
+    "tests/engine/test_jax.py",  # 81 s
+    "tests/worker/test_webhooks.py",  # 62 s
+    "tests/engine/test_device_loop.py",  # 60 s
+    "tests/deploy/test_local_services.py",  # 50 s
+    "tests/engine/test_precision.py",  # 40 s
+    "tests/cli/test_cli_features.py",  # 32 s
+    "tests/e2e/test_job_lifecycle.py",  # 29 s
+    "tests/engine/test_strength.py",  # 27 s
+    "tests/api/test_slow_clients.py",  # 27 s
 )
 
 
@@ -63,15 +70,16 @@ class SharedWorkers:
 
     Each has its own key prefix and queue (named after the run, so that the run's cleanup
     removes them) and its own storage prefix or folder, of the scheme the tests ask for.
+    Settings with a webhook secret get the webhook consumer too, on a queue of their own.
     """
 
     def __init__(self, run_id: str, folder: Path) -> None:
         self.run_id, self.folder = run_id, folder
-        self.started: dict[tuple[tuple[str, str], ...], tuple[Env, WorkerProcess]] = {}
+        self.started: dict[tuple[tuple[str, str], ...], tuple[Env, list[WorkerProcess]]] = {}
 
     def get(self, settings: Env) -> Env:
-        """The env of a running worker for settings (its per-test values replaced)."""
-        from tests.fixtures.live import Env, WorkerProcess
+        """The env of running workers for settings (its per-test values replaced)."""
+        from tests.fixtures.live import WEBHOOK_APP, Env, WorkerProcess
         from tests.fixtures.services import BUCKET
 
         scheme = settings.values["NST_STORAGE_URL"].partition("://")[0]
@@ -89,19 +97,33 @@ class SharedWorkers:
                     "NST_KEY_PREFIX": prefix,
                     "NST_QUEUE": f"{prefix}-gpu",
                     "NST_STORAGE_URL": storage,
+                    "NST_WEBHOOK_QUEUE": f"{prefix}-webhooks",
                 }
             )
-            worker = WorkerProcess(env, name, self.folder / f"{name}.log")
-            self.started[key] = (env, worker)
-            worker.wait_ready()
-        env, worker = self.started[key]
-        assert worker.proc.poll() is None, f"the shared worker exited:\n{worker.output()[-3000:]}"
+            workers = [WorkerProcess(env, name, self.folder / f"{name}.log")]
+            if "NST_WEBHOOK_SECRET" in same:
+                workers.append(
+                    WorkerProcess(
+                        env,
+                        f"{name}-hooks",
+                        self.folder / f"{name}-hooks.log",
+                        app=WEBHOOK_APP,
+                        queue=env.values["NST_WEBHOOK_QUEUE"],
+                    )
+                )
+            self.started[key] = (env, workers)
+            for worker in workers:
+                worker.wait_ready()
+        env, workers = self.started[key]
+        for worker in workers:
+            assert worker.proc.poll() is None, f"{worker.name} exited:\n{worker.output()[-3000:]}"
         return env
 
     def stop(self) -> None:
         """At the session's end: how a shared worker ends proves nothing, so no warm shutdown."""
-        for _, worker in self.started.values():
-            worker.discard()
+        for _, workers in self.started.values():
+            for worker in workers:
+                worker.discard()
 
 
 @pytest.fixture(scope="session")
@@ -123,17 +145,32 @@ def shared_workers(
 def worker_api(shared_workers: SharedWorkers, service_env: Env) -> Iterator[LiveAPI]:
     """The live API with a worker already serving its queue, under an API key of this test's.
 
-    The worker is the shared one for service_env's settings (the folder's overrides count);
-    the app reads service_env's API-only settings. Afterwards this test's unfinished jobs are
-    cancelled and awaited and the queue drained, so the next test finds the worker idle.
+    The worker is the shared one for service_env's settings (the folder's overrides count).
     """
+    with shared_worker_api(shared_workers, service_env) as api:
+        yield api
+
+
+@pytest.fixture
+def shared_api_for(shared_workers: SharedWorkers) -> Iterator[Callable[[Env], LiveAPI]]:
+    """``worker_api`` for other settings (a file's own fixture of settings): call it with them;
+    what it starts is settled, as ``worker_api``'s is, at the test's end."""
+    with contextlib.ExitStack() as stack:
+        yield lambda settings: stack.enter_context(shared_worker_api(shared_workers, settings))
+
+
+@contextlib.contextmanager
+def shared_worker_api(shared_workers: SharedWorkers, settings: Env) -> Iterator[LiveAPI]:
+    """``worker_api`` for any settings: the shared workers for them, the app on their API-only
+    settings. Afterwards this test's unfinished jobs are cancelled and awaited and the queue
+    drained, so the next test finds the worker idle."""
     from api.app import create_app
     from api.keys import key_digest
     from tests.fixtures.live import OTHER_API_KEY, Env, LiveAPI, serve
 
-    shared = shared_workers.get(service_env)
+    shared = shared_workers.get(settings)
     key = f"test-key-{uuid.uuid4().hex}"
-    api_only = {k: v for k, v in service_env.values.items() if k in API_ONLY}
+    api_only = {k: v for k, v in settings.values.items() if k in API_ONLY}
     env = Env({**shared.values, **api_only, "NST_API_KEYS": f"{key},{OTHER_API_KEY}"})
     with serve(create_app(env.settings())) as url:
         yield LiveAPI(url, env, headers={"Authorization": f"Bearer {key}"})

@@ -21,14 +21,13 @@ import redis
 import requests
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from api.app import create_app
 from contract.jobs import Job, JobStatus, Progress, new_job_id
 from contract.params import JobParams
 from contract.webhooks import JobWebhook, WebhookEvent, owner_secret
 from shared.queue import make_producer
 from shared.webhook_outbox import WebhookNotifier
 from tests.fixtures.live import Env as ServiceEnv
-from tests.fixtures.live import LiveAPI, WorkerProcess, serve
+from tests.fixtures.live import LiveAPI, WorkerProcess
 from tests.helpers import poller, submit, wait_for, wait_status
 from worker.webhooks.delivery import signed_headers
 from worker.webhooks.http_post import Answer, post
@@ -144,18 +143,10 @@ def hooks_env(service_env: ServiceEnv) -> ServiceEnv:
 
 
 @pytest.fixture
-def hooks_api(hooks_env: ServiceEnv) -> Iterator[LiveAPI]:
-    with serve(create_app(hooks_env.settings())) as url:
-        yield LiveAPI(url, hooks_env)
-
-
-@pytest.fixture
-def hook_workers(
-    hooks_api: LiveAPI, start_worker: StartWorker, start_webhook_worker: StartHooks
-) -> None:
-    """The whole path behind the API: a GPU worker and the webhook consumer, on its settings."""
-    start_worker(env=hooks_api.env)
-    start_webhook_worker(hooks_api.env)
+def hooks_api(shared_api_for: Callable[[ServiceEnv], LiveAPI], hooks_env: ServiceEnv) -> LiveAPI:
+    """The whole path: the API, a GPU worker and the webhook consumer on hooks_env's settings
+    (shared by this file's tests: each has its own API key, so its own secret and jobs)."""
+    return shared_api_for(hooks_env)
 
 
 def my_secret(api: LiveAPI) -> str:
@@ -171,7 +162,7 @@ def verified(secret: str, delivery: Delivery) -> dict[str, Any]:
 
 # -- the whole path: API, GPU worker, webhook consumer, receiver ------------------------------
 def test_completed_event_is_signed_with_the_keys_secret_and_verifies(
-    hooks_api: LiveAPI, hook_workers: None, receiver: Callable[..., Receiver]
+    hooks_api: LiveAPI, receiver: Callable[..., Receiver]
 ) -> None:
     hook = receiver()
     job = submit(hooks_api, webhook_url=hook.url)
@@ -193,7 +184,7 @@ def test_completed_event_is_signed_with_the_keys_secret_and_verifies(
 
 
 def test_receiver_failing_twice_gets_the_event_on_the_third_attempt(
-    hooks_api: LiveAPI, hook_workers: None, receiver: Callable[..., Receiver]
+    hooks_api: LiveAPI, receiver: Callable[..., Receiver]
 ) -> None:
     hook = receiver([500, 500])
     job = submit(hooks_api, webhook_url=hook.url)
@@ -218,7 +209,7 @@ def test_receiver_failing_twice_gets_the_event_on_the_third_attempt(
 
 
 def test_progress_events_arrive_when_subscribed(
-    hooks_api: LiveAPI, hook_workers: None, receiver: Callable[..., Receiver]
+    hooks_api: LiveAPI, receiver: Callable[..., Receiver]
 ) -> None:
     hook = receiver()
     job = submit(
