@@ -29,25 +29,26 @@ API_ONLY = ("NST_API_KEYS", "NST_PRESETS", "NST_PRESETS_DIR", "NST_EVENTS_HEARTB
 
 
 # The files that take longest (outages of 60 s, workers killed and restarted, the engine's
-# compiles, a JAX process), by their total seconds in the last full run (--durations=0,
-# Intel Xeon, 2 cores, 2026-12-07), longest first. `make test` deals whole files to its
-# processes in collection order (xdist --dist loadfile); each process is handed its first two
-# files at once, so the order pairs the 1st with the 4th, the 2nd with the 5th, the 3rd with
-# the 6th, and the rest go to whichever process is nearly done. Dealt first, these run beside
-# the many short files instead of trailing after them. The order of tests within a file is
-# unchanged; a file missing from this list only runs later.
+# compiles, a JAX process), by their total seconds in a full run (--durations=0, Intel Xeon,
+# 2 cores, 2026-12-07), longest first. `make test` deals whole files to its N processes in
+# collection order (xdist --dist loadfile); each process is handed two files at once (the
+# k-th and the (N+k)-th), and then one more whenever it is nearly done. Dealt first, these
+# run beside the many short files instead of trailing after them; a file over a minute or two
+# is split by what it owns, so that no process is left with a long tail. The order of tests
+# within a file is unchanged; a file missing from this list only runs later.
 LONGEST_FIRST = (
     "tests/worker/test_storage_outages.py",  # 132 s
-    "tests/worker/test_faults.py",  # 121 s
     "tests/worker/test_redis_outages.py",  # 107 s
     "tests/engine/test_engine.py",  # 106 s
     "tests/worker/test_sentinel.py",  # 99 s
     "tests/engine/test_jax.py",  # 81 s
-    "tests/worker/test_webhooks.py",  # 62 s
+    "tests/worker/test_stopped_and_lost_workers.py",  # 63 s (of test_faults.py's 121 s)
     "tests/engine/test_device_loop.py",  # 60 s
+    "tests/worker/test_killed_pool_children.py",  # 51 s (the rest of test_faults.py)
     "tests/deploy/test_local_services.py",  # 50 s
     "tests/engine/test_precision.py",  # 40 s
     "tests/cli/test_cli_features.py",  # 32 s
+    "tests/worker/test_webhooks.py",  # 62 s, before it shared its workers
     "tests/e2e/test_job_lifecycle.py",  # 29 s
     "tests/engine/test_strength.py",  # 27 s
     "tests/api/test_slow_clients.py",  # 27 s
