@@ -150,7 +150,7 @@ def test_early_stop_inside_a_call_ends_where_the_plateau_of_its_losses_is_reache
     (Not compared with the host loop's stop: over 60 L-BFGS iterations float32 rounding moves
     the loss by ~0.3 %, as much as computing the host's own dot products in float64 does.)
     """
-    params = _params(optimizer="lbfgs", iterations=200, early_stop=0.05)
+    params = _params(optimizer="lbfgs", iterations=200, early_stop=0.05, size=32)
     unstopped = params.model_copy(update={"early_stop": 0.0, "iterations": 100})
     _, stepwise = _losses(engine, content, starry_night, unstopped, every=1)
     losses = [c.losses.total for c in stepwise]

@@ -205,7 +205,7 @@ def test_compiled_steps_are_bounded_least_recently_used_first(
 def test_early_stop_ends_a_run_on_a_plateau_after_the_first_progress_update(
     engine, content, starry_night
 ):
-    params = _params(iterations=200, optimizer="lbfgs", early_stop=0.05)
+    params = _params(iterations=200, optimizer="lbfgs", early_stop=0.05, size=32)
     result, checkpoints = _recording(engine, content, starry_night, params, every=30)
     assert result.stopped_early and result.iterations < 200
     assert result.iterations + result.iterations_saved == 200
@@ -215,14 +215,14 @@ def test_early_stop_ends_a_run_on_a_plateau_after_the_first_progress_update(
 
 def test_early_stop_waits_for_the_first_progress_update(engine, content, starry_night):
     """A plateau before the first update is not acted on: the user sees progress first."""
-    params = _params(iterations=60, optimizer="lbfgs", early_stop=0.5)  # a plateau at once
+    params = _params(iterations=60, optimizer="lbfgs", early_stop=0.5, size=32)  # a plateau at once
     result, checkpoints = _recording(engine, content, starry_night, params, every=40)
     assert checkpoints[0].iteration == 40 and not checkpoints[0].stopped_early
     assert result.stopped_early and result.iterations == 41
 
 
 def test_without_early_stop_every_iteration_runs(engine, content, starry_night):
-    params = _params(iterations=30, optimizer="lbfgs", early_stop=0)
+    params = _params(iterations=30, optimizer="lbfgs", early_stop=0, size=32)
     result, _ = _recording(engine, content, starry_night, params, every=10)
     assert not result.stopped_early and result.iterations == 30
 
@@ -230,7 +230,7 @@ def test_without_early_stop_every_iteration_runs(engine, content, starry_night):
 def test_resumed_run_stops_early_exactly_where_an_uninterrupted_one_does(
     engine, content, starry_night
 ):
-    params = _params(iterations=200, optimizer="lbfgs", early_stop=0.05)
+    params = _params(iterations=200, optimizer="lbfgs", early_stop=0.05, size=32)
     whole, checkpoints = _recording(engine, content, starry_night, params, every=10)
     assert whole.stopped_early
     middle = next(c for c in checkpoints if c.iteration == 20)
