@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from PIL import Image
 
 from cli import main
@@ -40,6 +40,12 @@ def runner(weights_path: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
+def _run(runner: CliRunner, files: dict[str, Path], output: Path, *extra: str) -> Result:
+    """``nst run content style -o output extra...``, in this process."""
+    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), *extra]
+    return runner.invoke(main, args)
+
+
 def _assert_one_line_usage_error(result, output: Path, match: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
@@ -61,16 +67,12 @@ def test_unreadable_content_gives_one_line_and_status_2(runner, files, tmp_path,
 def test_image_over_the_pixel_limit_is_refused(runner, files, tmp_path, monkeypatch):
     monkeypatch.setenv("NST_MAX_PIXELS", "2000")
     output = tmp_path / "out.png"
-    result = runner.invoke(
-        main, ["run", str(files["content"]), str(files["style"]), "-o", str(output)]
-    )
-    _assert_one_line_usage_error(result, output, "pixels")
+    _assert_one_line_usage_error(_run(runner, files, output), output, "pixels")
 
 
 def test_bad_parameter_names_the_field(runner, files, tmp_path):
     output = tmp_path / "out.png"
-    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "8"]
-    _assert_one_line_usage_error(runner.invoke(main, args), output, "size:")
+    _assert_one_line_usage_error(_run(runner, files, output, "--size", "8"), output, "size:")
 
 
 @pytest.mark.parametrize(
@@ -91,8 +93,8 @@ def test_usage_errors_are_one_line_and_status_2(runner, files, tmp_path, args, m
 def test_wrong_weights_file_is_a_configuration_error(runner, files, tmp_path, monkeypatch):
     monkeypatch.setenv("NST_VGG19_WEIGHTS", str(tmp_path / "missing.weights.h5"))
     output = tmp_path / "out.png"
-    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
-    _assert_one_line_usage_error(runner.invoke(main, args), output, "NST_VGG19_WEIGHTS: no file at")
+    result = _run(runner, files, output, "--size", "32")
+    _assert_one_line_usage_error(result, output, "NST_VGG19_WEIGHTS: no file at")
 
 
 def test_imagenet_weights_offline_say_to_set_nst_vgg19_weights(
@@ -102,10 +104,8 @@ def test_imagenet_weights_offline_say_to_set_nst_vgg19_weights(
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")  # no way out
     output = tmp_path / "out.png"
-    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
-    _assert_one_line_usage_error(
-        runner.invoke(main, args), output, "set NST_VGG19_WEIGHTS to a local"
-    )
+    result = _run(runner, files, output, "--size", "32")
+    _assert_one_line_usage_error(result, output, "set NST_VGG19_WEIGHTS to a local")
 
 
 @pytest.mark.parametrize(
@@ -127,8 +127,7 @@ def test_an_aspect_ratio_the_engine_cannot_serve_is_named_before_it_starts(
 
 def test_output_folder_that_does_not_exist_fails_before_the_engine_starts(runner, files, tmp_path):
     output = tmp_path / "missing" / "out.png"
-    args = ["run", str(files["content"]), str(files["style"]), "-o", str(output), "--size", "32"]
-    result = runner.invoke(main, args)
+    result = _run(runner, files, output, "--size", "32")
     _assert_one_line_usage_error(result, output, "does not exist")
     assert "saved" not in result.stderr
 
