@@ -55,7 +55,7 @@ prerequisites:
 	deploy/local/prerequisites.sh
 
 # Three test processes, whole files each: most of the suite waits on workers, outages and
-# browsers, so three overlap on 2 cores (3 processes: 10 min 53 s for 880 tests, 4: 11 min 13 s; README "Tests").
+# browsers, so three overlap on 2 cores (881 tests: 6 min 36 s on an Intel Xeon, 2 cores; README "Tests").
 PYTEST_ARGS ?= -n 3 --dist loadfile
 
 test: prerequisites env lint

@@ -37,21 +37,21 @@ API_ONLY = ("NST_API_KEYS", "NST_PRESETS", "NST_PRESETS_DIR", "NST_EVENTS_HEARTB
 # is split by what it owns, so that no process is left with a long tail. The order of tests
 # within a file is unchanged; a file missing from this list only runs later.
 LONGEST_FIRST = (
-    "tests/worker/test_storage_outages.py",  # 132 s
-    "tests/worker/test_redis_outages.py",  # 107 s
-    "tests/engine/test_engine.py",  # 106 s
+    "tests/worker/test_storage_outages.py",  # 125 s
+    "tests/worker/test_redis_outages.py",  # 103 s
     "tests/worker/test_sentinel.py",  # 99 s
-    "tests/engine/test_jax.py",  # 81 s
-    "tests/worker/test_stopped_and_lost_workers.py",  # 63 s (of test_faults.py's 121 s)
-    "tests/engine/test_device_loop.py",  # 60 s
-    "tests/worker/test_killed_pool_children.py",  # 51 s (the rest of test_faults.py)
-    "tests/deploy/test_local_services.py",  # 50 s
+    "tests/engine/test_engine.py",  # 77 s
+    "tests/engine/test_jax.py",  # 72 s
+    "tests/worker/test_killed_pool_children.py",  # 52 s
+    "tests/engine/test_device_loop.py",  # 46 s
+    "tests/deploy/test_local_services.py",  # 41 s
+    "tests/worker/test_stopped_and_lost_workers.py",  # 41 s
     "tests/engine/test_precision.py",  # 40 s
-    "tests/cli/test_cli_features.py",  # 32 s
-    "tests/worker/test_webhooks.py",  # 62 s, before it shared its workers
-    "tests/e2e/test_job_lifecycle.py",  # 29 s
-    "tests/engine/test_strength.py",  # 27 s
-    "tests/api/test_slow_clients.py",  # 27 s
+    "tests/worker/test_webhooks.py",  # 37 s
+    "tests/e2e/test_job_lifecycle.py",  # 28 s
+    "tests/web/test_page.py",  # 28 s
+    "tests/api/test_slow_clients.py",  # 24 s
+    "tests/cli/test_cli_features.py",  # 24 s
 )
 
 
