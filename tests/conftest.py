@@ -80,7 +80,7 @@ class SharedWorkers:
 
     def get(self, settings: Env) -> Env:
         """The env of running workers for settings (its per-test values replaced)."""
-        from tests.fixtures.live import WEBHOOK_APP, Env, WorkerProcess
+        from tests.fixtures.live import Env, WorkerProcess
         from tests.fixtures.services import BUCKET
 
         scheme = settings.values["NST_STORAGE_URL"].partition("://")[0]
@@ -103,14 +103,9 @@ class SharedWorkers:
             )
             workers = [WorkerProcess(env, name, self.folder / f"{name}.log")]
             if "NST_WEBHOOK_SECRET" in same:
+                hooks = f"{name}-hooks"
                 workers.append(
-                    WorkerProcess(
-                        env,
-                        f"{name}-hooks",
-                        self.folder / f"{name}-hooks.log",
-                        app=WEBHOOK_APP,
-                        queue=env.values["NST_WEBHOOK_QUEUE"],
-                    )
+                    WorkerProcess.webhook_consumer(env, hooks, self.folder / f"{hooks}.log")
                 )
             self.started[key] = (env, workers)
             for worker in workers:

@@ -34,7 +34,6 @@ from worker.webhooks.http_post import Answer, post
 from worker.webhooks.key_slots import OwnerSlots
 
 SERVER_SECRET = "webhook-server-secret-for-tests-0123456789"
-StartWorker = Callable[..., WorkerProcess]
 StartHooks = Callable[[ServiceEnv], WorkerProcess]
 
 
@@ -314,13 +313,7 @@ def test_the_consumer_refuses_to_start_without_a_secret(
     hooks_env: ServiceEnv, tmp_path: Path
 ) -> None:
     env = ServiceEnv({k: v for k, v in hooks_env.values.items() if k != "NST_WEBHOOK_SECRET"})
-    consumer = WorkerProcess(
-        env,
-        "hooks",
-        tmp_path / "hooks.log",
-        app="worker.webhooks.consumer:app",
-        queue=env.values["NST_WEBHOOK_QUEUE"],
-    )
+    consumer = WorkerProcess.webhook_consumer(env, "hooks", tmp_path / "hooks.log")
     assert consumer.proc.wait(timeout=60) == 2
     assert "cannot start: NST_WEBHOOK_SECRET is not set" in consumer.output()
     consumer.stop()
@@ -530,14 +523,8 @@ def test_one_keys_slow_receiver_does_not_hold_another_keys_delivery(
             "NST_WEBHOOK_MAX_ATTEMPTS": "1",
         }
     )
-    queue = env.values["NST_WEBHOOK_QUEUE"]
-    consumer = WorkerProcess(
-        env,
-        "hooks",
-        tmp_path / "hooks.log",
-        ("--concurrency", "2"),
-        app="worker.webhooks.consumer:app",
-        queue=queue,
+    consumer = WorkerProcess.webhook_consumer(
+        env, "hooks", tmp_path / "hooks.log", ("--concurrency", "2")
     )
     try:
         consumer.wait_ready()
