@@ -3,8 +3,10 @@
 A worker compiles a step for every new (bucketed) shape and keeps up to ``NST_COMPILED_STEPS``
 of them. Under JAX the network's weights used to be constants of each compiled program
 (``gradients.compile_traced``); this shows what passing them as arguments saves. One process,
-one engine, sizes in order, each a short Adam job; the resident-memory high-water mark after
-each. Compare checkouts by running it from each with the same backend, from the repo root::
+one engine, sizes in order, each a short job (the default L-BFGS, 2 iterations); the
+resident-memory high-water mark after each, and a digest of each picture (two checkouts that
+compute the same give the same digests). Compare checkouts by running it from each with the
+same backend and precision, alternating, from the repo root::
 
     KERAS_BACKEND=jax JAX_PLATFORMS=cpu .venv/bin/python -m benchmarks.compiled_shapes
     PYTHONPATH=<other checkout> KERAS_BACKEND=jax JAX_PLATFORMS=cpu \\
@@ -14,6 +16,7 @@ each. Compare checkouts by running it from each with the same backend, from the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import time
@@ -32,24 +35,35 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="64,96,128,160")
+    parser.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--weights", default=str(SHARED / "weights/vgg19_notop.weights.h5"))
     args = parser.parse_args()
     content = Image.open(SHARED / "images/tubingen.jpg").convert("RGB")
     style = Image.open(SHARED / "images/starry_night.jpg").convert("RGB")
-    engine = StyleTransfer(args.weights)
+    engine = StyleTransfer(args.weights, precision=args.precision)
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         started = time.perf_counter()
-        engine.run(content, [style], parse_params({"size": size, "iterations": 2}))
+        result = engine.run(content, [style], parse_params({"size": size, "iterations": 2}))
         rows.append(
             {
                 "size": size,
                 "first_job_seconds": round(time.perf_counter() - started, 2),
                 "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                "sha256": hashlib.sha256(result.image.tobytes()).hexdigest()[:16],
             }
         )
         print(json.dumps(rows[-1]), flush=True)
-    print(json.dumps({"backend": keras.backend.backend(), "cpu": cpu()["model"], "rows": rows}))
+    print(
+        json.dumps(
+            {
+                "backend": keras.backend.backend(),
+                "precision": args.precision,
+                "cpu": cpu()["model"],
+                "rows": rows,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
