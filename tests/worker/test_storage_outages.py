@@ -79,13 +79,14 @@ def test_3_second_storage_outage_is_ridden_out_with_the_default_settings(
     env = flaky_env(service_env, flaky_s3)
     with api_for(env) as api:
         start_worker(env=env)
-        _, poll = submit_running(api, iterations=40, past=2)
+        # 200 iterations: a fast CPU ran all of 40 before the outage began (CI, Intel Xeon)
+        _, poll = submit_running(api, iterations=200, past=2)
         queued = submit(api, iterations=4, size=32)  # waits behind the running job
         with outage(3, flaky_s3.stop, flaky_s3.start):
             seen = poll()["progress"]["iteration"]  # long enough for checkpoint writes to fail
         final = wait_status(poll, {"succeeded", "failed"}, 240)
         assert final["status"] == "succeeded", final
-        assert seen < 40 and final["attempts"] == 1  # ridden out in place, never handed back
+        assert seen < 200 and final["attempts"] == 1  # ridden out in place, never handed back
         later = wait_status(poller(api, queued["id"]), {"succeeded", "failed"}, 240)
         assert later["status"] == "succeeded", later
 
@@ -97,7 +98,7 @@ def test_60_second_storage_outage_sends_jobs_back_to_the_queue_and_they_resume(
     env = flaky_env(service_env, flaky_s3)
     with api_for(env) as api:
         start_worker(env=env)
-        job, poll = submit_running(api, iterations=60, past=4)
+        job, poll = submit_running(api, iterations=200, past=4)  # still running when it stops
         queued = submit(api, iterations=4, size=32)
         with outage(60, flaky_s3.stop, flaky_s3.start):
             wait_for(
